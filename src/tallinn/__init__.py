@@ -1,0 +1,1 @@
+"""Tallinn: prompt libraries as code."""

@@ -1,0 +1,3 @@
+from tallinn.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""What every CLI command shares: the app, options, consoles, exit codes, loading."""
+
+from __future__ import annotations
+
+import sys
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
+from tallinn.settings import Settings
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    PROBLEMS = 1
+    USAGE = 2
+
+
+app = typer.Typer(
+    name="tallinn",
+    help="Prompt libraries as code: check, test, gate and serve a prompt library.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold tokens and prompt text; never print them.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+# Data goes to stdout; messages, tables for people and progress go to stderr.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+LibraryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-L",
+        help="Library folder. Default: $TALLINN_LIBRARY, then $PROJECT_ROOT, then the starter.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(int(code))
+
+
+def library_path(explicit: Path | None) -> Path:
+    return Settings().library_path(explicit)
+
+
+def load(explicit: Path | None, *, quiet: bool = False) -> Library:
+    """Load the library, or exit 2 with one line when the folder is unusable."""
+    path = library_path(explicit)
+    try:
+        library = load_library(path)
+    except LibraryError as exc:
+        fail(str(exc))
+    if library.errors and not quiet:
+        err.print(
+            f"[yellow]warning:[/yellow] {len(library.errors)} problem(s) in {path}; "
+            "files with errors are left out (run 'tallinn check')"
+        )
+    return library
+
+
+def print_diagnostics(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
+        location = f"{diagnostic.path}:{diagnostic.line}:{diagnostic.col}:"
+        out.print(
+            f"[bold]{location}[/bold] [{colour}]{diagnostic.code}[/{colour}] ",
+            end="",
+            markup=True,
+        )
+        out.print(diagnostic.message, markup=False)
+
+
+def write_raw(text: str) -> None:
+    """Write prompt text exactly: no markup, no wrapping."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()

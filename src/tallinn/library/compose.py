@@ -1,0 +1,326 @@
+"""Compose commands from components into render-ready templates.
+
+A body is tokenised once into literal text, placeholders (`{{name}}`), `$ARGUMENTS`
+and includes (`<include component="group/name"/>`). Includes are expanded recursively;
+each component is expanded once and shared. The result of composing a command is a
+`Template`: literal strings interleaved with slots, so rendering is a join.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from tallinn.library.diagnostics import Diagnostic, Severity, line_col
+from tallinn.library.model import Command, Component, Document
+
+ALL_ARGUMENTS = "$ARGUMENTS"
+INCLUDE_FORM = '<include component="group/name"/>'
+
+_TOKEN = re.compile(
+    r"""
+    \\(?P<escaped>\{\{|\$ARGUMENTS|<include\b)        # a backslash makes a token literal
+    |(?P<placeholder>\{\{\s*(?P<name>[A-Za-z_][A-Za-z0-9_-]*)\s*\}\})
+    |(?P<open>\{\{)                                     # a '{{' that opens no placeholder
+    |(?P<arguments>\$ARGUMENTS)
+    |(?P<include><include\b[^>]*>?)
+    """,
+    re.VERBOSE,
+)
+_INCLUDE = re.compile(r"""<include\s+component\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*/>""")
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a value goes: an argument name, or `$ARGUMENTS` for the whole argument string."""
+
+    name: str
+
+
+Part = str | Slot
+
+
+@dataclass(frozen=True, slots=True)
+class IncludeNode:
+    """One include in a command's include tree."""
+
+    component: str
+    children: tuple[IncludeNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A composed command: `literals[0] slot[0] literals[1] ... slot[n-1] literals[n]`."""
+
+    literals: tuple[str, ...]
+    slots: tuple[str, ...]
+    placeholders: frozenset[str]
+    uses_all_arguments: bool
+    includes: tuple[IncludeNode, ...] = ()
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """Join literals with values; `values` holds a string for every slot name."""
+        literals = self.literals
+        out = [literals[0]]
+        for index, slot in enumerate(self.slots, 1):
+            out.append(values[slot])
+            out.append(literals[index])
+        return "".join(out)
+
+    @property
+    def text(self) -> str:
+        """The composed source, with placeholders written back as `{{name}}`."""
+        return self.fill({s: ALL_ARGUMENTS if s == ALL_ARGUMENTS else f"{{{{{s}}}}}"
+                          for s in self.slots})
+
+
+@dataclass(frozen=True, slots=True)
+class _Include:
+    component: str
+    line: int
+    col: int
+
+
+@dataclass(slots=True)
+class _Expanded:
+    parts: list[Part]
+    needs: set[str]  # argument names used by placeholders, here or in included components
+    uses_all: bool
+    tree: tuple[IncludeNode, ...]
+    ok: bool = True
+
+
+@dataclass(slots=True)
+class _Tokens:
+    parts: list[Part | _Include] = field(default_factory=list)
+    placeholders: dict[str, tuple[int, int]] = field(default_factory=dict)
+    uses_all: bool = False
+
+
+def tokenize(doc: Document, diagnostics: list[Diagnostic]) -> _Tokens:
+    """Split a body into literal text, slots and includes; report malformed tokens."""
+    body = doc.body
+    tokens = _Tokens()
+    pos = 0
+
+    def where(offset: int) -> tuple[int, int]:
+        line, col = line_col(body, offset)
+        return line + doc.body_line - 1, col
+
+    def literal(text: str) -> None:
+        if text:
+            tokens.parts.append(text)
+
+    for match in _TOKEN.finditer(body):
+        literal(body[pos : match.start()])
+        pos = match.end()
+        kind = match.lastgroup
+        if kind == "escaped":
+            literal(match.group("escaped"))
+        elif kind == "placeholder":
+            name = match.group("name")
+            tokens.parts.append(Slot(name))
+            tokens.placeholders.setdefault(name, where(match.start()))
+        elif kind == "arguments":
+            tokens.parts.append(Slot(ALL_ARGUMENTS))
+            tokens.uses_all = True
+        elif kind == "open":
+            line, col = where(match.start())
+            diagnostics.append(Diagnostic(
+                "V303",
+                "'{{' does not open a valid placeholder such as {{name}}; "
+                "write '\\{{' for a literal '{{'",
+                doc.path, line, col,
+            ))
+            literal(match.group())
+        else:
+            tag = match.group("include")
+            line, col = where(match.start())
+            full = _INCLUDE.match(body, match.start())
+            if full is None:
+                diagnostics.append(Diagnostic(
+                    "V202",
+                    f"malformed include {tag.strip()[:60]!r}: write {INCLUDE_FORM} "
+                    "(or '\\<include' for literal text)",
+                    doc.path, line, col,
+                ))
+                literal(tag)
+                continue
+            pos = full.end()
+            name = (full.group(1) if full.group(1) is not None else full.group(2)).strip()
+            tokens.parts.append(_Include(name.removesuffix(".md"), line, col))
+    literal(body[pos:])
+    return tokens
+
+
+class Composer:
+    """Expands includes for a set of components; each component is expanded once."""
+
+    def __init__(self, components: Mapping[str, Component], known_missing: Mapping[str, str]):
+        self.components = components
+        self.known_missing = known_missing  # component name -> path of a file that failed
+        self.diagnostics: list[Diagnostic] = []
+        self._tokens: dict[str, _Tokens] = {}
+        self._expanded: dict[str, _Expanded] = {}
+        self._reported_cycles: set[frozenset[str]] = set()
+
+    def _component_tokens(self, name: str) -> _Tokens:
+        if name not in self._tokens:
+            component = self.components[name]
+            tokens = tokenize(component, self.diagnostics)
+            self._check_declared(component, tokens)
+            self._tokens[name] = tokens
+        return self._tokens[name]
+
+    def _check_declared(self, doc: Document, tokens: _Tokens) -> None:
+        declared = {a.name for a in doc.arguments}
+        for name, (line, col) in tokens.placeholders.items():
+            if name not in declared:
+                kind = "command" if isinstance(doc, Command) else "component"
+                self.diagnostics.append(Diagnostic(
+                    "V301",
+                    f"placeholder '{{{{{name}}}}}' is not a declared argument of {kind} "
+                    f"'{doc.name}'; declare it under 'arguments' or write '\\{{{{' for literal text",
+                    doc.path, line, col,
+                ))
+
+    def expand_component(self, name: str, stack: tuple[str, ...] = ()) -> _Expanded:
+        if name in self._expanded:
+            return self._expanded[name]
+        component = self.components[name]
+        result = self._expand(component, self._component_tokens(name), (*stack, name))
+        self._expanded[name] = result
+        self._check_unused(component, result)
+        return result
+
+    def _expand(self, doc: Document, tokens: _Tokens, stack: tuple[str, ...]) -> _Expanded:
+        result = _Expanded([], set(tokens.placeholders), tokens.uses_all, ())
+        tree: list[IncludeNode] = []
+        for part in tokens.parts:
+            if not isinstance(part, _Include):
+                result.parts.append(part)
+                continue
+            target = part.component
+            if target in stack:
+                cycle = (*stack[stack.index(target):], target)
+                key = frozenset(cycle)
+                if key not in self._reported_cycles:
+                    self._reported_cycles.add(key)
+                    self.diagnostics.append(Diagnostic(
+                        "V204", "include cycle: " + " → ".join(cycle),
+                        doc.path, part.line, part.col,
+                    ))
+                result.ok = False
+                continue
+            if target not in self.components:
+                if target in self.known_missing:
+                    message = (f"component '{target}' could not be loaded; "
+                               f"see the errors in {self.known_missing[target]}")
+                else:
+                    message = f"component '{target}' not found" + _suggest(target, self.components)
+                self.diagnostics.append(Diagnostic("V201", message, doc.path, part.line, part.col))
+                result.ok = False
+                continue
+            child = self.expand_component(target, stack)
+            if not child.ok:
+                # The cause is reported in the component's own file; a command also says
+                # why it is left out, so that nothing disappears without a word.
+                if isinstance(doc, Command):
+                    self.diagnostics.append(Diagnostic(
+                        "V205",
+                        f"component '{target}' has errors, so command '{doc.name}' "
+                        "cannot be composed",
+                        doc.path, part.line, part.col,
+                    ))
+                result.ok = False
+                continue
+            result.parts.extend(child.parts)
+            result.needs |= child.needs
+            result.uses_all = result.uses_all or child.uses_all
+            tree.append(IncludeNode(target, child.tree))
+            if isinstance(doc, Command):
+                declared = {a.name for a in doc.arguments}
+                for needed in sorted(child.needs - declared):
+                    self.diagnostics.append(Diagnostic(
+                        "V203",
+                        f"component '{target}' needs argument '{needed}', which command "
+                        f"'{doc.name}' does not declare",
+                        doc.path, part.line, part.col,
+                    ))
+                    result.ok = False
+        result.tree = tuple(tree)
+        return result
+
+    def _check_unused(self, doc: Document, expanded: _Expanded) -> None:
+        if expanded.uses_all or not expanded.ok:
+            return
+        for arg in doc.arguments:
+            if arg.name not in expanded.needs:
+                line, col = _argument_mark(doc, arg.name)
+                self.diagnostics.append(Diagnostic(
+                    "V302",
+                    f"argument '{arg.name}' is declared but never used",
+                    doc.path, line, col, Severity.WARNING,
+                ))
+
+    def compose(self, command: Command) -> Template | None:
+        """Compose one command; `None` when it cannot be (the reasons are in diagnostics)."""
+        before = len(self.diagnostics)
+        tokens = tokenize(command, self.diagnostics)
+        self._check_declared(command, tokens)
+        expanded = self._expand(command, tokens, ())
+        failed = any(d.is_error for d in self.diagnostics[before:])
+        if not expanded.ok or failed:
+            return None
+        self._check_unused(command, expanded)
+        return _template(expanded)
+
+    def check_all_components(self) -> None:
+        """Expand every component, so that unused ones are checked too."""
+        for name in sorted(self.components):
+            self.expand_component(name)
+
+
+def _template(expanded: _Expanded) -> Template:
+    literals: list[str] = []
+    slots: list[str] = []
+    current: list[str] = []
+    for part in expanded.parts:
+        if isinstance(part, Slot):
+            literals.append("".join(current))
+            current = []
+            slots.append(part.name)
+        else:
+            current.append(part)
+    literals.append("".join(current))
+    return Template(
+        tuple(literals), tuple(slots), frozenset(expanded.needs), expanded.uses_all,
+        expanded.tree,
+    )
+
+
+def _argument_mark(doc: Document, name: str) -> tuple[int, int]:
+    """Find the line declaring argument `name` in the front matter, for a precise warning."""
+    pattern = re.compile(r"^(\s*-?\s*name:\s*['\"]?)" + re.escape(name) + r"['\"]?\s*$")
+    for number, line in enumerate(doc.source.split("\n")[: doc.body_line], 1):
+        found = pattern.match(line)
+        if found:
+            return number, len(found.group(1)) + 1
+    return 1, 1
+
+
+def _suggest(name: str, names: Mapping[str, object]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(names), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def walk(nodes: tuple[IncludeNode, ...]) -> Iterator[tuple[int, IncludeNode]]:
+    """Yield (depth, node) for an include tree, depth first."""
+    stack = [(0, node) for node in reversed(nodes)]
+    while stack:
+        depth, node = stack.pop()
+        yield depth, node
+        stack.extend((depth + 1, child) for child in reversed(node.children))

@@ -1,0 +1,306 @@
+"""Load a library folder: read every file, validate it, compose every command.
+
+Problems never stop the load: each file with an error is left out and reported, and the
+rest of the library loads. `load_library` raises only when the folder itself is unusable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from tallinn.library import frontmatter
+from tallinn.library.compose import Composer, Template
+from tallinn.library.diagnostics import Diagnostic, Severity
+from tallinn.library.errors import LibraryError
+from tallinn.library.model import (
+    Argument,
+    ArgType,
+    ArgValue,
+    Command,
+    Component,
+    Example,
+    Library,
+    LibraryConfig,
+)
+
+PathInput = str | os.PathLike[str]
+COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+_DOC_NAMES = {"readme.md"}
+
+
+def load_library(root: PathInput) -> Library:
+    """Load, validate and compose the library at `root`.
+
+    >>> lib = load_library("my-library")
+    >>> lib.commands["code-review"].description
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise LibraryError(f"library folder not found: {base}")
+    if not (base / "commands").is_dir() and not (base / "components").is_dir():
+        raise LibraryError(
+            f"{base} is not a library: it has neither a commands/ nor a components/ folder"
+        )
+    diagnostics: list[Diagnostic] = []
+    digest = hashlib.sha256()
+    config = _load_config(base, diagnostics, digest)
+
+    components: dict[str, Component] = {}
+    failed_components: dict[str, str] = {}
+    for rel, text in _read_markdown(base, "components", diagnostics, digest):
+        name = rel.removeprefix("components/").removesuffix(".md")
+        component = _component(name, rel, text, diagnostics)
+        if component is None:
+            failed_components[name] = rel
+        else:
+            components[name] = component
+
+    commands: dict[str, Command] = {}
+    for rel, text in _read_markdown(base, "commands", diagnostics, digest):
+        command = _command(rel, text, diagnostics)
+        if command is None:
+            continue
+        other = commands.get(command.name)
+        if other is not None:
+            diagnostics.append(Diagnostic(
+                "V107",
+                f"duplicate command name '{command.name}': also defined in {other.path}",
+                rel,
+            ))
+            continue
+        commands[command.name] = command
+
+    composer = Composer(components, failed_components)
+    templates: dict[str, Template] = {}
+    for name in list(commands):
+        template = composer.compose(commands[name])
+        if template is None:
+            del commands[name]
+        else:
+            templates[name] = template
+    composer.check_all_components()
+    diagnostics.extend(composer.diagnostics)
+    # Components whose composition failed (cycles) are no longer usable either.
+    unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    return Library(
+        root=base.resolve(),
+        commands=dict(sorted(commands.items())),
+        components=dict(sorted(components.items())),
+        templates=templates,
+        diagnostics=tuple(unique),
+        config=config,
+        content_hash=digest.hexdigest(),
+    )
+
+
+def _load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
+    path = base / "tallinn.toml"
+    if not path.is_file():
+        return LibraryConfig()
+    raw = path.read_bytes()
+    digest.update(b"tallinn.toml\0" + raw + b"\0")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        line, col = (int(found.group(1)), int(found.group(2))) if found else (1, 1)
+        message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+        diagnostics.append(Diagnostic("V106", f"invalid TOML: {message}", "tallinn.toml", line, col))
+        return LibraryConfig()
+    library = data.get("library", {})
+    if not isinstance(library, dict):
+        diagnostics.append(Diagnostic("V106", "[library] must be a table", "tallinn.toml"))
+        library = {}
+    return LibraryConfig(
+        name=str(library.get("name", "")),
+        description=str(library.get("description", "")),
+        tables=data,
+    )
+
+
+def _read_markdown(
+    base: Path, folder: str, diagnostics: list[Diagnostic], digest: Any
+) -> Iterable[tuple[str, str]]:
+    """Yield (relative path, text) for every Markdown file under `base/folder`, sorted."""
+    top = base / folder
+    if not top.is_dir():
+        return
+    paths: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for filename in filenames:
+            if filename.endswith(".md") and filename.lower() not in _DOC_NAMES:
+                paths.append(os.path.join(dirpath, filename))
+    for full in sorted(paths):
+        rel = Path(full).relative_to(base).as_posix()
+        raw = Path(full).read_bytes()
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            diagnostics.append(Diagnostic("V100", "file is not valid UTF-8", rel, line, col))
+            continue
+        yield rel, text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _component(name: str, rel: str, text: str, diagnostics: list[Diagnostic]) -> Component | None:
+    parsed = frontmatter.parse(text, rel)
+    if isinstance(parsed, Diagnostic):
+        diagnostics.append(parsed)
+        return None
+    spec, problems = frontmatter.validate(parsed, rel, command=False)
+    diagnostics.extend(problems)
+    if spec is None:
+        return None
+    arguments = _arguments(spec.arguments, parsed, rel, diagnostics)
+    if arguments is None:
+        return None
+    return Component(
+        name=name, path=rel, description=spec.description.strip(), arguments=arguments,
+        body=parsed.body, body_line=parsed.body_line, source=text, front_matter=parsed.data,
+    )
+
+
+def _command(rel: str, text: str, diagnostics: list[Diagnostic]) -> Command | None:
+    parsed = frontmatter.parse(text, rel)
+    if isinstance(parsed, Diagnostic):
+        diagnostics.append(parsed)
+        return None
+    spec, problems = frontmatter.validate(parsed, rel, command=True)
+    diagnostics.extend(problems)
+    if spec is None or any(p.is_error for p in problems):
+        return None
+    assert isinstance(spec, frontmatter.CommandFrontMatter)
+    arguments = _arguments(spec.arguments, parsed, rel, diagnostics)
+    if arguments is None:
+        return None
+    stem = rel.rsplit("/", 1)[-1].removesuffix(".md")
+    category = rel.removeprefix("commands/").rpartition("/")[0] or "general"
+    if not COMMAND_NAME.fullmatch(stem):
+        diagnostics.append(Diagnostic(
+            "V109",
+            f"command name '{stem}' should use lowercase letters, digits and hyphens only, "
+            "as Claude Code slash commands do",
+            rel, severity=Severity.WARNING,
+        ))
+    examples = tuple(Example(e.description, dict(e.args)) for e in spec.examples)
+    _check_examples(examples, arguments, parsed, rel, diagnostics)
+    tools = spec.allowed_tools
+    if isinstance(tools, str):
+        allowed = tuple(_split_tools(tools))
+    else:
+        allowed = tuple(t.strip() for t in tools or () if t.strip())
+    return Command(
+        name=stem, path=rel, description=spec.description.strip(), arguments=arguments,
+        body=parsed.body, body_line=parsed.body_line, source=text, front_matter=parsed.data,
+        category=category, argument_hint=spec.argument_hint, allowed_tools=allowed,
+        model=spec.model, tags=tuple(spec.tags), critical=spec.critical, examples=examples,
+    )
+
+
+def _split_tools(value: str) -> list[str]:
+    """Given `Read, Bash(git log:*, git diff:*)`, split on commas outside parentheses."""
+    tools: list[str] = []
+    depth = 0
+    current: list[str] = []
+    for char in value:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        if char == "," and depth == 0:
+            tools.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    tools.append("".join(current).strip())
+    return [t for t in tools if t]
+
+
+def _arguments(
+    specs: list[frontmatter.ArgumentSpec],
+    parsed: frontmatter.Parsed,
+    rel: str,
+    diagnostics: list[Diagnostic],
+) -> tuple[Argument, ...] | None:
+    from tallinn.library.render import coerce
+
+    line, col = parsed.key_marks.get("arguments", (1, 1))
+    seen: set[str] = set()
+    result: list[Argument] = []
+    ok = True
+
+    def problem(message: str) -> None:
+        nonlocal ok
+        ok = False
+        diagnostics.append(Diagnostic("V108", message, rel, line, col))
+
+    for spec in specs:
+        if spec.name in seen:
+            problem(f"argument '{spec.name}' is declared twice")
+            continue
+        seen.add(spec.name)
+        compiled = None
+        if spec.pattern is not None:
+            try:
+                compiled = re.compile(spec.pattern)
+            except re.error as exc:
+                problem(f"argument '{spec.name}': invalid pattern {spec.pattern!r}: {exc}")
+                continue
+        if spec.type == "enum" and not spec.enum:
+            problem(f"argument '{spec.name}' is of type enum but lists no 'enum' values")
+            continue
+        if spec.enum and spec.type != "enum":
+            problem(f"argument '{spec.name}' lists 'enum' values; set 'type: enum'")
+            continue
+        if spec.required and spec.default is not None:
+            problem(f"argument '{spec.name}' is required and has a default; choose one")
+            continue
+        argument = Argument(
+            name=spec.name, description=spec.description.strip(), type=ArgType(spec.type),
+            required=spec.required, enum=tuple(spec.enum or ()), pattern=spec.pattern,
+            compiled_pattern=compiled,
+        )
+        if spec.default is not None:
+            try:
+                default: ArgValue = coerce(argument, spec.default)
+            except ValueError as exc:
+                problem(f"argument '{spec.name}': invalid default: {exc}")
+                continue
+            argument = Argument(
+                name=argument.name, description=argument.description, type=argument.type,
+                required=False, default=default, enum=argument.enum, pattern=argument.pattern,
+                compiled_pattern=compiled,
+            )
+        result.append(argument)
+    return tuple(result) if ok else None
+
+
+def _check_examples(
+    examples: tuple[Example, ...],
+    arguments: tuple[Argument, ...],
+    parsed: frontmatter.Parsed,
+    rel: str,
+    diagnostics: list[Diagnostic],
+) -> None:
+    """An example must be a valid invocation; a wrong one misleads users and smoke tests."""
+    from tallinn.library.errors import ArgumentError
+    from tallinn.library.render import resolve
+
+    line, col = parsed.key_marks.get("examples", (1, 1))
+    for index, example in enumerate(examples, 1):
+        try:
+            resolve(arguments, example.args)
+        except ArgumentError as exc:
+            diagnostics.append(Diagnostic(
+                "V110", f"example {index} is not a valid invocation: {exc}", rel, line, col,
+                Severity.WARNING,
+            ))

@@ -1,0 +1,150 @@
+"""The in-memory shape of a prompt library: commands, components, arguments.
+
+Records are frozen: a loaded `Library` never changes, so a server can swap one
+reference on reload and every request sees one consistent library.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tallinn.library.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from tallinn.library.compose import Template
+
+ArgValue = str | int | float | bool
+
+
+class ArgType(StrEnum):
+    STRING = "string"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    ENUM = "enum"
+
+
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """A declared argument of a command or component."""
+
+    name: str
+    description: str = ""
+    type: ArgType = ArgType.STRING
+    required: bool = False
+    default: ArgValue | None = None
+    enum: tuple[str, ...] = ()
+    pattern: str | None = None
+    compiled_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """An example invocation: `args` maps argument names to values."""
+
+    description: str
+    args: Mapping[str, ArgValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where something was written: a library-relative path and a 1-based line and column."""
+
+    path: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What commands and components share: a source file with front matter and a body."""
+
+    name: str
+    path: str  # relative to the library root, with forward slashes
+    description: str
+    arguments: tuple[Argument, ...]
+    body: str
+    body_line: int  # 1-based line of the file on which the body starts
+    source: str  # the whole file, as read (newlines normalised)
+    front_matter: Mapping[str, Any]
+
+    def argument(self, name: str) -> Argument | None:
+        for arg in self.arguments:
+            if arg.name == name:
+                return arg
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Component(Document):
+    """A reusable fragment, named `group/name`."""
+
+    @property
+    def group(self) -> str:
+        return self.name.rpartition("/")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Document):
+    """A prompt template, named by its file stem, in the category of its folder."""
+
+    category: str = ""
+    argument_hint: str | None = None
+    allowed_tools: tuple[str, ...] = ()
+    model: str | None = None
+    tags: tuple[str, ...] = ()
+    critical: bool = False
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryConfig:
+    """Settings from the library's `tallinn.toml`; unknown tables are kept for other tools."""
+
+    name: str = ""
+    description: str = ""
+    tables: Mapping[str, Any] = field(default_factory=dict)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        value = self.tables.get(name, {})
+        return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """A loaded and composed library. Files with errors are left out and reported."""
+
+    root: Path
+    commands: Mapping[str, Command]
+    components: Mapping[str, Component]
+    templates: Mapping[str, Template]
+    diagnostics: tuple[Diagnostic, ...]
+    config: LibraryConfig
+    content_hash: str
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.root.name
+
+    def categories(self) -> list[str]:
+        return sorted({c.category for c in self.commands.values()})

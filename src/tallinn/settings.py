@@ -1,0 +1,45 @@
+"""Process settings from the environment, read once at the edge (CLI, server).
+
+The library location follows the 2025 system: `--library`, else `TALLINN_LIBRARY`, else
+`PROJECT_ROOT`, else the starter library bundled with the package.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PRODUCTION_VALUES = frozenset({"production", "prod"})
+
+
+def starter_path() -> Path:
+    """The bundled starter library, inside the installed package."""
+    return Path(str(resources.files("tallinn") / "starter"))
+
+
+class Settings(BaseSettings):
+    """Environment variables Tallinn reads."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    library: Path | None = Field(default=None, validation_alias="TALLINN_LIBRARY")
+    project_root: Path | None = Field(default=None, validation_alias="PROJECT_ROOT")
+    env: str = Field(default="", validation_alias="TALLINN_ENV")
+    claude_code_env: str = Field(default="", validation_alias="CLAUDE_CODE_ENV")
+    store_url: str | None = Field(default=None, validation_alias="TALLINN_STORE_URL")
+
+    @property
+    def production(self) -> bool:
+        return (
+            self.env.lower() in PRODUCTION_VALUES
+            or self.claude_code_env.lower() in PRODUCTION_VALUES
+        )
+
+    def library_path(self, explicit: Path | None = None) -> Path:
+        for candidate in (explicit, self.library, self.project_root):
+            if candidate is not None and str(candidate):
+                return candidate
+        return starter_path()
