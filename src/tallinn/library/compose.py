@@ -169,6 +169,10 @@ class Composer:
         if name not in self._tokens:
             component = self.components[name]
             tokens = tokenize(component, self.diagnostics)
+            # A file ends with a newline, and so does the include line that names it:
+            # drop the component's own, so an include on a line of its own adds no blank line.
+            if tokens.parts and isinstance(tokens.parts[-1], str):
+                tokens.parts[-1] = tokens.parts[-1].removesuffix("\n")
             self._check_declared(component, tokens)
             self._tokens[name] = tokens
         return self._tokens[name]

@@ -1,0 +1,183 @@
+"""The library CLI commands, through Typer's runner: exit codes, stdout data, stderr messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tallinn.cli import app
+
+runner = CliRunner()
+
+FILES = {
+    "commands/review/review.md": """
+        ---
+        description: Review a file carefully
+        argument-hint: "<path> [tone]"
+        arguments:
+          - {name: path, description: File to review, required: true}
+          - {name: tone, description: Tone, type: enum, enum: [calm, dry], default: calm}
+        allowed-tools: Read, Grep
+        model: sonnet
+        tags: [review]
+        critical: true
+        examples:
+          - {description: Review app.py, args: {path: app.py}}
+        ---
+        Review {{path}} in a {{tone}} tone. [bold]not markup[/bold]
+        <include component="shared/rules"/>
+        """,
+    "commands/git/commit.md": """
+        ---
+        description: Write a commit message
+        ---
+        Message for: $ARGUMENTS
+        """,
+    "components/shared/rules.md": """
+        ---
+        description: Shared rules
+        ---
+        Be precise.
+        """,
+}
+
+
+@pytest.fixture
+def lib(write_library) -> Path:  # type: ignore[no-untyped-def]
+    return write_library(FILES)  # type: ignore[no-any-return]
+
+
+def run(*args: str) -> object:
+    return runner.invoke(app, list(args))
+
+
+def test_list_table_and_json(lib: Path) -> None:
+    result = runner.invoke(app, ["list", "--library", str(lib)])
+    assert result.exit_code == 0, result.output
+    assert "review" in result.stdout and "commit" in result.stdout
+    data = json.loads(runner.invoke(app, ["list", "-L", str(lib), "--json"]).stdout)
+    assert [c["name"] for c in data] == ["commit", "review"]
+    review = data[1]
+    assert review["arguments"][1]["enum"] == ["calm", "dry"]
+    assert review["critical"] is True
+    only = json.loads(
+        runner.invoke(app, ["list", "-L", str(lib), "--category", "git", "--json"]).stdout)
+    assert [c["name"] for c in only] == ["commit"]
+    missing = runner.invoke(app, ["list", "-L", str(lib), "--category", "nope"])
+    assert missing.exit_code == 2
+    assert "categories: git, review" in missing.stderr
+
+
+def test_show(lib: Path) -> None:
+    result = runner.invoke(app, ["show", "review", "-L", str(lib)])
+    assert result.exit_code == 0, result.output
+    for text in ("/review", "usage: /review <path> [tone]", "calm, dry", "shared/rules",
+                 "allowed-tools: Read, Grep", "model: sonnet", "critical: yes", "Review app.py"):
+        assert text in result.stdout
+    data = json.loads(runner.invoke(app, ["show", "review", "-L", str(lib), "--json"]).stdout)
+    assert data["includes"] == [{"component": "shared/rules", "depth": 0}]
+
+
+def test_render_positional_named_and_json(lib: Path) -> None:
+    result = runner.invoke(app, ["render", "review", "src/a.py", "dry", "-L", str(lib)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == (
+        "Review src/a.py in a dry tone. [bold]not markup[/bold]\nBe precise.\n")
+    named = runner.invoke(app, ["render", "/review", "--arg", "path=x=y", "-L", str(lib)])
+    assert "Review x=y in a calm tone." in named.stdout
+    data = json.loads(runner.invoke(
+        app, ["render", "commit", "fix", "the", "bug", "-L", str(lib), "--json"]).stdout)
+    assert data == {"command": "commit", "arguments": {}, "text": "Message for: fix the bug\n"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["render", "review"], "missing required argument 'path'"),
+        (["render", "review", "a", "loud"], "'loud' is not one of calm, dry"),
+        (["render", "review", "a", "b", "c"], "at most 2 positional"),
+        (["render", "review", "--arg", "novalue"], "--arg takes NAME=VALUE"),
+        (["render", "review", "a", "--arg", "path=b"], "given twice"),
+        (["render", "reviw"], "no command named 'reviw' (did you mean review?)"),
+        (["show", "nothing"], "no command named 'nothing'"),
+    ],
+)
+def test_usage_errors_exit_2(lib: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, [*args, "-L", str(lib)])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_check_clean_and_broken(lib: Path, write_library) -> None:  # type: ignore[no-untyped-def]
+    clean = runner.invoke(app, ["check", "-L", str(lib)])
+    assert clean.exit_code == 0
+    assert "2 commands, 1 components: 0 error(s), 0 warning(s)" in clean.stderr
+    broken = write_library({
+        **FILES,
+        "commands/git/commit.md": "---\ndescription: Fix: this\n---\n",
+        "commands/git/extra.md": "---\ndescription: ok\nauthor: me\n---\n{{missing}}\n",
+    })
+    result = runner.invoke(app, ["check", "-L", str(broken)])
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("commands/git/commit.md:2:17: V102 the value of 'description'")
+    assert any(line.startswith("commands/git/extra.md:3:1: V104") for line in lines)
+    assert any(line.startswith("commands/git/extra.md:5:1: V301") for line in lines)
+    data = json.loads(runner.invoke(app, ["check", "-L", str(broken), "--json"]).stdout)
+    assert data["errors"] == 2 and data["warnings"] == 1
+    # A broken command is reported, not silently missing.
+    shown = runner.invoke(app, ["render", "commit", "-L", str(broken)])
+    assert shown.exit_code == 1
+    assert "has errors and is not loaded" in shown.stderr
+    listed = runner.invoke(app, ["list", "-L", str(broken)])
+    assert listed.exit_code == 0
+    assert "2 problem(s)" in listed.stderr
+
+
+def test_check_strict_fails_on_warnings(write_library) -> None:  # type: ignore[no-untyped-def]
+    lib = write_library({"commands/a/x.md": "---\ndescription: d\nauthor: me\n---\n"})
+    assert runner.invoke(app, ["check", "-L", str(lib)]).exit_code == 0
+    assert runner.invoke(app, ["check", "-L", str(lib), "--strict"]).exit_code == 1
+
+
+def test_library_from_environment(lib: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJECT_ROOT", str(lib))
+    assert "commit" in runner.invoke(app, ["list"]).stdout
+    monkeypatch.setenv("TALLINN_LIBRARY", str(lib / "nowhere"))
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 2
+    assert "library folder not found" in result.stderr
+
+
+def test_init_scaffolds_a_working_library(tmp_path: Path) -> None:
+    target = tmp_path / "acme-prompts"
+    result = runner.invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert (target / "tests/review.yaml").is_file()
+    assert 'name = "acme-prompts"' in (target / "tallinn.toml").read_text()
+    check = runner.invoke(app, ["check", "-L", str(target), "--strict"])
+    assert check.exit_code == 0, check.output
+    again = runner.invoke(app, ["init", str(target)])
+    assert again.exit_code == 2
+    assert "not empty" in again.stderr
+    (target / "tallinn.toml").write_text("[library]\n")
+    forced = runner.invoke(app, ["init", str(target), "--force"])
+    assert forced.exit_code == 0
+    assert "kept existing" in forced.stderr
+    assert (target / "tallinn.toml").read_text() == "[library]\n"
+
+
+def test_console_script_runs_as_module(lib: Path) -> None:
+    """`python -m tallinn` is the same program as the `tallinn` script."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tallinn", "render", "commit", "hello", "-L", str(lib)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Message for: hello\n"
