@@ -16,10 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from synth import generate  # noqa: E402
-
-from tallinn.library import load_library, render  # noqa: E402
-from tallinn.library.compose import Composer  # noqa: E402
+from synth import generate
+from tallinn.library import load_library, render
+from tallinn.library.compose import Composer
 
 
 def bench(size: int, repeat: int) -> dict[str, float]:
@@ -31,7 +30,8 @@ def bench(size: int, repeat: int) -> dict[str, float]:
             start = time.perf_counter()
             library = load_library(root)
             loads.append(time.perf_counter() - start)
-        assert library.ok and len(library.commands) == size, library.errors[:3]
+        assert library.ok, library.errors[:3]
+        assert len(library.commands) == size
         composes = []
         for _ in range(repeat):
             start = time.perf_counter()

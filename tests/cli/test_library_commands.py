@@ -59,7 +59,8 @@ def run(*args: str) -> object:
 def test_list_table_and_json(lib: Path) -> None:
     result = runner.invoke(app, ["list", "--library", str(lib)])
     assert result.exit_code == 0, result.output
-    assert "review" in result.stdout and "commit" in result.stdout
+    assert "review" in result.stdout
+    assert "commit" in result.stdout
     data = json.loads(runner.invoke(app, ["list", "-L", str(lib), "--json"]).stdout)
     assert [c["name"] for c in data] == ["commit", "review"]
     review = data[1]
@@ -130,7 +131,7 @@ def test_check_clean_and_broken(lib: Path, write_library) -> None:  # type: igno
     assert any(line.startswith("commands/git/extra.md:3:1: V104") for line in lines)
     assert any(line.startswith("commands/git/extra.md:5:1: V301") for line in lines)
     data = json.loads(runner.invoke(app, ["check", "-L", str(broken), "--json"]).stdout)
-    assert data["errors"] == 2 and data["warnings"] == 1
+    assert (data["errors"], data["warnings"]) == (2, 1)
     # A broken command is reported, not silently missing.
     shown = runner.invoke(app, ["render", "commit", "-L", str(broken)])
     assert shown.exit_code == 1

@@ -45,7 +45,7 @@ def test_missing_component_with_suggestion(write_library) -> None:  # type: igno
     (problem,) = lib.errors
     assert (problem.code, problem.path, problem.line, problem.col) == (
         "V201", "commands/a/x.md", 5, 3)
-    assert "component 'g/rulez' not found (did you mean 'g/rules'?)" == problem.message
+    assert problem.message == "component 'g/rulez' not found (did you mean 'g/rules'?)"
     assert "x" not in lib.commands
 
 
@@ -78,7 +78,8 @@ def test_component_that_failed_to_load(write_library) -> None:  # type: ignore[n
         "components/g/bad.md": "---\ndescription: a: b\n---\n",
     }))
     messages = [d.message for d in lib.errors if d.code == "V201"]
-    assert messages == ["component 'g/bad' could not be loaded; see the errors in components/g/bad.md"]
+    assert messages == [
+        "component 'g/bad' could not be loaded; see the errors in components/g/bad.md"]
 
 
 def test_malformed_includes(write_library) -> None:  # type: ignore[no-untyped-def]

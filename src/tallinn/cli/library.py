@@ -256,6 +256,6 @@ def init(
     (directory / "tallinn.toml").write_text(
         text.replace("my-prompts", directory.resolve().name), encoding="utf-8"
     )
-    for rel in written:
-        err.print(f"  created {directory / rel}")
+    for name in written:
+        err.print(f"  created {directory / name}")
     err.print(f"[green]Library ready.[/] Try: tallinn list --library {directory}")

@@ -185,7 +185,8 @@ class Composer:
                 self.diagnostics.append(Diagnostic(
                     "V301",
                     f"placeholder '{{{{{name}}}}}' is not a declared argument of {kind} "
-                    f"'{doc.name}'; declare it under 'arguments' or write '\\{{{{' for literal text",
+                    f"'{doc.name}'; declare it under 'arguments' "
+                    "or write '\\{{' for literal text",
                     doc.path, line, col,
                 ))
 

@@ -19,8 +19,8 @@ from tallinn.library.compose import Composer, Template
 from tallinn.library.diagnostics import Diagnostic, Severity
 from tallinn.library.errors import LibraryError
 from tallinn.library.model import (
-    Argument,
     ArgType,
+    Argument,
     ArgValue,
     Command,
     Component,
@@ -111,7 +111,9 @@ def _load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> Libr
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line, col = (int(found.group(1)), int(found.group(2))) if found else (1, 1)
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
-        diagnostics.append(Diagnostic("V106", f"invalid TOML: {message}", "tallinn.toml", line, col))
+        diagnostics.append(
+            Diagnostic("V106", f"invalid TOML: {message}", "tallinn.toml", line, col)
+        )
         return LibraryConfig()
     library = data.get("library", {})
     if not isinstance(library, dict):
