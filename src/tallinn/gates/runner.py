@@ -262,8 +262,7 @@ def run_gates(
     """
     selected = list(GATE_MODULES) if names is None else list(names)
     watcher = observer or _Silent()
-    settings = runner_settings(library)
-    _check_gate_settings(library, selected)
+    settings = check_settings(library, selected)
     started = clock()
     t0 = time.perf_counter()
     results: list[GateResult] = []
@@ -290,8 +289,10 @@ def run_gates(
     )
 
 
-def _check_gate_settings(library: Library, names: Sequence[str]) -> None:
-    """Validate each selected gate's `[gates.<name>]` table up front, so a typo exits 2."""
+def check_settings(library: Library, names: Sequence[str]) -> RunnerSettings:
+    """Read `[gates]` and validate each selected gate's `[gates.<name>]` table up front,
+    so that a typo is a config error (V106) before any gate runs."""
+    settings = runner_settings(library)
     for name in names:
         try:
             module = load_gate(name)
@@ -300,6 +301,7 @@ def _check_gate_settings(library: Library, names: Sequence[str]) -> None:
         model = settings_model(module)
         if model is not None:
             gate_settings(library, name, model)
+    return settings
 
 
 def _progress(watcher: Observer, gate: str) -> Callable[[str], None]:

@@ -1,0 +1,168 @@
+"""`tallinn gates`: run the quality gates, print a summary, write the readiness report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tallinn.cli.common import ExitCode, LibraryOption, app, err, load, write_raw
+from tallinn.gates.base import GateResult, Status
+from tallinn.gates.report import Format, render
+from tallinn.gates.runner import (
+    Readiness,
+    check_settings,
+    figure,
+    run_gates,
+    select,
+    unaccepted_blocking,
+)
+from tallinn.library import TallinnError
+
+STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red",
+          Status.SKIPPED: "dim"}
+SUFFIXES = {".json": Format.JSON, ".md": Format.MARKDOWN, ".markdown": Format.MARKDOWN,
+            ".sarif": Format.SARIF, ".txt": Format.TEXT}
+SHOWN_FINDINGS = 5
+
+class ProgressDisplay:
+    """The runner's observer as a Rich progress display: a task per gate, its latest message."""
+
+    def __init__(self, bar: Progress, names: list[str]) -> None:
+        self.bar = bar
+        self.tasks: dict[str, TaskID] = {
+            name: bar.add_task(f"[dim]{name}[/]", total=1, note="waiting", start=False)
+            for name in names
+        }
+
+    def started(self, gate: str, title: str) -> None:
+        task = self.tasks[gate]
+        self.bar.start_task(task)
+        name = f"[bold]{gate}[/]" + (f" {escape(title)}" if title != gate else "")
+        self.bar.update(task, description=name, note="running")
+
+    def progress(self, gate: str, message: str) -> None:
+        self.bar.update(self.tasks[gate], note=escape(message))
+
+    def finished(self, gate: str, result: GateResult) -> None:
+        style = STYLES[result.status]
+        self.bar.update(
+            self.tasks[gate],
+            completed=1,
+            note=f"[{style}]{result.status.value}[/] in {result.duration:.2f} s",
+        )
+
+
+@app.command()
+def gates(
+    library: LibraryOption = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated gates to run: xml,tests,perf,security,docs."),
+    ] = None,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="Report format (default: from --report's "
+                     "suffix, else text).", show_default=False),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write the report to this file (default: stdout for "
+                     "json, markdown and sarif).", dir_okay=False, show_default=False),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(help="Baseline of accepted findings (security gate).", exists=True,
+                     dir_okay=False, show_default=False),
+    ] = None,
+    coverage_xml: Annotated[
+        Path | None,
+        typer.Option("--coverage-xml", help="Cobertura coverage.xml of the code (tests gate).",
+                     exists=True, dir_okay=False, show_default=False),
+    ] = None,
+    load_test: Annotated[
+        bool, typer.Option("--load", help="Also run the load test (perf gate).")
+    ] = False,
+    exit_zero: Annotated[
+        bool, typer.Option("--exit-zero", help="Exit 0 on NO-GO too (advisory runs).")
+    ] = False,
+) -> None:
+    """Run the quality gates and write the production readiness report (exit 1 on NO-GO)."""
+    kind = Format.JSON if as_json else fmt or _format_of(report)
+    try:
+        names = select(only)
+        lib = load(library, quiet=True)
+        check_settings(lib, names)
+        options = {"baseline": baseline, "coverage_xml": coverage_xml, "load": load_test}
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            display = ProgressDisplay(progress, names)
+            readiness = run_gates(lib, names, options=options, observer=display)
+    except TallinnError as exc:
+        # One line, however many problems the error lists (settings errors list each key).
+        err.print(f"[red]error:[/red] {escape(str(exc)).replace(chr(10), '; ')}", soft_wrap=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    summarise(readiness)
+    text = render(readiness, kind)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text, encoding="utf-8")
+        err.print(f"{kind.value} report written to {report}", markup=False)
+    elif kind is not Format.TEXT:
+        write_raw(text)
+    if not readiness.verdict.go and not exit_zero:
+        raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def _format_of(report: Path | None) -> Format:
+    if report is None:
+        return Format.TEXT
+    return SUFFIXES.get(report.suffix.lower(), Format.TEXT)
+
+
+def summarise(readiness: Readiness) -> None:
+    """The summary for people, on stderr: a table, the worst findings, the verdict."""
+    table = Table(title=f"{readiness.library.name}: quality gates", title_justify="left")
+    table.add_column("gate", style="bold", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("figure")
+    table.add_column("threshold")
+    table.add_column("findings", justify="right")
+    for result in readiness.results:
+        style = STYLES[result.status]
+        figures = "\n".join(f"{m.name} = {figure(m.value, m.unit)}" for m in result.metrics)
+        limits = "\n".join(f"{m.comparison} {figure(m.threshold, m.unit)}"
+                           for m in result.metrics)
+        blocking = unaccepted_blocking(result)
+        count = str(len(result.findings)) + (f" ({len(blocking)} blocking)" if blocking else "")
+        table.add_row(result.gate, f"[{style}]{result.status.value}[/]", figures or "–",
+                      limits or "–", count)
+    err.print(table)
+    for result in readiness.results:
+        shown = sorted(result.findings, key=lambda f: (-f.severity.rank, f.path, f.line))
+        for line in result.details if result.status is Status.FAILED else ():
+            err.print(f"  [red]{result.gate}[/]: ", end="")
+            err.print(line, markup=False, soft_wrap=True)
+        for finding in shown[:SHOWN_FINDINGS]:
+            err.print(f"  {result.gate}: ", end="", markup=False)
+            err.print(str(finding), markup=False, soft_wrap=True)
+        if len(shown) > SHOWN_FINDINGS:
+            err.print(f"  {result.gate}: ... and {len(shown) - SHOWN_FINDINGS} more "
+                      "(see the report)", markup=False)
+    verdict = readiness.verdict
+    style = "green" if verdict.go else "red"
+    err.print(f"[bold {style}]{verdict.label}[/]: "
+              + ("READY" if verdict.go else "NOT READY"))
+    for reason in verdict.reasons:
+        err.print(f"  - {reason}", markup=False, soft_wrap=True)
