@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.gates.readiness_factory import COMMAND, finding, install_gates
 from typer.testing import CliRunner
 
 from tallinn.cli import app
 from tallinn.gates.base import GateContext, GateResult, Metric, Status
-from tests.gates.readiness_factory import COMMAND, finding, install_gates
 
 runner = CliRunner()
 
@@ -49,8 +49,7 @@ def test_go_exits_0_and_prints_the_summary_on_stderr(lib: Path, gates: dict[str,
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "quality gates" in result.stderr
-    assert "score = 100%" in result.stderr
-    assert ">= 90%" in result.stderr
+    assert "│ good │ PASSED │ score  │  100% │ >= 90%    │        0 │" in result.stderr
     assert "GO: READY" in result.stderr
 
 
@@ -103,6 +102,17 @@ def test_report_file_format_follows_its_suffix(
     assert result.stdout == ""
     assert target.read_text(encoding="utf-8").startswith(first)
     assert f"report written to {target}" in result.stderr.replace("\n", "")
+
+
+def test_several_reports_in_one_run(lib: Path, gates: dict[str, Any], tmp_path: Path) -> None:
+    """--report may be repeated: one run writes SARIF, Markdown and JSON together."""
+    names = ["gates.sarif", "readiness.md", "readiness.json"]
+    args = [arg for name in names for arg in ("--report", str(tmp_path / name))]
+    result = runner.invoke(app, ["gates", "-L", str(lib), *args])
+    assert result.exit_code == 1
+    assert json.loads((tmp_path / "gates.sarif").read_text())["version"] == "2.1.0"
+    assert (tmp_path / "readiness.md").read_text().startswith("# Production readiness")
+    assert json.loads((tmp_path / "readiness.json").read_text())["schema_version"] == 1
 
 
 def test_explicit_format_wins_over_the_suffix(

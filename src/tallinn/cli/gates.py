@@ -66,14 +66,15 @@ def gates(
     ] = None,
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", "-f", help="Report format (default: from --report's "
-                     "suffix, else text).", show_default=False),
+        typer.Option("--format", "-f", help="Report format. Default: each --report file's "
+                     "suffix (.md, .json, .sarif, else text).", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     report: Annotated[
-        Path | None,
-        typer.Option(help="Write the report to this file (default: stdout for "
-                     "json, markdown and sarif).", dir_okay=False, show_default=False),
+        list[Path] | None,
+        typer.Option(help="Write the report to this file; repeat for several formats. "
+                     "Without it, json, markdown and sarif go to stdout.",
+                     dir_okay=False, show_default=False),
     ] = None,
     baseline: Annotated[
         Path | None,
@@ -93,7 +94,7 @@ def gates(
     ] = False,
 ) -> None:
     """Run the quality gates and write the production readiness report (exit 1 on NO-GO)."""
-    kind = Format.JSON if as_json else fmt or _format_of(report)
+    chosen = Format.JSON if as_json else fmt
     try:
         names = select(only)
         lib = load(library, quiet=True)
@@ -114,21 +115,15 @@ def gates(
         err.print(f"[red]error:[/red] {escape(str(exc)).replace(chr(10), '; ')}", soft_wrap=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
     summarise(readiness)
-    text = render(readiness, kind)
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(text, encoding="utf-8")
-        err.print(f"{kind.value} report written to {report}", markup=False)
-    elif kind is not Format.TEXT:
-        write_raw(text)
+    for path in report or []:
+        kind = chosen or SUFFIXES.get(path.suffix.lower(), Format.TEXT)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(readiness, kind), encoding="utf-8")
+        err.print(f"{kind.value} report written to {path}", markup=False, soft_wrap=True)
+    if not report and chosen not in (None, Format.TEXT):
+        write_raw(render(readiness, chosen))
     if not readiness.verdict.go and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
-
-
-def _format_of(report: Path | None) -> Format:
-    if report is None:
-        return Format.TEXT
-    return SUFFIXES.get(report.suffix.lower(), Format.TEXT)
 
 
 def summarise(readiness: Readiness) -> None:
@@ -137,17 +132,21 @@ def summarise(readiness: Readiness) -> None:
     table.add_column("gate", style="bold", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("figure")
-    table.add_column("threshold")
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("threshold", no_wrap=True)
     table.add_column("findings", justify="right")
     for result in readiness.results:
         style = STYLES[result.status]
-        figures = "\n".join(f"{m.name} = {figure(m.value, m.unit)}" for m in result.metrics)
-        limits = "\n".join(f"{m.comparison} {figure(m.threshold, m.unit)}"
-                           for m in result.metrics)
         blocking = unaccepted_blocking(result)
         count = str(len(result.findings)) + (f" ({len(blocking)} blocking)" if blocking else "")
-        table.add_row(result.gate, f"[{style}]{result.status.value}[/]", figures or "–",
-                      limits or "–", count)
+        status = f"[{style}]{result.status.value}[/]"
+        rows = [(m.name, figure(m.value, m.unit), f"{m.comparison} {figure(m.threshold, m.unit)}",
+                 STYLES[m.status]) for m in result.metrics] or [("–", "", "", "")]
+        for i, (name, value, limit, colour) in enumerate(rows):
+            first = i == 0
+            table.add_row(result.gate if first else "", status if first else "", escape(name),
+                          f"[{colour}]{value}[/]" if colour else value, limit,
+                          count if first else "", end_section=i == len(rows) - 1)
     err.print(table)
     for result in readiness.results:
         shown = sorted(result.findings, key=lambda f: (-f.severity.rank, f.path, f.line))
