@@ -188,3 +188,55 @@ def test_crashing_and_partial_gates_are_shown(
     assert result.exit_code == 1
     assert "crash: gate 'crash' crashed: RuntimeError: disk on fire" in result.stderr
     assert "noisy: ... and 3 more (see the report)" in result.stderr
+
+
+def test_write_baseline_records_every_finding_and_keeps_reasons(
+    lib: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--write-baseline lists each finding; reasons already given in --baseline are kept."""
+    pytest.importorskip("tallinn.gates.baseline")
+    from tallinn.gates.base import AcceptedRisk
+
+    kept = finding("S102", message="example key")
+
+    def audit(ctx: GateContext) -> GateResult:
+        return GateResult("audit", "Audit", Status.FAILED, findings=(finding(),),
+                          accepted=(AcceptedRisk(kept, "a fixture", "baseline"),))
+
+    install_gates(monkeypatch, {"audit": audit})
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"version": 1, "findings": [
+        {"code": "S102", "path": "commands/a/x.md", "message": "example key",
+         "reason": "a fixture"}]}))
+    new = tmp_path / "new.json"
+    result = runner.invoke(app, ["gates", "-L", str(lib), "--baseline", str(old),
+                                 "--write-baseline", str(new)])
+    assert result.exit_code == 1
+    assert "baseline of 2 finding(s) written to" in result.stderr
+    entries = {e["code"]: e["reason"] for e in json.loads(new.read_text())["findings"]}
+    assert entries == {"S101": "TODO: justify", "S102": "a fixture"}
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    failed = runner.invoke(app, ["gates", "-L", str(lib), "--baseline", str(broken),
+                                 "--write-baseline", str(new)])
+    assert failed.exit_code == 2
+    assert "is not valid JSON" in failed.stderr
+
+
+def test_the_ci_examples_use_only_options_that_exist() -> None:
+    """The ready-to-copy CI files parse as YAML and call `tallinn gates` with real options."""
+    import re
+
+    import typer.main
+    import yaml
+
+    group: Any = typer.main.get_command(app)
+    known = {opt for p in group.commands["gates"].params for opt in p.opts}
+    examples = Path(__file__).resolve().parents[2] / "examples" / "ci"
+    for path in sorted(examples.glob("*.yml")):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.safe_load(text)
+        used = set(re.findall(r"(?<=\s)--[a-z-]+", " ".join(
+            line for line in text.splitlines() if "tallinn gates" in line or "--" in line)))
+        assert used, path.name
+        assert used <= known, (path.name, used - known)

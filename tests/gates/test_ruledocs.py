@@ -183,3 +183,58 @@ def test_every_registered_rule_says_what_it_does() -> None:
         "                  and not c.startswith('V'))))"
     )
     assert json.loads(out) == []
+
+
+def _toml(value: object) -> str:
+    """Given a settings default, return it as docs/gates.md writes it."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
+
+
+def _documented_defaults(section: str) -> dict[str, str]:
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[0].endswith("`"):
+            rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+@pytest.mark.parametrize("gate", ["xml", "tests", "perf", "security", "docs"])
+def test_docs_gates_md_states_every_setting_and_its_default(gate: str) -> None:
+    """Each gate's section of docs/gates.md lists every key of its settings model and its
+    default, as the model defines them."""
+    import importlib
+
+    from tallinn.gates import GATE_MODULES
+    from tallinn.gates.runner import settings_model
+
+    try:
+        module = importlib.import_module(GATE_MODULES[gate])
+    except ModuleNotFoundError as exc:
+        if exc.name != GATE_MODULES[gate]:
+            raise
+        pytest.skip(f"gate module {GATE_MODULES[gate]} is not there")
+    model = settings_model(module)
+    assert model is not None, f"{gate}: no settings model (SETTINGS) found"
+    text = (ROOT / "docs" / "gates.md").read_text(encoding="utf-8")
+    start = text.index(f"### `{gate}`:")
+    end = text.find("\n### ", start + 1)
+    documented = _documented_defaults(text[start:end if end > 0 else None])
+    expected = {name: _toml(field.default) for name, field in model.model_fields.items()}
+    assert documented == expected
+
+
+def test_docs_gates_md_states_the_runner_settings() -> None:
+    """The [gates] table's own keys are documented with their defaults."""
+    from tallinn.gates.runner import RunnerSettings
+
+    text = (ROOT / "docs" / "gates.md").read_text(encoding="utf-8")
+    start = text.index("## Configuration: the `[gates]` table")
+    documented = _documented_defaults(text[start:text.index("\n## ", start + 1)])
+    assert documented == {n: _toml(f.default) for n, f in RunnerSettings.model_fields.items()}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -89,6 +90,12 @@ def gates(
     load_test: Annotated[
         bool, typer.Option("--load", help="Also run the load test (perf gate).")
     ] = False,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option("--write-baseline", help="Write every finding to this baseline file "
+                     "(reasons kept from --baseline, else 'TODO: justify').",
+                     dir_okay=False, show_default=False),
+    ] = None,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 on NO-GO too (advisory runs).")
     ] = False,
@@ -122,8 +129,28 @@ def gates(
         err.print(f"{kind.value} report written to {path}", markup=False, soft_wrap=True)
     if not report and chosen not in (None, Format.TEXT):
         write_raw(render(readiness, chosen))
+    if write_baseline is not None:
+        try:
+            count = save_baseline(readiness, write_baseline, baseline)
+        except TallinnError as exc:
+            err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(int(ExitCode.USAGE)) from None
+        err.print(f"baseline of {count} finding(s) written to {write_baseline}; give each a "
+                  "reason before it is accepted", markup=False, soft_wrap=True)
     if not readiness.verdict.go and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def save_baseline(readiness: Readiness, path: Path, previous: Path | None) -> int:
+    """Write the findings of every gate (and those the baseline accepted) as a baseline."""
+    # The baseline module belongs to the security gate; imported only when asked for.
+    baseline: Any = importlib.import_module("tallinn.gates.baseline")
+    findings = [f for r in readiness.results for f in r.findings]
+    seen = set(findings)
+    findings += [a.finding for r in readiness.results for a in r.accepted
+                 if a.source == "baseline" and a.finding not in seen]
+    reasons = baseline.Baseline.load(previous).reasons() if previous is not None else {}
+    return int(baseline.write(path, findings, reasons))
 
 
 def summarise(readiness: Readiness) -> None:
