@@ -1,0 +1,112 @@
+"""Where the store lives and how to connect to it: URL resolution and engine setup."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from tallinn.ops.errors import StoreError
+from tallinn.settings import Settings, starter_path
+
+STATE_DIR = ".tallinn"
+STATE_FILE = "state.db"
+# How long a SQLite writer waits for another one before giving up, in milliseconds.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a PostgreSQL connection attempt may take, in seconds (ping relies on it).
+PG_CONNECT_TIMEOUT_S = 5
+
+
+def default_sqlite_path(library_root: Path | None) -> Path:
+    """Given a library folder, return `<root>/.tallinn/state.db`; else `./.tallinn/state.db`.
+
+    The bundled starter library lives inside the installed package, which may be read-only and
+    is shared by every user, so its state goes to the current directory instead.
+    """
+    base = Path.cwd()
+    if library_root is not None and not _same_path(library_root, starter_path()):
+        base = library_root
+    return base / STATE_DIR / STATE_FILE
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # pragma: no cover - resolve() only fails on exotic filesystems
+        return a == b
+
+
+def resolve_url(url: str | None, library_root: Path | None = None) -> URL:
+    """Turn the user's URL (or none) into the URL SQLAlchemy connects to.
+
+    `None` falls back to `$TALLINN_STORE_URL`, then to the default SQLite file.
+    `postgresql://` and `postgres://` select the psycopg 3 driver.
+    """
+    if url is None or not url.strip():
+        url = Settings().store_url
+    if url is None or not url.strip():
+        path = default_sqlite_path(library_root)
+        return URL.create("sqlite", database=str(path))
+    try:
+        parsed = make_url(url.strip())
+    except ArgumentError as exc:
+        raise StoreError(f"invalid store URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_memory(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
+def make_engine(url: URL) -> Engine:
+    """An engine for `url`: SQLite gets WAL, a busy timeout and foreign keys on every connection.
+
+    SQLite file databases use SQLAlchemy's default `QueuePool` with `check_same_thread` off, so
+    the engine may be shared by threads; `:memory:` uses one shared connection.
+    """
+    backend = url.get_backend_name()
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        if is_memory(url):
+            kwargs["poolclass"] = StaticPool
+            kwargs["connect_args"] = {"check_same_thread": False}
+        else:
+            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif backend == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise StoreError(f"cannot use store URL {safe_url(url)}: {exc}") from None
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # The busy timeout first: switching to WAL needs a lock another process may hold.
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: no corruption, ever
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def safe_url(url: URL | str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<invalid URL>"
+    return url.render_as_string(hide_password=True)

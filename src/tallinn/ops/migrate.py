@@ -1,0 +1,97 @@
+"""Schema migrations with Alembic, run from code, safe when several replicas start at once.
+
+`upgrade(engine)` takes a database-wide lock before Alembic reads the current revision, so
+the first process migrates and the others find the schema already at head:
+
+- PostgreSQL: a transaction-scoped advisory lock (`pg_advisory_xact_lock`); PostgreSQL has
+  transactional DDL, so a failed migration leaves nothing behind.
+- SQLite: `BEGIN IMMEDIATE`, which takes the database's write lock (others wait up to the busy
+  timeout); SQLite DDL is transactional too, so the same holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+from tallinn.ops.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "tallinn_schema_version"
+# Any fixed 64-bit number works; this one is "tallinn" in ASCII.
+PG_LOCK_KEY = int.from_bytes(b"tallinn", "big")
+
+
+@dataclass(frozen=True, slots=True)
+class Revisions:
+    """Where a database stands: `Revisions(current="0001", head="0001")`."""
+
+    current: str | None
+    head: str | None
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; `None` for a database never migrated."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
+
+
+def revisions(engine: Engine) -> Revisions:
+    return Revisions(current=current_revision(engine), head=head_revision())
+
+
+def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
+    """Migrate the database to `target` under a lock; return the revisions before and after."""
+    with engine.connect() as connection:
+        _lock(connection)
+        before = MigrationContext.configure(
+            connection, opts={"version_table": VERSION_TABLE}
+        ).get_current_revision()
+        _check_known(before)
+        command.upgrade(_config(connection), target)
+        connection.commit()
+    return before, current_revision(engine)
+
+
+def _check_known(revision: str | None) -> None:
+    """Refuse a database that a newer Tallinn migrated past what this one knows."""
+    script = ScriptDirectory(str(MIGRATIONS))
+    if revision is not None and revision not in {s.revision for s in script.walk_revisions()}:
+        raise StoreError(
+            f"the database is at schema revision {revision}, which this version of Tallinn "
+            f"does not know (its newest is {script.get_current_head()}): "
+            "a newer Tallinn has migrated it"
+        )
+
+
+def _lock(connection: Connection) -> None:
+    """Take the migration lock for the rest of this connection's transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        # pysqlite leaves DDL outside transactions; an explicit one makes it atomic and locked.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _config(connection: Connection) -> Config:
+    config = Config()
+    # Config values pass through configparser interpolation: escape '%'.
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    return config

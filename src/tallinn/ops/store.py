@@ -1,0 +1,302 @@
+"""The state store: API tokens and security events in SQLite or PostgreSQL.
+
+    store = open_store()                      # $TALLINN_STORE_URL, else .tallinn/state.db
+    token = store.create_token("ci")          # shown once; only its hash is kept
+    assert store.verify_token(token) == "ci"
+    store.record_event("auth_failure", client="10.0.0.7", detail="bad token")
+
+Every method runs one short transaction, so a `Store` may be shared by threads (an asyncio
+server calls it from a worker thread). Database failures raise `StoreError`; `ping()` never
+raises.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from tallinn.ops import migrate
+from tallinn.ops.engine import make_engine, resolve_url, safe_url
+from tallinn.ops.errors import StoreError, TokenExistsError
+from tallinn.ops.records import SecurityEvent, TokenInfo
+from tallinn.ops.schema import security_events, tokens
+from tallinn.ops.tokens import TokenCache, check_name, generate, hash_secret, parse, same_hash
+
+Clock = Callable[[], datetime]
+
+# How long a verified token is trusted without asking the database again.
+CACHE_TTL = timedelta(seconds=30)
+# last_used_at is written at most this often per token, to keep verification read-only.
+TOUCH_INTERVAL = timedelta(minutes=1)
+KIND_MAX = 64
+CLIENT_MAX = 255
+DETAIL_MAX = 2000
+EVENTS_LIMIT_MAX = 10_000
+_KIND = re.compile(r"[a-z][a-z0-9_.]*")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """API tokens and security events over one SQLAlchemy engine; see `open_store`.
+
+    `clock` returns aware UTC datetimes (tests pass a fake one); `cache_ttl` of zero turns the
+    verified-token cache off.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Clock = utcnow,
+        cache_ttl: timedelta = CACHE_TTL,
+    ) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._cache = TokenCache(cache_ttl)
+        self._closed = False
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return safe_url(self._engine.url)
+
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self._engine.dialect.name
+
+    # -- health -----------------------------------------------------------------------------
+
+    def ping(self) -> bool:
+        """True when the database answers `SELECT 1`; never raises."""
+        if self._closed:
+            return False
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the caller only wants a yes or no
+            return False
+        return True
+
+    # -- tokens -----------------------------------------------------------------------------
+
+    def create_token(self, name: str) -> str:
+        """Create a token named `name` and return it; this is the only time it is visible.
+
+        Raises `TokenExistsError` if an active token has that name, `TokenNameError` for a
+        name that is not letters, digits and `. _ @ + -`.
+        """
+        check_name(name)
+        new = generate()
+        try:
+            with self._transaction("create a token") as connection:
+                connection.execute(
+                    insert(tokens).values(
+                        token_id=new.token_id,
+                        name=name,
+                        secret_hash=new.secret_hash,
+                        created_at=self._clock(),
+                    )
+                )
+        except IntegrityError:
+            # The partial unique index on active names decides, also between racing creators.
+            raise TokenExistsError(name) from None
+        return new.token
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """Every token, revoked ones included, oldest first; never the secrets."""
+        query = select(
+            tokens.c.name,
+            tokens.c.created_at,
+            tokens.c.last_used_at,
+            tokens.c.revoked_at,
+            tokens.c.token_id,
+        ).order_by(tokens.c.created_at, tokens.c.id)
+        with self._transaction("list tokens") as connection:
+            rows = connection.execute(query).all()
+        return [
+            TokenInfo(
+                name=row.name,
+                created_at=row.created_at,
+                last_used_at=row.last_used_at,
+                revoked_at=row.revoked_at,
+                token_id=row.token_id,
+            )
+            for row in rows
+        ]
+
+    def revoke_token(self, name: str) -> bool:
+        """Revoke the active token named `name`; False if there is none.
+
+        This process stops accepting it at once; other processes within `CACHE_TTL`.
+        """
+        statement = (
+            update(tokens)
+            .where(tokens.c.name == name, tokens.c.revoked_at.is_(None))
+            .values(revoked_at=self._clock())
+        )
+        with self._transaction("revoke a token") as connection:
+            revoked = connection.execute(statement).rowcount > 0
+        self._cache.forget_name(name)
+        return revoked
+
+    def verify_token(self, token: str) -> str | None:
+        """The name of the active token `token`, or None for a wrong, revoked or malformed one.
+
+        Raises `StoreError` when the database cannot be asked: fail closed, answer 503.
+        """
+        parsed = parse(token) if isinstance(token, str) else None
+        if parsed is None:
+            return None
+        token_id, secret = parsed
+        digest = hash_secret(secret)
+        now = self._clock()
+        cached = self._cache.get(token_id, digest, now)
+        if cached is not None:
+            return cached
+        query = select(
+            tokens.c.name, tokens.c.secret_hash, tokens.c.revoked_at, tokens.c.last_used_at
+        ).where(tokens.c.token_id == token_id)
+        with self._transaction("verify a token") as connection:
+            row = connection.execute(query).first()
+            stored = row.secret_hash if row is not None and row.revoked_at is None else None
+            if not same_hash(stored, digest):
+                return None
+            assert row is not None  # same_hash is False for a missing row
+            if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
+                connection.execute(
+                    update(tokens).where(tokens.c.token_id == token_id).values(last_used_at=now)
+                )
+        self._cache.put(token_id, row.name, digest, now)
+        return str(row.name)
+
+    # -- security events --------------------------------------------------------------------
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
+        """Record a security event, e.g. `record_event("rate_limited", client="10.0.0.7")`.
+
+        `kind` is a short lowercase word (`auth_failure`, `path_traversal`, ...). `client` and
+        `detail` may come from an attacker: they are cut to 255 and 2000 characters and NUL
+        characters are replaced, so recording never fails on their content.
+        """
+        if len(kind) > KIND_MAX or not _KIND.fullmatch(kind):
+            raise ValueError(f"event kind must be a short word like 'auth_failure', got {kind!r}")
+        values = {
+            "occurred_at": self._clock(),
+            "kind": kind,
+            "client": None if client is None else _clean(client, CLIENT_MAX),
+            "detail": _clean(detail, DETAIL_MAX),
+        }
+        with self._transaction("record a security event") as connection:
+            connection.execute(insert(security_events).values(**values))
+
+    def events(self, kind: str | None = None, limit: int = 100) -> list[SecurityEvent]:
+        """The latest `limit` security events, newest first, of one `kind` or all."""
+        if not 1 <= limit <= EVENTS_LIMIT_MAX:
+            raise ValueError(f"limit must be between 1 and {EVENTS_LIMIT_MAX}, got {limit}")
+        query = select(security_events).order_by(
+            security_events.c.occurred_at.desc(), security_events.c.id.desc()
+        )
+        if kind is not None:
+            query = query.where(security_events.c.kind == kind)
+        with self._transaction("read security events") as connection:
+            rows = connection.execute(query.limit(limit)).all()
+        return [
+            SecurityEvent(
+                id=row.id,
+                kind=row.kind,
+                occurred_at=row.occurred_at,
+                client=row.client,
+                detail=row.detail,
+            )
+            for row in rows
+        ]
+
+    def prune_events(self, before: datetime) -> int:
+        """Delete security events older than `before`; return how many went."""
+        statement = delete(security_events).where(security_events.c.occurred_at < before)
+        with self._transaction("prune security events") as connection:
+            return connection.execute(statement).rowcount
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close every pooled connection. The store is unusable afterwards."""
+        self._closed = True
+        self._cache.clear()
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        """One transaction; database errors become `StoreError` naming `action`.
+
+        `IntegrityError` passes through for callers that give it a meaning.
+        """
+        if self._closed:
+            raise StoreError(f"cannot {action}: the store is closed")
+        try:
+            with self._engine.begin() as connection:
+                yield connection
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot {action} in {self.url}: {reason(exc)}") from exc
+
+
+def open_store(url: str | None = None, *, library_root: Path | None = None) -> Store:
+    """Open the store and bring its schema up to date.
+
+    `url` None means `$TALLINN_STORE_URL`, else `<library_root>/.tallinn/state.db` (or
+    `./.tallinn/state.db` for the bundled starter or no library). `postgresql://` URLs use
+    psycopg 3. Safe to call from several processes at once: migrations take a lock.
+    """
+    resolved = resolve_url(url, library_root)
+    engine = make_engine(resolved)
+    try:
+        migrate.upgrade(engine)
+    except (SQLAlchemyError, CommandError, StoreError) as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open store {safe_url(resolved)}: {reason(exc)}") from exc
+    return Store(engine)
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's echo of the statement and parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        message = str(exc.orig).strip()
+    else:
+        message = str(exc).split("\n[SQL:", 1)[0].strip()
+    return message.splitlines()[0] if message else type(exc).__name__
+
+
+def _clean(value: str, limit: int) -> str:
+    return value[:limit].replace("\x00", "\ufffd")

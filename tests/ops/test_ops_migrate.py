@@ -1,0 +1,106 @@
+"""Schema migrations: idempotent, safe under concurrent starts, in step with schema.py."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from tallinn.ops import Store, StoreError, migrate, open_store
+from tallinn.ops.engine import make_engine, resolve_url
+from tallinn.ops.schema import metadata
+
+TABLES = {"tokens", "security_events", migrate.VERSION_TABLE}
+
+
+def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:
+    """The first open creates every table and records the head revision."""
+    with open_store(store_url) as store:
+        assert set(inspect(store.engine).get_table_names()) == TABLES
+        state = migrate.revisions(store.engine)
+        assert state.current == state.head == migrate.head_revision()
+        assert state.up_to_date
+
+
+def test_opening_twice_is_a_no_op(store_url: str) -> None:
+    """A second open finds the schema at head, and the data is untouched."""
+    with open_store(store_url) as first:
+        token = first.create_token("ci")
+    with open_store(store_url) as second:
+        assert second.verify_token(token) == "ci"
+        assert migrate.upgrade(second.engine) == (migrate.head_revision(),) * 2
+
+
+def test_concurrent_opens_of_an_empty_database(store_url: str) -> None:
+    """Replicas starting at once: one migrates under the lock, the others wait and find it done."""
+    barrier = threading.Barrier(6)
+    stores: list[Store] = []
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            barrier.wait(timeout=30)
+            stores.append(open_store(store_url))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert failures == []
+        assert len(stores) == 6
+        token = stores[0].create_token("ci")
+        assert all(store.verify_token(token) == "ci" for store in stores)
+        with stores[0].engine.connect() as connection:
+            versions = connection.execute(
+                text(f"SELECT version_num FROM {migrate.VERSION_TABLE}")
+            ).all()
+        assert [v[0] for v in versions] == [migrate.head_revision()]
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_schema_module_matches_the_migrations(store: Store) -> None:
+    """schema.py describes exactly what the migrations build (autogenerate finds no change)."""
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"version_table": migrate.VERSION_TABLE, "compare_type": True}
+        )
+        assert compare_metadata(context, metadata) == []
+
+
+def test_downgrade_and_upgrade_again(store: Store) -> None:
+    """Every migration can be undone, and redone on the emptied database."""
+    with store.engine.connect() as connection:
+        command.downgrade(migrate._config(connection), "base")
+        connection.commit()
+    assert set(inspect(store.engine).get_table_names()) == {migrate.VERSION_TABLE}
+    assert migrate.current_revision(store.engine) is None
+    assert migrate.upgrade(store.engine) == (None, migrate.head_revision())
+    assert store.list_tokens() == []
+
+
+def test_database_from_a_newer_tallinn_is_refused(store_url: str) -> None:
+    """A schema revision this code does not know stops the open with a clear error."""
+    with open_store(store_url) as store, store.engine.begin() as connection:
+        connection.execute(text(f"UPDATE {migrate.VERSION_TABLE} SET version_num = 'ffff'"))
+    with pytest.raises(StoreError, match=r"cannot open store .*revision ffff, which this version"):
+        open_store(store_url)
+
+
+def test_current_revision_of_a_never_migrated_database(store_url: str) -> None:
+    """A database without the version table is at no revision."""
+    engine = make_engine(resolve_url(store_url))
+    try:
+        assert migrate.current_revision(engine) is None
+        assert not migrate.revisions(engine).up_to_date
+    finally:
+        engine.dispose()
