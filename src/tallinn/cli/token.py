@@ -1,0 +1,202 @@
+"""State store commands: `tallinn token create|list|revoke` and `tallinn db upgrade|current`.
+
+SQLAlchemy and Alembic are imported inside the commands so `tallinn --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from tallinn.cli.common import (
+    ExitCode,
+    JsonOption,
+    LibraryOption,
+    app,
+    err,
+    fail,
+    library_path,
+    out,
+    write_raw,
+)
+
+if TYPE_CHECKING:
+    from tallinn.ops.store import Store
+
+token_app = typer.Typer(
+    help="API tokens the server accepts (stored as hashes in the state store).",
+    no_args_is_help=True,
+)
+db_app = typer.Typer(help="The state store's schema migrations.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+app.add_typer(db_app, name="db")
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store URL (sqlite:///path or postgresql://...). Default: $TALLINN_STORE_URL, "
+        "then <library>/.tallinn/state.db.",
+        show_default=False,
+    ),
+]
+NameArgument = Annotated[str, typer.Argument(help="Token name, e.g. ci or alice-laptop.")]
+
+
+@contextmanager
+def opened(url: str | None, library: Path | None) -> Iterator[Store]:
+    """The store for `--store`/`--library`, closed afterwards; exit 2 if it cannot be opened."""
+    from tallinn.ops.errors import StoreError
+    from tallinn.ops.store import open_store
+
+    try:
+        store = open_store(url, library_root=library_path(library))
+    except StoreError as exc:
+        fail(str(exc))
+    try:
+        yield store
+    except StoreError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+
+
+@token_app.command("create")
+def create(name: NameArgument, store: StoreOption = None, library: LibraryOption = None) -> None:
+    """Create a token and print it once on stdout."""
+    from tallinn.ops.errors import TokenExistsError
+
+    with opened(store, library) as state:
+        try:
+            token = state.create_token(name)
+        except TokenExistsError as exc:
+            fail(str(exc), ExitCode.PROBLEMS)
+        location = state.url
+    write_raw(token)
+    note(
+        f"[yellow]warning:[/yellow] this is the only time token '{name}' is shown: store it "
+        f"in a secret manager now. It is kept as a hash in {location}."
+    )
+
+
+@token_app.command("list")
+def list_tokens(
+    store: StoreOption = None, library: LibraryOption = None, as_json: JsonOption = False
+) -> None:
+    """List tokens, revoked ones included (never their secrets)."""
+    with opened(store, library) as state:
+        infos = state.list_tokens()
+    if as_json:
+        write_raw(
+            json.dumps(
+                [
+                    {
+                        "name": info.name,
+                        "token_id": info.token_id,
+                        "active": info.active,
+                        "created_at": _iso(info.created_at),
+                        "last_used_at": _iso(info.last_used_at),
+                        "revoked_at": _iso(info.revoked_at),
+                    }
+                    for info in infos
+                ],
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"{len(infos)} token(s)", title_justify="left", box=box.SIMPLE)
+    table.add_column("name", overflow="fold", min_width=8)
+    for column in ("id", "created (UTC)", "last used", "status"):
+        table.add_column(column, no_wrap=True)
+    for info in infos:
+        table.add_row(
+            info.name,
+            info.token_id,
+            _when(info.created_at),
+            _when(info.last_used_at) or "never",
+            "active" if info.active else "revoked",
+            style=None if info.active else "dim",
+        )
+    out.print(table, markup=False)
+
+
+@token_app.command("revoke")
+def revoke(name: NameArgument, store: StoreOption = None, library: LibraryOption = None) -> None:
+    """Revoke the active token NAME (exit 1 if there is none)."""
+    with opened(store, library) as state:
+        revoked = state.revoke_token(name)
+    if not revoked:
+        fail(f"no active token named '{name}'", ExitCode.PROBLEMS)
+    note(f"revoked token '{name}' (servers with it cached stop accepting it within 30 s)")
+
+
+@db_app.command("upgrade")
+def db_upgrade(store: StoreOption = None, library: LibraryOption = None) -> None:
+    """Migrate the store's schema to the latest revision (servers also do it on start)."""
+    from tallinn.ops import migrate
+    from tallinn.ops.engine import make_engine, resolve_url, safe_url
+    from tallinn.ops.errors import StoreError
+    from tallinn.ops.store import reason
+
+    url = resolve_url(store, library_path(library))
+    engine = make_engine(url)
+    try:
+        before, after = migrate.upgrade(engine)
+    except Exception as exc:  # database and Alembic errors alike: one line, exit 2
+        fail(str(StoreError(f"cannot upgrade {safe_url(url)}: {reason(exc)}")))
+    finally:
+        engine.dispose()
+    if before == after:
+        note(f"{safe_url(url)} is up to date at revision {after}")
+    else:
+        note(f"{safe_url(url)} upgraded from {before or 'empty'} to {after}")
+
+
+@db_app.command("current")
+def db_current(
+    store: StoreOption = None, library: LibraryOption = None, as_json: JsonOption = False
+) -> None:
+    """Show the store's schema revision and the latest one (exit 1 if behind)."""
+    from tallinn.ops import migrate
+    from tallinn.ops.engine import is_memory, make_engine, resolve_url, safe_url
+    from tallinn.ops.store import reason
+
+    url = resolve_url(store, library_path(library))
+    head = migrate.head_revision()
+    current: str | None = None
+    # Asking must not create a SQLite file that does not exist yet.
+    if url.get_backend_name() != "sqlite" or is_memory(url) or Path(str(url.database)).exists():
+        engine = make_engine(url)
+        try:
+            current = migrate.current_revision(engine)
+        except Exception as exc:  # database errors: one line, exit 2
+            fail(f"cannot read the revision of {safe_url(url)}: {reason(exc)}")
+        finally:
+            engine.dispose()
+    if as_json:
+        write_raw(json.dumps({"url": safe_url(url), "current": current, "head": head}))
+    else:
+        write_raw(f"current: {current or 'none'}\nhead: {head}")
+    if current != head:
+        raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def note(message: str) -> None:
+    """A message for people on stderr, unwrapped so URLs stay whole."""
+    err.print(message, highlight=False, soft_wrap=True)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _when(moment: datetime | None) -> str:
+    return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
