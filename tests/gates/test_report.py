@@ -229,3 +229,29 @@ def test_plural() -> None:
 def test_sample_has_one_of_each_status() -> None:
     """The sample run used here covers every status (a guard on the test data itself)."""
     assert {r.status for r in sample_results()} == set(Status)
+
+
+def test_gate_data_and_figures_become_plain_json() -> None:
+    """Gate data of any shape and non-finite figures are made JSON-safe, never an error."""
+    import dataclasses
+    from enum import Enum
+
+    from tallinn.gates.base import Metric
+
+    class Colour(Enum):
+        RED = "red"
+
+    @dataclasses.dataclass
+    class Point:
+        x: int
+
+    result = GateResult("perf", "Perf", Status.FAILED,
+                        metrics=(Metric("p95", float("inf"), 1.0, "ms", higher_is_better=False),),
+                        data={"set": {"b", "a"}, "colour": Colour.RED, "point": Point(1),
+                              "other": object, 3: (1.5, float("-inf"))})
+    data = json.loads(render(readiness((result,)), "json"))
+    gate = data["gates"][0]
+    assert gate["metrics"][0]["value"] is None
+    assert gate["metrics"][0]["display"]["value"] == "inf ms"
+    assert gate["data"] == {"set": ["a", "b"], "colour": "red", "point": {"x": 1},
+                            "other": "<class 'object'>", "3": [1.5, None]}

@@ -226,7 +226,8 @@ def test_docs_gates_md_states_every_setting_and_its_default(gate: str) -> None:
     start = text.index(f"### `{gate}`:")
     end = text.find("\n### ", start + 1)
     documented = _documented_defaults(text[start:end if end > 0 else None])
-    expected = {name: _toml(field.default) for name, field in model.model_fields.items()}
+    expected = {name: _toml(field.get_default(call_default_factory=True))
+                for name, field in model.model_fields.items()}
     assert documented == expected
 
 
