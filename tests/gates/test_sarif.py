@@ -171,14 +171,26 @@ def test_fixes_on_unreadable_files_use_character_offsets(library_root: Path) -> 
     assert "fixes" not in second  # a fix without edits is no SARIF fix
 
 
-def test_a_finding_without_a_path_has_no_location(
+def test_a_finding_without_a_path_is_anchored_to_tallinn_toml(
     validator: jsonschema.Draft4Validator, library_root: Path
 ) -> None:
-    """Library-wide findings (no file) are results without locations."""
-    result = GateResult("tests", "T", Status.FAILED, findings=(finding(path=""),))
+    """Library-wide findings point at tallinn.toml: GitHub rejects results without a location."""
+    result = GateResult("tests", "T", Status.FAILED, findings=(finding(path="", line=1, col=1),))
     log = log_of(library_root, (result,))
     validator.validate(log)
-    assert "locations" not in results_of(log)[0]
+    (sarif_result,) = results_of(log)
+    assert sarif_result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "tallinn.toml", "uriBaseId": "LIBRARY_ROOT"}
+    assert sarif_result["properties"] == {"gate": "tests", "libraryWide": True}
+
+
+def test_absolute_paths_become_file_uris(library_root: Path) -> None:
+    """A finding about a file outside the library (a coverage report) keeps its own URI."""
+    outside = library_root.parent / "coverage.xml"
+    result = GateResult("tests", "T", Status.FAILED, findings=(finding(path=str(outside)),))
+    (sarif_result,) = results_of(log_of(library_root, (result,)))
+    location = sarif_result["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": outside.as_uri()}
 
 
 def test_uris_are_percent_encoded(library_root: Path) -> None:

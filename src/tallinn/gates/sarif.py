@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
@@ -26,6 +26,7 @@ from tallinn.library.diagnostics import line_col
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 ROOT_ID = "LIBRARY_ROOT"
 FINGERPRINT = "tallinn/v1"
+LIBRARY_FILE = "tallinn.toml"
 
 LEVELS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 PRECISION = {Confidence.HIGH: "high", Confidence.MEDIUM: "medium", Confidence.LOW: "low"}
@@ -142,11 +143,15 @@ def _result(
         "partialFingerprints": {FINGERPRINT: fingerprint(finding)},
         "properties": {"gate": gate},
     }
-    if finding.path:
-        result["locations"] = [{"physicalLocation": {
-            "artifactLocation": _artifact(finding.path),
-            "region": {"startLine": max(finding.line, 1), "startColumn": max(finding.col, 1)},
-        }}]
+    # GitHub rejects a whole log if one result has no location: a finding about the library
+    # as a whole is anchored to its tallinn.toml, where its thresholds are set.
+    path = finding.path or LIBRARY_FILE
+    if not finding.path:
+        result["properties"]["libraryWide"] = True
+    result["locations"] = [{"physicalLocation": {
+        "artifactLocation": _artifact(path),
+        "region": {"startLine": max(finding.line, 1), "startColumn": max(finding.col, 1)},
+    }}]
     if finding.fix is not None and finding.fix.edits and finding.path:
         result["fixes"] = [_fix(finding.path, finding.fix, texts.get(finding.path))]
     if suppression is not None:
@@ -155,6 +160,9 @@ def _result(
 
 
 def _artifact(path: str) -> dict[str, Any]:
+    """A library-relative path as a URI under LIBRARY_ROOT; an absolute one as a file URI."""
+    if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
+        return {"uri": Path(path).as_uri()}
     return {"uri": quote(path), "uriBaseId": ROOT_ID}
 
 
