@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -17,6 +18,16 @@ from tallinn.library import load_library
 from tallinn.library.prompttests import load_tests
 
 runner = CliRunner()
+
+
+def _has_server() -> bool:
+    try:
+        return hasattr(importlib.import_module("tallinn.serve"), "build_app")
+    except ImportError:
+        return False
+
+
+needs_server = pytest.mark.skipif(not _has_server(), reason="tallinn.serve is not available")
 
 # Few iterations keep the suite fast; generous limits keep figures from grading the machine.
 FAST = """
@@ -221,3 +232,33 @@ def test_bench_load_option_without_server(root: Path, monkeypatch: pytest.Monkey
     result = runner.invoke(app, ["bench", "-L", str(root), "--json", "--load"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["data"]["load_test"]["status"] == "SKIPPED"
+
+
+@needs_server
+def test_load_test_drives_a_live_server(root: Path) -> None:
+    """`--load` serves the library on a loopback port and drives it with MCP clients."""
+    result = run_gate(root, load=True, clients=2, duration=0.5)
+    load = result.data["load_test"]
+    assert load["status"] == "MEASURED"
+    assert load["clients"] == 2
+    assert load["requests"] > 0
+    assert load["errors"] == 0, load["first_errors"]
+    names = [m.name for m in result.metrics]
+    assert names[-2:] == ["server prompts/get p95 under load", "server error rate under load"]
+    assert result.metrics[-1].value == 0.0
+    assert any(d.startswith("load test: 2 client(s) for 0.5 s") for d in result.details)
+
+
+@needs_server
+def test_bench_load_option_runs_the_load_test(root: Path) -> None:
+    result = runner.invoke(app, ["bench", "-L", str(root), "--load", "--clients", "2",
+                                 "--duration", "0.3"])
+    assert result.exit_code == 0, result.stdout
+    assert "server error rate under load" in result.stdout
+
+
+@needs_server
+def test_load_test_needs_a_renderable_command(write_library: WriteLibrary) -> None:
+    root = write_library({"tallinn.toml": FAST, "commands/people/orphan.md": ORPHAN})
+    load = perf.load_test(load_library(root), perf.PerfSettings(), {})
+    assert load == {"status": "SKIPPED", "reason": "no command renders with known arguments"}
