@@ -11,8 +11,8 @@ from tallinn.library.errors import (
 )
 from tallinn.library.loader import load_library
 from tallinn.library.model import (
-    Argument,
     ArgType,
+    Argument,
     ArgValue,
     Command,
     Component,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from tallinn.library.compose import ALL_ARGUMENTS
 from tallinn.library.errors import ArgumentError, RenderError
-from tallinn.library.model import Argument, ArgType, ArgValue, Command, Library
+from tallinn.library.model import ArgType, Argument, ArgValue, Command, Library
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _TRUE = frozenset({"true", "yes", "1", "on"})
