@@ -161,6 +161,7 @@ def test_init_scaffolds_a_working_library(tmp_path: Path) -> None:
     result = runner.invoke(app, ["init", str(target)])
     assert result.exit_code == 0, result.output
     assert (target / "tests/review.yaml").is_file()
+    assert ".tallinn/" in (target / ".gitignore").read_text()
     assert 'name = "acme-prompts"' in (target / "tallinn.toml").read_text()
     check = runner.invoke(app, ["check", "-L", str(target), "--strict"])
     assert check.exit_code == 0, check.output

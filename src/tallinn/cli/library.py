@@ -37,6 +37,9 @@ from tallinn.library import (
 )
 
 
+_DOTFILES = frozenset({"gitignore"})
+
+
 def command_json(command: Command) -> dict[str, Any]:
     return {
         "name": command.name,
@@ -245,6 +248,10 @@ def init(
             if path.is_dir() or path.name == "__init__.py" or "__pycache__" in path.parts:
                 continue
             rel = path.relative_to(source)
+            # Dotfiles are shipped without their dot, so packaging tools never treat them
+            # as their own (a .gitignore inside the package would hide files from builds).
+            if rel.name in _DOTFILES:
+                rel = rel.with_name("." + rel.name)
             target = directory / rel
             if target.exists():
                 err.print(f"kept existing {target}")
