@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
 from tallinn.settings import Settings
@@ -47,7 +48,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(int(code))
 
 
