@@ -162,10 +162,11 @@ def summarise(readiness: Readiness) -> None:
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("threshold", no_wrap=True)
     table.add_column("findings", justify="right")
+    table.add_column("blocking", justify="right")
     for result in readiness.results:
         style = STYLES[result.status]
         blocking = unaccepted_blocking(result)
-        count = str(len(result.findings)) + (f" ({len(blocking)} blocking)" if blocking else "")
+        counts = (str(len(result.findings)), f"[red]{len(blocking)}[/]" if blocking else "0")
         status = f"[{style}]{result.status.value}[/]"
         rows = [(m.name, figure(m.value, m.unit), f"{m.comparison} {figure(m.threshold, m.unit)}",
                  STYLES[m.status]) for m in result.metrics] or [("–", "", "", "")]
@@ -173,7 +174,7 @@ def summarise(readiness: Readiness) -> None:
             first = i == 0
             table.add_row(result.gate if first else "", status if first else "", escape(name),
                           f"[{colour}]{value}[/]" if colour else value, limit,
-                          count if first else "", end_section=i == len(rows) - 1)
+                          *(counts if first else ("", "")), end_section=i == len(rows) - 1)
     err.print(table)
     for result in readiness.results:
         shown = sorted(result.findings, key=lambda f: (-f.severity.rank, f.path, f.line))
