@@ -63,7 +63,8 @@ def gates(
     library: LibraryOption = None,
     only: Annotated[
         str | None,
-        typer.Option(help="Comma-separated gates to run: xml,tests,perf,security,docs."),
+        typer.Option(help="Comma-separated gates to run: xml,tests,perf,security,docs.",
+                     metavar="GATES"),
     ] = None,
     fmt: Annotated[
         Format | None,
@@ -75,7 +76,7 @@ def gates(
         list[Path] | None,
         typer.Option(help="Write the report to this file; repeat for several formats. "
                      "Without it, json, markdown and sarif go to stdout.",
-                     dir_okay=False, show_default=False),
+                     metavar="PATH", dir_okay=False, show_default=False),
     ] = None,
     baseline: Annotated[
         Path | None,
