@@ -82,7 +82,7 @@ def test_the_driver_lists_rules_with_levels_and_precision(library_root: Path) ->
     assert secret["name"] == "hardcoded-secret"
     assert secret["shortDescription"] == {"text": "A secret-like token in a prompt"}
     assert secret["fullDescription"] == {"text": "Finds tokens that look like API keys."}
-    assert "## Why is this bad?" in secret["help"]["markdown"]
+    assert "\n## Why is this bad?\nA prompt is sent" in secret["help"]["markdown"]  # dedented
     assert secret["defaultConfiguration"] == {"level": "error"}
     assert secret["properties"] == {"tags": ["security"], "precision": "medium",
                                     "security-severity": "8.0"}

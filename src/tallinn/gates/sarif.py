@@ -13,6 +13,7 @@ does). Accepted findings carry a `suppressions` entry with the reason given::
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
@@ -106,7 +107,7 @@ def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> d
 
 
 def _descriptor(rule: Rule) -> dict[str, Any]:
-    doc = rule.doc.strip() or rule.summary
+    doc = inspect.cleandoc(rule.doc) or rule.summary
     # The gate is the tag; GitHub files results tagged "security" as security alerts.
     properties: dict[str, Any] = {"tags": [rule.gate], "precision": PRECISION[rule.confidence]}
     if rule.gate == "security":
