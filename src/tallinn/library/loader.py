@@ -37,6 +37,8 @@ _DOC_NAMES = {"readme.md"}
 def load_library(root: PathInput) -> Library:
     """Load, validate and compose the library at `root`.
 
+    A library in the 2025 Tallinn format is detected and read by `tallinn.library.legacy`.
+
     >>> lib = load_library("my-library")
     >>> lib.commands["code-review"].description
     """
@@ -47,6 +49,10 @@ def load_library(root: PathInput) -> Library:
         raise LibraryError(
             f"{base} is not a library: it has neither a commands/ nor a components/ folder"
         )
+    from tallinn.library import legacy
+
+    if legacy.detect(base):
+        return legacy.load(base)
     diagnostics: list[Diagnostic] = []
     digest = hashlib.sha256()
     config = _load_config(base, diagnostics, digest)
