@@ -1,0 +1,356 @@
+"""Find the XML-style tags of a prompt body and check how they nest, in one pass.
+
+Prompt bodies are Markdown with XML-style tags (`<role>`, `<instructions>`). What is not a
+tag is left alone: text in fenced code blocks and inline code spans (found with markdown-it,
+mapped back to offsets), HTML comments, CDATA sections, autolinks (`<https://...>`), escaped
+`\\<`, and prose such as `a < b`, `x<y`, `<=`, `->`, `List<String>` or `<file path>`. HTML
+void elements (`<br>`, `<hr>`, `<img ...>`) need no closing tag. `<include .../>` is the
+composer's business (V201, V202) and is skipped here.
+
+The rules V401-V404 read the problems this scan records::
+
+    >>> result = scan("<role>You review code.\\n", "a.md")
+    >>> [t.name for t in result.unclosed]
+    ['role']
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+
+from tallinn.library.diagnostics import Diagnostic, Fix, Severity, line_col
+
+# HTML elements that never have content, so never a closing tag (HTML Living Standard, 13.1.2).
+VOID_ELEMENTS = frozenset({
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+    "source", "track", "wbr",
+})
+SKIPPED = frozenset({"include"})
+
+_NAME = r"[A-Za-z_][\w.:-]*"
+_MARKUP = re.compile(
+    rf"""
+    <!--.*?-->                                        # comment
+    |<!\[CDATA\[.*?\]\]>                              # CDATA section
+    |<\?[A-Za-z].*?\?>                                # processing instruction
+    |<![A-Za-z][^<>]*>                                # declaration, e.g. <!DOCTYPE html>
+    |<[A-Za-z][A-Za-z0-9+.-]{{1,31}}:[^\s<>]*>         # autolink <https://...>
+    |<[\w.+-]+@[\w.-]+>                               # e-mail autolink
+    |</(?P<close>{_NAME})\s*>
+    |<(?P<open>{_NAME})
+      (?P<attrs>(?:\s(?:[^<>"'/]|/(?!>)|"[^"<]*"|'[^'<]*')*)?)
+      (?P<slash>/)?>
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_ATTRIBUTE = re.compile(
+    r"""(?P<space>\s*)(?P<name>[^\s=/"'<>]+)
+        (?:\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s"'=<>`]+)?)?""",
+    re.VERBOSE,
+)
+_ATTRIBUTE_NAME = re.compile(_NAME)
+_BACKTICKS = re.compile(r"`+")
+_LITERAL = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
+_NOT_NEWLINE = re.compile(r"[^\n]")
+_WORD = re.compile(r"\w")
+
+# Only the block structure is needed: where fences and paragraphs are (code spans are found
+# in each paragraph's lines here, with their exact offsets). Indented code stays enabled so
+# that fences close as CommonMark says (an indented ``` closes nothing), but its lines are read
+# as prose: in prompts, indentation is layout, not code.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(
+    ["inline", "text_join", "html_block", "lheading", "reference"]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """One tag found in the text: `<name attrs>`, `<name/>` or `</name>`."""
+
+    name: str
+    start: int
+    end: int
+    closing: bool = False
+    attrs: str = ""
+    self_closing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeProblem:
+    """A malformed attribute of `tag`: what is wrong, where, and an edit that may mend it."""
+
+    tag: Tag
+    offset: int
+    message: str
+    quote: tuple[int, int] | None = None  # an unquoted value's span, to wrap in quotes
+
+
+@dataclass(slots=True)
+class Scan:
+    """The tags of one body and how they nest. Offsets are into `text`."""
+
+    text: str
+    path: str
+    first_line: int = 1  # the file line on which `text` starts
+    base: int = 0  # the offset of `text` in its file, for fixes
+    tags: list[Tag] = field(default_factory=list)
+    unclosed: list[Tag] = field(default_factory=list)
+    mismatched: list[tuple[Tag, Tag]] = field(default_factory=list)  # (closing, innermost open)
+    stray: list[Tag] = field(default_factory=list)
+    attributes: list[AttributeProblem] = field(default_factory=list)
+
+    def where(self, offset: int) -> tuple[int, int]:
+        line, col = line_col(self.text, offset)
+        return line + self.first_line - 1, col
+
+    def diagnostic(
+        self, code: str, message: str, offset: int, fix: Fix | None = None,
+        severity: Severity = Severity.ERROR,
+    ) -> Diagnostic:
+        line, col = self.where(offset)
+        return Diagnostic(code, message, self.path, line, col, severity, fix)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.unclosed or self.mismatched or self.stray or self.attributes)
+
+
+def scan(
+    text: str,
+    path: str,
+    *,
+    first_line: int = 1,
+    base: int = 0,
+    skip: Sequence[tuple[int, int]] = (),
+    void: frozenset[str] = VOID_ELEMENTS,
+) -> Scan:
+    """Scan `text` (a body starting on file line `first_line`); `skip` spans are not read."""
+    result = Scan(text, path, first_line, base)
+    if "<" not in text:
+        return result
+    masked = mask(text, skip)
+    found: list[tuple[re.Match[str], str | None, bool]] = []
+    closers: dict[str, list[int]] = {}
+    for match in _MARKUP.finditer(masked):
+        start = match.start()
+        before = masked[start - 1] if start else " "
+        if before == "\\":
+            continue  # `\<tag>` is literal text
+        close = match.group("close")
+        if close is not None:
+            if close not in SKIPPED:
+                closers.setdefault(close, []).append(start)
+                found.append((match, close, False))
+        elif match.group("open") is not None and match.group("open") not in SKIPPED:
+            found.append((match, None, bool(_WORD.match(before))))
+    _nest(result, found, closers, void)
+    return result
+
+
+def _nest(
+    result: Scan,
+    found: list[tuple[re.Match[str], str | None, bool]],
+    closers: dict[str, list[int]],
+    void: frozenset[str],
+) -> None:
+    stack: list[Tag] = []
+    overlapped: dict[str, int] = {}  # names closed early by an overlapping closing tag
+    for match, close, after_word in found:
+        start, end = match.span()
+        if close is not None:
+            tag = Tag(close, start, end, closing=True)
+            result.tags.append(tag)
+            _close(result, tag, stack, overlapped, closers)
+            continue
+        name = match.group("open")
+        attrs = match.group("attrs")
+        bare = attrs.strip()
+        if bare and "=" not in bare and '"' not in bare and "'" not in bare:
+            continue  # `<file path>`, `<Esc to cancel>`: prose, not a tag
+        if after_word and name not in closers:
+            continue  # `List<String>`, `Vec<T>`: code in prose, unless closed later
+        tag = Tag(name, start, end, attrs=attrs, self_closing=match.group("slash") is not None)
+        result.tags.append(tag)
+        is_void = name.lower() in void
+        if bare and not is_void:  # HTML's own syntax (`<input checked>`) is fine in voids
+            _check_attributes(result, tag, start + 1 + len(name))
+        if not tag.self_closing and not is_void:
+            stack.append(tag)
+    result.unclosed.extend(stack)
+    result.unclosed.sort(key=lambda t: t.start)
+
+
+def _close(
+    result: Scan, tag: Tag, stack: list[Tag], overlapped: dict[str, int],
+    closers: dict[str, list[int]],
+) -> None:
+    name = tag.name
+    if stack and stack[-1].name == name:
+        stack.pop()
+        return
+    depth = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].name == name), None)
+    if depth is None:
+        if overlapped.get(name):
+            overlapped[name] -= 1  # already reported where the elements overlapped
+        else:
+            result.stray.append(tag)
+        return
+    inner = stack[depth + 1 :]
+    del stack[depth:]
+    reported = False
+    for open_tag in inner:
+        later = closers.get(open_tag.name, [])
+        if bisect.bisect_right(later, tag.start) < len(later):
+            # `<a><b></a></b>`: the elements overlap; one finding, at `</a>`.
+            if not reported:
+                result.mismatched.append((tag, open_tag))
+                reported = True
+            overlapped[open_tag.name] = overlapped.get(open_tag.name, 0) + 1
+        else:
+            result.unclosed.append(open_tag)
+
+
+def _check_attributes(result: Scan, tag: Tag, offset: int) -> None:
+    """Given the attribute text of `tag` starting at `offset`, record what is malformed."""
+    attrs = tag.attrs
+    pos = 0
+    seen: set[str] = set()
+    previous_quoted = False
+    while pos < len(attrs):
+        rest = attrs[pos:]
+        if not rest.strip() or rest.strip() == "/":
+            return
+        match = _ATTRIBUTE.match(attrs, pos)
+        if match is None or match.end() == pos:
+            bad = pos + len(rest) - len(rest.lstrip())
+            result.attributes.append(AttributeProblem(
+                tag, offset + bad,
+                f"malformed attributes in <{tag.name}>: unexpected {attrs[bad]!r}; "
+                'write name="value" pairs',
+            ))
+            return
+        name = match.group("name")
+        at = offset + match.start("name")
+        value = match.group("value")
+        if previous_quoted and not match.group("space"):
+            result.attributes.append(AttributeProblem(
+                tag, at, f"attribute '{name}' of <{tag.name}> must be separated from the "
+                "previous one by a space",
+            ))
+        elif not _ATTRIBUTE_NAME.fullmatch(name):
+            result.attributes.append(AttributeProblem(
+                tag, at, f"'{name}' is not a valid attribute name in <{tag.name}>",
+            ))
+        elif "=" not in match.group():
+            result.attributes.append(AttributeProblem(
+                tag, at, f"attribute '{name}' of <{tag.name}> has no value; "
+                f'write {name}="..."',
+            ))
+        elif value is None:
+            result.attributes.append(AttributeProblem(
+                tag, at, f"attribute '{name}' of <{tag.name}> has an empty value; "
+                f'write {name}=""',
+            ))
+        elif value[0] not in "\"'":
+            start = offset + match.start("value")
+            result.attributes.append(AttributeProblem(
+                tag, start, f"the value of attribute '{name}' in <{tag.name}> is not quoted; "
+                f'write {name}="{value}"', quote=(start, start + len(value)),
+            ))
+        elif name in seen:
+            result.attributes.append(AttributeProblem(
+                tag, at, f"attribute '{name}' is given twice in <{tag.name}>",
+            ))
+        seen.add(name)
+        previous_quoted = value is not None and value[0] in "\"'"
+        pos = match.end()
+
+
+def mask(text: str, skip: Iterable[tuple[int, int]] = ()) -> str:
+    """Return `text` with `skip` spans, comments, CDATA and code blanked; newlines are kept.
+
+    Comments and CDATA go first, so that backticks inside them open no code span.
+    """
+    literal = [m.span() for m in _LITERAL.finditer(text)] if "<!" in text else []
+    first = _blank(text, [*skip, *literal])
+    return _blank(first, code_spans(first))
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    out: list[str] = []
+    pos = 0
+    for start, end in sorted(spans):
+        start = max(start, pos)
+        if start >= end:
+            continue
+        out.append(text[pos:start])
+        chunk = text[start:end]
+        out.append(_NOT_NEWLINE.sub(" ", chunk) if "\n" in chunk else " " * len(chunk))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of `text` that are code: fenced blocks (whole lines) and inline code spans."""
+    if "`" not in text and "~~~" not in text:
+        return []
+    starts = _line_starts(text)
+
+    def offset(line: int) -> int:
+        return starts[line] if line < len(starts) else len(text)
+
+    spans: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for token in _MARKDOWN.parse(text):
+        if token.map is None:
+            continue
+        first, last = token.map
+        if token.type == "fence":
+            spans.append((offset(first), offset(last)))
+        elif token.type in ("inline", "code_block") and (first, last) not in seen:
+            seen.add((first, last))
+            spans.extend(inline_code(text, offset(first), offset(last)))
+    return spans
+
+
+def inline_code(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Code spans of `text[start:end]` (one paragraph), by the CommonMark backtick rules."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text, start, end)]
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(runs):
+        run_start, run_end = runs[i]
+        slashes = 0
+        while run_start - slashes - 1 >= start and text[run_start - slashes - 1] == "\\":
+            slashes += 1
+        if slashes % 2:
+            run_start += 1  # an escaped backtick opens nothing
+            if run_start == run_end:
+                i += 1
+                continue
+        size = run_end - run_start
+        j = next((k for k in range(i + 1, len(runs)) if runs[k][1] - runs[k][0] == size), None)
+        if j is None:
+            i += 1
+            continue
+        spans.append((run_start, runs[j][1]))
+        i = j + 1
+    return spans
+
+
+def _line_starts(text: str) -> list[int]:
+    starts = [0]
+    find = text.find
+    pos = find("\n")
+    while pos != -1:
+        starts.append(pos + 1)
+        pos = find("\n", pos + 1)
+    return starts
