@@ -1,0 +1,250 @@
+"""Gate 1: XML and structure validation.
+
+Two kinds of findings, reported the same way (`path:line:col: CODE message`):
+
+- the loader's structural diagnostics (front matter, duplicate names, missing and cyclic
+  includes, placeholders: V1xx-V3xx), with fixes added where one is known;
+- the XML-style tags of every body, which must be balanced, properly nested and have
+  well-formed attributes (V401-V404), and in a 2025-format library the embedded XML document
+  of every file, which must parse (V405).
+
+Files that the loader left out because of an error are read again from disk and their bodies
+checked too, so one run reports every problem. The gate FAILS on any error::
+
+    >>> result = run(GateContext(library.root, library))
+    >>> result.status, [str(m.value) for m in result.metrics]
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tallinn.gates.base import GateContext, GateResult, GateSettings, Metric, gate_settings, grade
+from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
+from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
+from tallinn.gates.rules.xml.missing_component import missing_name
+from tallinn.library import Diagnostic, Library, Severity, legacy
+from tallinn.library.frontmatter import split
+
+NAME = GATE
+TITLE = "XML and structure validation"
+STRUCTURE_CODES = frozenset({"V401", "V402", "V403", "V404", "V405"})
+_ALSO_DEFINED = re.compile(r"also defined in (\S+)$")
+
+
+class XmlSettings(GateSettings):
+    """`[gates.xml]` in tallinn.toml."""
+
+    max_files_with_errors: int = 0
+    """How many files may have errors before the gate fails."""
+    void_elements: list[str] = []  # noqa: RUF012  (pydantic copies defaults)
+    """Tag names that, like HTML's `<br>`, never need a closing tag."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A body to scan: `text` starts on file line `first_line`, at file offset `base`."""
+
+    path: str
+    text: str
+    first_line: int
+    base: int
+    skip: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What `check` found: every finding, and which prompt files were checked."""
+
+    findings: tuple[Diagnostic, ...]
+    files: tuple[str, ...]
+
+
+def run(ctx: GateContext) -> GateResult:
+    """Validate the structure of `ctx.library`; FAILED on any error."""
+    settings = gate_settings(ctx.library, NAME, XmlSettings)
+    ctx.progress("checking tags and structure")
+    outcome = check(ctx.library, void=settings.void_elements)
+    return result(ctx.library, outcome, settings)
+
+
+def check(library: Library, *, void: Iterable[str] = ()) -> Outcome:
+    """Every finding of gate 1 for `library`, sorted, with fixes attached where known."""
+    voids = VOID_ELEMENTS | {v.lower() for v in void}
+    texts = _Texts(library)
+    findings: list[Diagnostic] = []
+    for diagnostic in library.diagnostics:
+        fixer = FIXERS.get(diagnostic.code)
+        text = texts.get(diagnostic.path) if fixer is not None else None
+        fix = fixer(diagnostic, text, library) if fixer is not None and text is not None else None
+        findings.append(replace(diagnostic, fix=fix) if fix is not None else diagnostic)
+    files: list[str] = []
+    for target in _targets(library, texts):
+        files.append(target.path)
+        result = scan(target.text, target.path, first_line=target.first_line, base=target.base,
+                      skip=target.skip, void=voids)
+        if result.ok:
+            continue
+        for body_rule in BODY_RULES:
+            findings.extend(body_rule(result))
+    unique = sorted(set(findings), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    return Outcome(tuple(unique), tuple(sorted(files)))
+
+
+def result(library: Library, outcome: Outcome, settings: XmlSettings) -> GateResult:
+    """Grade `outcome` into the gate's result: figures, details and data."""
+    findings = outcome.findings
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    with_errors = sorted({f.path for f in errors})
+    malformed = sorted({f.path for f in errors if f.code in STRUCTURE_CODES})
+    checked = len(outcome.files)
+    well_formed = checked - len(set(malformed) & set(outcome.files))
+    metrics = (
+        Metric("files with errors", len(with_errors), settings.max_files_with_errors,
+               higher_is_better=False),
+        Metric("well-formed files", 100.0 * well_formed / checked if checked else 100.0,
+               100.0, "%"),
+    )
+    dangling = _dangling(findings)
+    duplicates = _duplicates(findings)
+    xml_documents = sorted({f.path for f in findings if f.code == "V405"})
+    library_format = str(library.config.table("library").get("format", "tallinn"))
+    details = [
+        f"{checked} prompt files checked ({library_format} format): {len(with_errors)} with "
+        f"errors, {well_formed} with well-formed XML structure",
+    ]
+    if xml_documents:
+        details.append(f"{len(xml_documents)} file(s) embed malformed XML: "
+                       + ", ".join(xml_documents))
+    if dangling["references"]:
+        details.append(
+            f"{dangling['references']} dangling include reference(s) in {dangling['files']} "
+            f"file(s) name {dangling['components']} component(s) that do not exist"
+        )
+    if duplicates:
+        details.append("duplicate command names: " + "; ".join(
+            f"{name} ({', '.join(paths)})" for name, paths in duplicates.items()
+        ))
+    counts = Counter(f.code for f in findings)
+    data: dict[str, Any] = {
+        "format": library_format,
+        "files": checked,
+        "files_with_errors": with_errors,
+        "well_formed": well_formed,
+        "malformed_xml": xml_documents,
+        "dangling_includes": dangling,
+        "duplicate_commands": duplicates,
+        "by_code": dict(sorted(counts.items())),
+        "errors": len(errors),
+        "warnings": sum(f.severity is Severity.WARNING for f in findings),
+        "fixable": sum(f.fix is not None and f.fix.safe for f in findings),
+    }
+    return GateResult(
+        gate=NAME, title=TITLE, status=grade(metrics, blocking=bool(errors)), metrics=metrics,
+        findings=findings, details=tuple(details), data=data,
+    )
+
+
+def _dangling(findings: Iterable[Diagnostic]) -> dict[str, Any]:
+    """Count includes naming components that do not exist (not those that failed to load)."""
+    missing: Counter[str] = Counter()
+    files: set[str] = set()
+    for finding in findings:
+        if finding.code == "V201" and "not found" in finding.message:
+            name = missing_name(finding)
+            if name is not None:
+                missing[name] += 1
+                files.add(finding.path)
+    return {
+        "references": sum(missing.values()),
+        "components": len(missing),
+        "files": len(files),
+        "missing": dict(sorted(missing.items())),
+    }
+
+
+def _duplicates(findings: Iterable[Diagnostic]) -> dict[str, list[str]]:
+    found: dict[str, set[str]] = {}
+    for finding in findings:
+        if finding.code != "V107":
+            continue
+        other = _ALSO_DEFINED.search(finding.message)
+        name = finding.path.rsplit("/", 1)[-1].removesuffix(".md")
+        paths = found.setdefault(name, set())
+        paths.add(finding.path)
+        if other is not None:
+            paths.add(other.group(1))
+    return {name: sorted(paths) for name, paths in sorted(found.items())}
+
+
+class _Texts:
+    """The text of a library file as the loader saw it: from the model, else from disk."""
+
+    def __init__(self, library: Library) -> None:
+        self.root = library.root
+        self.cache: dict[str, str | None] = {}
+        for doc in (*library.commands.values(), *library.components.values()):
+            self.cache[doc.path] = doc.source
+
+    def get(self, path: str) -> str | None:
+        if path not in self.cache:
+            self.cache[path] = read_text(self.root / path)
+        return self.cache[path]
+
+
+def read_text(path: Path) -> str | None:
+    """A file's text as the loader reads it (no BOM, `\\n` newlines); None if unreadable."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
+    """The bodies to scan: every loaded document, and every prompt file left out."""
+    is_legacy = library.config.table("library").get("format") == legacy.FORMAT
+    loaded: dict[str, str] = {}
+    for doc in (*library.commands.values(), *library.components.values()):
+        loaded[doc.path] = doc.source
+    left_out = sorted({
+        d.path for d in library.diagnostics
+        if d.path not in loaded and d.path.endswith(".md")
+        and d.path.startswith(("commands/", "components/"))
+    })
+    paths: Mapping[str, str | None] = {**loaded, **{p: texts.get(p) for p in left_out}}
+    for path, text in sorted(paths.items()):
+        if text is None:
+            continue
+        target = _legacy_target(path, text) if is_legacy else _native_target(path, text)
+        if target is not None:
+            yield target
+
+
+def _native_target(path: str, text: str) -> Target | None:
+    parts = split(text, path)
+    if isinstance(parts, Diagnostic):
+        return None
+    _yaml, _first, body, body_line = parts
+    return Target(path, body, body_line, len(text) - len(body))
+
+
+def _legacy_target(path: str, text: str) -> Target | None:
+    """A 2025 file's body, less its embedded XML document, which lxml checks (V405)."""
+    body, body_line = text, 1
+    if text.startswith("---"):
+        parts = split(text, path)
+        if isinstance(parts, Diagnostic):
+            return None
+        body, body_line = parts[2], parts[3]
+    base = len(text) - len(body)
+    span = legacy.root_span(text)
+    skip: tuple[tuple[int, int], ...] = ()
+    if span is not None:
+        skip = ((max(span.start - base, 0), (span.end or len(text)) - base),)
+    return Target(path, body, body_line, base, skip)
