@@ -1,0 +1,120 @@
+"""`tallinn validate`: gate 1 alone, XML and structure validation, with safe fixes."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from tallinn.cli.common import (
+    ExitCode,
+    JsonOption,
+    LibraryOption,
+    app,
+    err,
+    fail,
+    library_path,
+    load,
+    print_diagnostics,
+    write_raw,
+)
+from tallinn.gates.base import gate_settings
+from tallinn.gates.fix import FixReport, fix_files
+from tallinn.gates.xml import NAME, XmlSettings, check
+from tallinn.library import Diagnostic, LibraryError, load_library
+
+
+@app.command()
+def validate(
+    library: LibraryOption = None,
+    fix: Annotated[bool, typer.Option("--fix", help="Apply the safe fixes.")] = False,
+    unsafe_fixes: Annotated[
+        bool, typer.Option("--unsafe-fixes", help="With --fix, apply fixes that change the "
+                                                  "rendered prompt too.")
+    ] = False,
+    as_json: JsonOption = False,
+    exit_zero: Annotated[
+        bool, typer.Option("--exit-zero", help="Exit 0 even when there are findings.")
+    ] = False,
+) -> None:
+    """Check XML tags and library structure (gate 1); print findings as path:line:col: CODE.
+
+    Exit 0 when there is no finding, 1 when there are findings.
+    """
+    lib = load(library, quiet=True)
+    try:
+        void = gate_settings(lib, NAME, XmlSettings).void_elements
+    except LibraryError as exc:
+        fail(str(exc))
+    outcome = check(lib, void=void)
+    findings = list(outcome.findings)
+    report: FixReport | None = None
+    if fix:
+        path = library_path(library)
+
+        def recheck() -> list[Diagnostic]:
+            return list(check(load_library(path), void=void).findings)
+
+        report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings)
+        findings = list(report.remaining)
+    if as_json:
+        write_raw(json.dumps(_json(str(lib.root), len(outcome.files), findings, report),
+                             indent=2))
+    else:
+        _print(findings, report, len(outcome.files), unsafe_fixes)
+    if findings and not exit_zero:
+        raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def _print(findings: list[Diagnostic], report: FixReport | None, files: int,
+           unsafe: bool) -> None:
+    if report is not None:
+        for applied in report.applied:
+            err.print(f"fixed {applied}", markup=False, highlight=False)
+        for path in report.restored:
+            err.print(f"[yellow]restored[/] {path}: a fix gave it more errors, so it is "
+                      "left as it was")
+        for path, reason in report.skipped:
+            err.print(f"[yellow]not fixed[/] {path}: {reason}")
+    print_diagnostics(findings)
+    errors = sum(f.is_error for f in findings)
+    safe = sum(f.fix is not None and f.fix.safe for f in findings)
+    more = sum(f.fix is not None and not f.fix.safe for f in findings)
+    paths = len({f.path for f in findings})
+    summary = (f"{files} files checked: {len(findings)} finding(s) in {paths} file(s), "
+               f"{errors} error(s)")
+    if report is not None:
+        summary += f"; {len(report.applied)} fix(es) applied in {len(report.changed)} file(s)"
+    if safe:
+        summary += f"; {safe} fixable with --fix"
+    if more and not unsafe:
+        summary += f"; {more} more with --fix --unsafe-fixes"
+    style = "red" if errors else ("yellow" if findings else "green")
+    err.print(f"[{style}]{summary}[/]")
+
+
+def _json(root: str, files: int, findings: list[Diagnostic],
+          report: FixReport | None) -> dict[str, Any]:
+    return {
+        "library": root,
+        "files": files,
+        "errors": sum(f.is_error for f in findings),
+        "warnings": sum(not f.is_error for f in findings),
+        "findings": [
+            {"code": f.code, "severity": f.severity.value, "path": f.path, "line": f.line,
+             "col": f.col, "message": f.message,
+             "fix": None if f.fix is None else {"description": f.fix.description,
+                                                "safe": f.fix.safe}}
+            for f in findings
+        ],
+        "fixed": [] if report is None else [
+            {"path": a.path, "line": a.line, "col": a.col, "code": a.code,
+             "description": a.description}
+            for a in report.applied
+        ],
+        "restored": [] if report is None else list(report.restored),
+        "skipped": [] if report is None else [
+            {"path": path, "reason": reason} for path, reason in report.skipped
+        ],
+    }
