@@ -1,0 +1,56 @@
+"""Serve a prompt library over MCP (stdio or streamable HTTP). The only user of `mcp`.
+
+registry = Registry("my-library"); registry.load()
+app = build_app(registry, open_store(), ServeConfig(production=True))
+"""
+
+from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
+from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
+from tallinn.serve._events import EventRecorder, StoreLike, UnavailableStore
+from tallinn.serve._http import McpGuard, build_app
+from tallinn.serve._logging import JsonFormatter, configure_logging
+from tallinn.serve._metrics import Metrics
+from tallinn.serve._ratelimit import RateLimiter
+from tallinn.serve._registry import Outcome, Registry, ReloadResult
+from tallinn.serve._run import (
+    StoreUnavailable,
+    http_server,
+    open_state_store,
+    serve_http,
+    serve_stdio,
+)
+from tallinn.serve._server import TallinnServer, build_server
+from tallinn.serve._smoke import Check, run_smoke
+
+__all__ = [
+    "Check",
+    "ConfigError",
+    "EventRecorder",
+    "JsonFormatter",
+    "McpGuard",
+    "Metrics",
+    "Outcome",
+    "RateLimit",
+    "RateLimiter",
+    "Registry",
+    "ReloadResult",
+    "ServeConfig",
+    "Snapshot",
+    "StoreLike",
+    "StoreUnavailable",
+    "TallinnServer",
+    "UnavailableStore",
+    "UriError",
+    "build_app",
+    "build_server",
+    "build_snapshot",
+    "configure_logging",
+    "http_server",
+    "open_state_store",
+    "parse_rate",
+    "parse_uri",
+    "resolve",
+    "run_smoke",
+    "serve_http",
+    "serve_stdio",
+]

@@ -1,0 +1,238 @@
+"""What a library looks like over MCP, computed once per load: prompts, resources, search.
+
+A `Snapshot` is immutable and built off the event loop; handlers only read it, so no
+request re-derives anything from the library.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from mcp import types
+
+from tallinn.library import ArgType, Argument, Command, Library, format_value
+
+SCHEME = "tallinn://"
+MIME = "text/markdown"
+_MAX_URI = 2048
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")
+# Per-term weights; a term that hits every field scores 1.0.
+_W_NAME_EXACT, _W_NAME_PREFIX, _W_NAME_PART = 10.0, 6.0, 4.0
+_W_TAG_EXACT, _W_TAG_PREFIX = 3.0, 2.0
+_W_DESC_WORD, _W_DESC_PART = 2.0, 1.0
+_W_CATEGORY = 1.0
+_W_MAX = _W_NAME_EXACT + _W_TAG_EXACT + _W_DESC_WORD + _W_CATEGORY
+
+
+class UriError(ValueError):
+    """A resource URI that names nothing; `traversal` is set when it tries to leave the library."""
+
+    def __init__(self, message: str, *, traversal: bool = False) -> None:
+        super().__init__(message)
+        self.traversal = traversal
+
+
+@dataclass(frozen=True, slots=True)
+class SearchEntry:
+    name: str
+    category: str
+    description: str
+    tags: tuple[str, ...]
+    words: frozenset[str]  # of the description, lowercased
+    lowered: str  # the description, lowercased
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    command: Command
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One loaded library and its MCP views. Handlers take one and use only it."""
+
+    library: Library
+    loaded_at: float
+    prompts: tuple[types.Prompt, ...]
+    resources: tuple[types.Resource, ...]
+    texts: Mapping[str, str]  # resource URI -> text
+    index: tuple[SearchEntry, ...]
+
+    def search(self, query: str, limit: int) -> list[Hit]:
+        """Rank commands for `query` by name, tags, description and category; best first."""
+        terms = _WORD.findall(query.lower())
+        if not terms:
+            return []
+        hits: list[Hit] = []
+        phrase = " ".join(terms)
+        for entry in self.index:
+            total = sum(_term_score(entry, term) for term in terms)
+            if total <= 0:
+                continue
+            score = total / (_W_MAX * len(terms))
+            if len(terms) > 1 and phrase in entry.lowered:
+                score = min(1.0, score + 0.1)
+            hits.append(Hit(self.library.commands[entry.name], round(score, 4)))
+        hits.sort(key=lambda h: (-h.score, h.command.name))
+        return hits[:limit]
+
+
+def _term_score(entry: SearchEntry, term: str) -> float:
+    score = 0.0
+    if term == entry.name:
+        score += _W_NAME_EXACT
+    elif entry.name.startswith(term):
+        score += _W_NAME_PREFIX
+    elif term in entry.name:
+        score += _W_NAME_PART
+    if term in entry.tags:
+        score += _W_TAG_EXACT
+    elif any(tag.startswith(term) for tag in entry.tags):
+        score += _W_TAG_PREFIX
+    if term in entry.words:
+        score += _W_DESC_WORD
+    elif term in entry.lowered:
+        score += _W_DESC_PART
+    if term in entry.category.split("/"):
+        score += _W_CATEGORY
+    return score
+
+
+def build_snapshot(library: Library) -> Snapshot:
+    """Given a loaded library, compute every MCP view of it."""
+    prompts = tuple(_prompt(c) for c in library.commands.values())
+    resources: list[types.Resource] = []
+    texts: dict[str, str] = {}
+    for component in library.components.values():
+        uri = f"{SCHEME}components/{component.name}"
+        resources.append(
+            types.Resource(
+                uri=uri,
+                name=f"components/{component.name}",
+                title=component.name,
+                description=component.description,
+                mime_type=MIME,
+                size=len(component.source.encode("utf-8")),
+            )
+        )
+        texts[uri] = component.source
+    for command in library.commands.values():
+        uri = f"{SCHEME}commands/{command.name}"
+        resources.append(
+            types.Resource(
+                uri=uri,
+                name=f"commands/{command.name}",
+                title=f"/{command.name}",
+                description=f"Source of /{command.name}: {command.description}",
+                mime_type=MIME,
+                size=len(command.source.encode("utf-8")),
+            )
+        )
+        texts[uri] = command.source
+    index = tuple(
+        SearchEntry(
+            name=c.name,
+            category=c.category,
+            description=c.description,
+            tags=tuple(t.lower() for t in c.tags),
+            words=frozenset(_WORD.findall(c.description.lower())),
+            lowered=c.description.lower(),
+        )
+        for c in library.commands.values()
+    )
+    return Snapshot(library, time.time(), prompts, tuple(resources), texts, index)
+
+
+def _prompt(command: Command) -> types.Prompt:
+    return types.Prompt(
+        name=command.name,
+        description=command.description,
+        arguments=[
+            types.PromptArgument(name=a.name, description=describe_argument(a), required=a.required)
+            for a in command.arguments
+        ],
+    )
+
+
+def describe_argument(argument: Argument) -> str:
+    """Given an enum argument, return `Focus (one of: a, b; default a)`: MCP has no types."""
+    notes: list[str] = []
+    if argument.type is ArgType.ENUM:
+        notes.append(f"one of: {', '.join(argument.enum)}")
+    elif argument.type is not ArgType.STRING:
+        notes.append(argument.type.value)
+    if argument.pattern:
+        notes.append(f"matching {argument.pattern}")
+    if argument.default is not None:
+        notes.append(f"default {format_value(argument.default)}")
+    text = argument.description or argument.name
+    return f"{text} ({'; '.join(notes)})" if notes else text
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """Given `tallinn://components/a/b`, return `("components", "a/b")`.
+
+    Raises `UriError`; with `traversal=True` for `..`, `%2e%2e`, absolute paths and the like.
+    """
+    if len(uri) > _MAX_URI:
+        raise UriError("resource URI is too long")
+    decoded = uri
+    for _ in range(3):  # %252e%252e decodes twice to ..
+        step = unquote(decoded)
+        if step == decoded:
+            break
+        decoded = step
+    if "\x00" in decoded or "\\" in decoded:
+        raise UriError("invalid resource URI", traversal=True)
+    if (
+        decoded.startswith(("/", "~"))
+        or decoded.lower().startswith("file:")
+        or _DRIVE.match(decoded)
+    ):
+        raise UriError("invalid resource URI", traversal=True)
+    if not decoded.startswith(SCHEME):
+        raise UriError(f"unknown resource {_clip(uri)}: Tallinn resources start with {SCHEME}")
+    kind, _, path = decoded[len(SCHEME) :].partition("/")
+    segments = path.split("/")
+    if any(s in ("..", ".") for s in segments) or "" in segments[:-1] or path.startswith("/"):
+        raise UriError("invalid resource URI", traversal=True)
+    if kind not in ("components", "commands") or not path or path.endswith("/"):
+        raise UriError(f"unknown resource {_clip(uri)}")
+    return kind, path
+
+
+def _clip(text: str) -> str:
+    return repr(text if len(text) <= 120 else text[:117] + "...")
+
+
+def command_summary(command: Command) -> dict[str, Any]:
+    """The `list_commands` record of a command."""
+    return {
+        "name": command.name,
+        "category": command.category,
+        "description": command.description,
+        "argument_hint": command.argument_hint,
+        "arguments": [
+            {
+                "name": a.name,
+                "description": a.description,
+                "type": a.type.value,
+                "required": a.required,
+                **({"enum": list(a.enum)} if a.enum else {}),
+                **({"default": a.default} if a.default is not None else {}),
+            }
+            for a in command.arguments
+        ],
+        "tags": list(command.tags),
+        "critical": command.critical,
+        "examples": [
+            {"description": e.description, "args": dict(e.args)} for e in command.examples
+        ],
+    }

@@ -1,0 +1,166 @@
+"""How a server is configured: command-line options over `[serve]` in tallinn.toml over defaults.
+
+[serve]
+rate_limit = "20/s"       # per client: token name, else client IP; "off" disables
+burst = 40                # bucket size; default twice the rate
+max_body_bytes = 1048576  # larger request bodies get 413
+allowed_hosts = ["prompts.example.com"]  # Host headers accepted on /mcp (proxies)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY = MIB
+DEFAULT_PRODUCTION_RATE = "20/s"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_RATE = re.compile(
+    r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*(?P<unit>s|sec|second|m|min|minute))?\s*"
+)
+_OFF = frozenset({"off", "none", "0", "false", "no"})
+
+
+class ConfigError(ValueError):
+    """A serve option or `[serve]` value is wrong: `ConfigError("rate limit 'fast': ...")`."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """A token bucket: `rate` requests per second on average, up to `burst` at once."""
+
+    rate: float
+    burst: float
+
+    def __str__(self) -> str:
+        return f"{self.rate:g}/s (burst {self.burst:g})"
+
+
+def parse_rate(text: str, burst: float | None = None) -> RateLimit | None:
+    """Given `"20/s"`, `"600/m"` or `"5"` (per second), return a `RateLimit`; `"off"` is `None`."""
+    if text.strip().lower() in _OFF:
+        return None
+    found = _RATE.fullmatch(text)
+    if found is None:
+        raise ConfigError(f"rate limit {text!r}: write N/s or N/m, e.g. 20/s, or 'off'")
+    count = float(found.group("count"))
+    unit = found.group("unit") or "s"
+    rate = count / 60 if unit.startswith("m") else count
+    if not math.isfinite(rate) or rate <= 0:
+        raise ConfigError(f"rate limit {text!r} must be more than zero (or 'off')")
+    size = burst if burst is not None else max(1.0, rate * 2)
+    if size < 1:
+        raise ConfigError(f"burst {size:g} must be at least 1")
+    return RateLimit(rate, float(size))
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    """Everything `build_app` needs to know besides the library and the store."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    stateless: bool = False
+    production: bool = False
+    reload: bool = True
+    rate_limit: RateLimit | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    allowed_hosts: tuple[str, ...] = ()
+    json_logs: bool = False
+    session_idle_timeout: float | None = 30 * 60
+
+    def host_patterns(self) -> list[str]:
+        """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
+
+        Given `allowed_hosts=("prompts.example.com",)`, both `prompts.example.com` and
+        `prompts.example.com:<port>` are accepted.
+        """
+        patterns = ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]"]
+        names = list(self.allowed_hosts)
+        if self.host not in ("0.0.0.0", "::", "") and self.host not in LOOPBACK_HOSTS:  # noqa: S104
+            names.append(self.host)
+        for name in names:
+            if name.startswith(("http://", "https://")):
+                name = name.split("://", 1)[1].rstrip("/")
+            patterns.append(name)
+            if not name.endswith(":*") and not re.search(r":[0-9]+$", name):
+                patterns.append(f"{name}:*")
+        return list(dict.fromkeys(patterns))
+
+    def origin_patterns(self) -> list[str]:
+        """Origins accepted on /mcp: the same hosts over http and https."""
+        origins: list[str] = []
+        for host in self.host_patterns():
+            origins += [f"http://{host}", f"https://{host}"]
+        return origins
+
+
+def split_hosts(values: Iterable[str]) -> tuple[str, ...]:
+    """Given `["a.example.com, b.example.com", "c"]`, return the three names."""
+    names: list[str] = []
+    for value in values:
+        names += [part.strip() for part in value.split(",") if part.strip()]
+    return tuple(dict.fromkeys(names))
+
+
+def resolve(
+    table: Mapping[str, Any],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    stateless: bool = False,
+    production: bool = False,
+    reload: bool = True,
+    rate_limit: str | None = None,
+    max_body_bytes: int | None = None,
+    allowed_hosts: Iterable[str] = (),
+    env_allowed_hosts: str = "",
+) -> ServeConfig:
+    """Combine options (given) over the library's `[serve]` table over defaults.
+
+    Rate limiting is on by default in production (20/s per client) and off otherwise.
+    """
+    burst = table.get("burst")
+    if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int | float)):
+        raise ConfigError(f"[serve] burst must be a number, got {burst!r}")
+    rate_text = rate_limit
+    if rate_text is None:
+        value = table.get("rate_limit")
+        if value is not None and not isinstance(value, str | int | float):
+            raise ConfigError(f'[serve] rate_limit must be text such as "20/s", got {value!r}')
+        rate_text = None if value is None else str(value)
+    if rate_text is None:
+        rate_text = DEFAULT_PRODUCTION_RATE if production else "off"
+    limit = parse_rate(rate_text, None if burst is None else float(burst))
+
+    body = (
+        max_body_bytes
+        if max_body_bytes is not None
+        else table.get("max_body_bytes", DEFAULT_MAX_BODY)
+    )
+    if isinstance(body, bool) or not isinstance(body, int) or body <= 0:
+        raise ConfigError(f"max body size must be a positive number of bytes, got {body!r}")
+
+    hosts_value = table.get("allowed_hosts", [])
+    if isinstance(hosts_value, str):
+        hosts_value = [hosts_value]
+    if not isinstance(hosts_value, list) or not all(isinstance(h, str) for h in hosts_value):
+        raise ConfigError("[serve] allowed_hosts must be a list of host names")
+    hosts = split_hosts([*allowed_hosts, env_allowed_hosts, *hosts_value])
+    if not 0 < port < 65536:
+        raise ConfigError(f"port {port} is out of range")
+    return ServeConfig(
+        host=host,
+        port=port,
+        stateless=stateless,
+        production=production,
+        reload=reload,
+        rate_limit=limit,
+        max_body_bytes=body,
+        allowed_hosts=hosts,
+        json_logs=production,
+    )

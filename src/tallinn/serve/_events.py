@@ -1,0 +1,123 @@
+"""The server's view of the state store, and security events recorded off the request path.
+
+The store (`tallinn.ops.store`) is synchronous; a request never waits for it to write.
+`EventRecorder.record` counts the event in /metrics at once and queues the write for a
+background task, which runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from tallinn.serve._metrics import Metrics
+
+log = logging.getLogger("tallinn.serve")
+
+_QUEUE = 1024
+# One write per (kind, client) per interval: a flood of refused requests must not become a
+# flood of database writes. /metrics still counts every event.
+_RECORD_INTERVAL = 1.0
+
+
+class StoreLike(Protocol):
+    """What the server uses of `tallinn.ops.store.Store`."""
+
+    def ping(self) -> bool: ...
+
+    def verify_token(self, token: str) -> str | None: ...
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
+
+    def close(self) -> None: ...
+
+
+class UnavailableStore:
+    """Stands in when the store could not be opened: not ready, no tokens, events only logged."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def ping(self) -> bool:
+        return False
+
+    def verify_token(self, token: str) -> str | None:
+        return None
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
+        log.warning("security event %s from %s not stored: %s", kind, client, detail)
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    client: str | None
+    detail: str
+
+
+class EventRecorder:
+    """Counts security events and writes them to the store from a background task."""
+
+    def __init__(self, store: StoreLike, metrics: Metrics) -> None:
+        self.store = store
+        self.metrics = metrics
+        self._send: MemoryObjectSendStream[Event]
+        self._receive: MemoryObjectReceiveStream[Event]
+        self._send, self._receive = anyio.create_memory_object_stream[Event](_QUEUE)
+        self._last: dict[tuple[str, str | None], float] = {}
+        self._running = False
+
+    def record(self, kind: str, client: str | None, detail: str = "") -> None:
+        """Count the event now; queue it for the store unless one like it was just queued."""
+        self.metrics.security_event(kind)
+        log.warning("security event %s from %s: %s", kind, client or "unknown", detail)
+        key = (kind, client)
+        now = time.monotonic()
+        if now - self._last.get(key, -_RECORD_INTERVAL) < _RECORD_INTERVAL:
+            return
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[key] = now
+        event = Event(kind, client, detail[:500])
+        if not self._running:
+            # No background task (a bare server in tests): write now, best effort.
+            self._write(event)
+            return
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            log.error("security event queue full; dropped %s from %s", kind, client)
+
+    def _write(self, event: Event) -> None:
+        try:
+            self.store.record_event(event.kind, client=event.client, detail=event.detail)
+        except Exception:
+            log.exception("could not store security event %s", event.kind)
+
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Write queued events until cancelled; then write what is left."""
+        self._running = True
+        task_status.started()
+        try:
+            async for event in self._receive:
+                await anyio.to_thread.run_sync(self._write, event)
+        finally:
+            self._running = False
+            with anyio.CancelScope(shield=True):
+                while True:
+                    try:
+                        event = self._receive.receive_nowait()
+                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                        break
+                    self._write(event)

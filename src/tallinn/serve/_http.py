@@ -1,0 +1,281 @@
+"""The HTTP app: streamable HTTP MCP at /mcp beside /health, /ready and /metrics.
+
+`/mcp` sits behind `McpGuard`: body size, then (in production) a bearer token, then the
+per-client rate limit. Host and Origin headers are checked by the SDK's DNS-rebinding
+protection. `/health`, `/ready` and `/metrics` are open: they are for probes and scrapers,
+and tell nothing a token protects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tallinn.serve._config import ServeConfig
+from tallinn.serve._events import EventRecorder, StoreLike
+from tallinn.serve._ratelimit import RateLimiter, retry_after
+from tallinn.serve._registry import Registry
+from tallinn.serve._reload import watch_library
+from tallinn.serve._server import CLIENT_KEY, TallinnServer, build_server, tallinn_version
+
+log = logging.getLogger("tallinn.serve")
+
+REALM = 'Bearer realm="tallinn"'
+_STORE_TIMEOUT = 2.0
+
+
+def _json(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps({"error": error, "message": message}).encode()
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def client_ip(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def bearer_token(headers: Headers) -> str | None:
+    """Given `Authorization: Bearer abc`, return `abc`; anything else is `None`."""
+    value = headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+class _StoreDown(Exception):
+    """The store could not say whether a token is valid."""
+
+
+class McpGuard:
+    """ASGI middleware in front of the MCP endpoint."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        config: ServeConfig,
+        store: StoreLike,
+        recorder: EventRecorder,
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.store = store
+        self.recorder = recorder
+        self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        client = f"ip:{client_ip(scope)}"
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.config.max_body_bytes:
+            self.recorder.record("request_too_large", client, f"{length} bytes")
+            await _json(
+                413,
+                "request_too_large",
+                f"request body is larger than {self.config.max_body_bytes} bytes",
+            )(scope, receive, send)
+            return
+        if self.config.production:
+            token = bearer_token(headers)
+            try:
+                name = await self._verify(token) if token else None
+            except _StoreDown:
+                # Fail closed, but it is not the client's fault: tell it to come back.
+                await _json(
+                    503,
+                    "unavailable",
+                    "cannot check tokens right now; try again shortly",
+                    {"Retry-After": "5"},
+                )(scope, receive, send)
+                return
+            if name is None:
+                if await self._limited(scope, receive, send, client):
+                    return
+                self.recorder.record(
+                    "auth_failure", client, "invalid token" if token else "no bearer token"
+                )
+                challenge = REALM if token is None else f'{REALM}, error="invalid_token"'
+                await _json(
+                    401,
+                    "unauthorized",
+                    "a valid bearer token is required",
+                    {"WWW-Authenticate": challenge},
+                )(scope, receive, send)
+                return
+            client = f"token:{name}"
+        if await self._limited(scope, receive, send, client):
+            return
+        scope[CLIENT_KEY] = client
+        await self.app(scope, receive, self._observing(send, client))
+
+    async def _verify(self, token: str) -> str | None:
+        try:
+            with anyio.fail_after(_STORE_TIMEOUT):
+                return await anyio.to_thread.run_sync(
+                    self.store.verify_token, token, abandon_on_cancel=True
+                )
+        except Exception:
+            log.exception("could not verify a token")
+            raise _StoreDown from None
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, client: str) -> bool:
+        if self.limiter is None:
+            return False
+        wait = self.limiter.take(client)
+        if not wait:
+            return False
+        self.recorder.record("rate_limited", client, f"retry after {wait:.2f}s")
+        seconds = retry_after(wait)
+        await _json(
+            429,
+            "rate_limited",
+            f"too many requests; retry after {seconds} s",
+            {"Retry-After": seconds},
+        )(scope, receive, send)
+        return True
+
+    def _observing(self, send: Send, client: str) -> Send:
+        metrics = self.recorder.metrics
+
+        async def observe(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status == 421:
+                    metrics.security_event("invalid_host")
+                    log.warning("refused a request from %s with a Host header not allowed", client)
+                elif status == 403:
+                    metrics.security_event("invalid_origin")
+                    log.warning("refused a request from %s with an Origin not allowed", client)
+                elif status == 413:
+                    self.recorder.record("request_too_large", client, "streamed body")
+            await send(message)
+
+        return observe
+
+
+def build_app(
+    registry: Registry,
+    store: StoreLike,
+    config: ServeConfig | None = None,
+    *,
+    server: TallinnServer | None = None,
+) -> Starlette:
+    """The Starlette app serving `registry` (which must be loaded) with `config`.
+
+    Nothing here runs per request except the guard and the handlers: the library is loaded
+    once, the snapshot's MCP views are computed at load, and patterns are compiled up front.
+    """
+    config = config or ServeConfig()
+    metrics = registry.metrics
+    recorder = EventRecorder(store, metrics)
+    mcp_server = server or build_server(registry, recorder)
+    manager = StreamableHTTPSessionManager(
+        app=mcp_server,
+        stateless=config.stateless,
+        security_settings=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=config.host_patterns(),
+            allowed_origins=config.origin_patterns(),
+        ),
+        max_request_body_size=config.max_body_bytes,
+        session_idle_timeout=config.session_idle_timeout,
+    )
+    guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
+    started = time.monotonic()
+    version = tallinn_version()
+
+    async def health(request: Request) -> Response:
+        snapshot = registry.current
+        library = snapshot.library if snapshot else None
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": version,
+                "library": library.name if library else None,
+                "content_hash": library.content_hash if library else None,
+                "commands": len(library.commands) if library else 0,
+                "components": len(library.components) if library else 0,
+                "uptime_seconds": round(time.monotonic() - started, 3),
+            }
+        )
+
+    async def ready(request: Request) -> Response:
+        reasons: list[str] = []
+        snapshot = registry.current
+        if snapshot is None:
+            reasons.append("no library is loaded")
+        store_ok = await _ping(store)
+        if not store_ok:
+            reasons.append("the state store does not answer")
+        body: dict[str, Any] = {
+            "status": "not_ready" if reasons else "ready",
+            "library_loaded": snapshot is not None,
+            "store": store_ok,
+            "reasons": reasons,
+        }
+        if snapshot is not None:
+            body["content_hash"] = snapshot.library.content_hash
+            if snapshot.library.errors:
+                body["library_errors"] = [str(d) for d in snapshot.library.errors]
+        if registry.reload_error:
+            body["reload_error"] = list(registry.reload_error)
+        return JSONResponse(body, status_code=503 if reasons else 200)
+
+    async def metrics_route(request: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            await tg.start(recorder.run)
+            if config.reload:
+                await tg.start(watch_library, registry, stop)
+            async with manager.run():
+                yield
+            stop.set()
+            tg.cancel_scope.cancel()
+
+    app = Starlette(
+        routes=[
+            Route("/mcp", endpoint=guard),
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics_route, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.metrics = metrics
+    app.state.server = mcp_server
+    app.state.recorder = recorder
+    app.state.config = config
+    return app
+
+
+async def _ping(store: StoreLike) -> bool:
+    try:
+        with anyio.fail_after(_STORE_TIMEOUT):
+            return bool(await anyio.to_thread.run_sync(store.ping, abandon_on_cancel=True))
+    except Exception:
+        log.exception("state store ping failed")
+        return False

@@ -1,0 +1,114 @@
+"""Prometheus metrics of one server, in a registry of its own (never the process-global one).
+
+Each `build_app` gets its own `Metrics`, so two servers in one process (tests, benchmarks)
+never share counters.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from tallinn.library import Library
+
+# Label values come from a closed set, so an attacker cannot grow the label space.
+KNOWN_METHODS = frozenset(
+    {
+        "initialize",
+        "ping",
+        "server/discover",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/read",
+        "resources/templates/list",
+        "tools/list",
+        "tools/call",
+        "completion/complete",
+        "subscriptions/listen",
+    }
+)
+SECURITY_KINDS = frozenset(
+    {
+        "auth_failure",
+        "rate_limited",
+        "request_too_large",
+        "path_traversal",
+        "invalid_host",
+        "invalid_origin",
+    }
+)
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """The counters, gauges and histogram `/metrics` exposes."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "tallinn_mcp_requests",
+            "MCP requests by method, prompt and outcome.",
+            ["method", "prompt", "outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "tallinn_mcp_request_duration_seconds",
+            "Time to answer an MCP request.",
+            ["method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.commands = Gauge("tallinn_library_commands", "Commands being served.", registry=r)
+        self.components = Gauge(
+            "tallinn_library_components", "Components being served.", registry=r
+        )
+        self.reloads = Counter(
+            "tallinn_library_reloads",
+            "Library reloads that replaced the served library.",
+            registry=r,
+        )
+        self.reload_failures = Counter(
+            "tallinn_library_reload_failures",
+            "Reloads refused because the new library had errors.",
+            registry=r,
+        )
+        self.auth_failures = Counter(
+            "tallinn_auth_failures", "Requests to /mcp without a valid bearer token.", registry=r
+        )
+        self.rate_limited = Counter(
+            "tallinn_rate_limited", "Requests refused by the per-client rate limit.", registry=r
+        )
+        self.security_events = Counter(
+            "tallinn_security_events", "Security events by kind.", ["kind"], registry=r
+        )
+        for kind in sorted(SECURITY_KINDS):
+            self.security_events.labels(kind)
+
+    def observe_request(self, method: str, prompt: str, outcome: str, seconds: float) -> None:
+        label = method if method in KNOWN_METHODS else "other"
+        self.requests.labels(label, prompt, outcome).inc()
+        self.latency.labels(label).observe(seconds)
+
+    def library_loaded(self, library: Library) -> None:
+        self.commands.set(len(library.commands))
+        self.components.set(len(library.components))
+
+    def security_event(self, kind: str) -> None:
+        self.security_events.labels(kind if kind in SECURITY_KINDS else "other").inc()
+        if kind == "auth_failure":
+            self.auth_failures.inc()
+        elif kind == "rate_limited":
+            self.rate_limited.inc()
+
+    def render(self) -> bytes:
+        return bytes(generate_latest(self.registry))

@@ -1,0 +1,137 @@
+"""The served library: one reference, swapped atomically when a reload succeeds.
+
+Every handler reads `registry.current` once and works on that `Snapshot` only, so a request
+never sees half of one library and half of the next. A reload whose library has any
+error-severity diagnostic is refused: the last good library keeps serving, and the refusal
+is kept in `reload_error` until a good load succeeds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import anyio
+
+from tallinn.library import Library, LibraryError, load_library
+from tallinn.serve._catalog import Snapshot, build_snapshot
+from tallinn.serve._metrics import Metrics
+
+log = logging.getLogger("tallinn.serve")
+
+Listener = Callable[[Snapshot | None, Snapshot], Awaitable[None]]
+
+
+class Outcome(StrEnum):
+    SWAPPED = "swapped"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadResult:
+    outcome: Outcome
+    problems: tuple[str, ...] = ()
+
+
+class Registry:
+    """Holds the current `Snapshot` of the library at `root`.
+
+    >>> registry = Registry("my-library")
+    >>> registry.load()            # raises LibraryError when the folder is unusable
+    >>> registry.current.library.commands["code-review"]
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        metrics: Metrics | None = None,
+        loader: Callable[[Path], Library] = load_library,
+    ) -> None:
+        self.root = Path(root)
+        self.metrics = metrics or Metrics()
+        self._loader = loader
+        self._current: Snapshot | None = None
+        self._listeners: list[Listener] = []
+        self._lock = anyio.Lock()
+        self.reload_error: tuple[str, ...] = ()
+
+    @property
+    def current(self) -> Snapshot | None:
+        return self._current
+
+    def snapshot(self) -> Snapshot:
+        """The current snapshot; a server is only built after `load()`, so one exists."""
+        current = self._current
+        if current is None:
+            raise RuntimeError("no library loaded yet: call Registry.load() first")
+        return current
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(previous, current)` after every swap (e.g. to send list_changed)."""
+        self._listeners.append(listener)
+
+    def load(self) -> Snapshot:
+        """Load the library for the first time. Files with errors are left out, not fatal."""
+        library = self._loader(self.root)
+        for diagnostic in library.errors:
+            log.warning("left out of the served library: %s", diagnostic)
+        snapshot = build_snapshot(library)
+        self._install(snapshot)
+        return snapshot
+
+    def _install(self, snapshot: Snapshot) -> None:
+        self._current = snapshot  # the one swap: a single reference assignment
+        self.metrics.library_loaded(snapshot.library)
+
+    def _attempt(self) -> Snapshot | tuple[str, ...]:
+        """Load and build off the event loop; a list of problems when the load is refused."""
+        try:
+            library = self._loader(self.root)
+        except LibraryError as exc:
+            log.error("reload refused: %s", exc)
+            return ("library folder is not usable (see the server log)",)
+        except Exception:
+            log.exception("reload failed")
+            return ("library could not be loaded (see the server log)",)
+        if library.errors:
+            for diagnostic in library.errors:
+                log.error("reload refused: %s", diagnostic)
+            return tuple(str(d) for d in library.errors)
+        current = self._current
+        if current is not None and current.library.content_hash == library.content_hash:
+            return current
+        return build_snapshot(library)
+
+    async def reload(self) -> ReloadResult:
+        """Load the library again; swap it in only if it has no errors and changed."""
+        async with self._lock:
+            result = await anyio.to_thread.run_sync(self._attempt)
+            if isinstance(result, tuple):
+                self.reload_error = result
+                self.metrics.reload_failures.inc()
+                return ReloadResult(Outcome.REFUSED, result)
+            self.reload_error = ()
+            if result is self._current:
+                return ReloadResult(Outcome.UNCHANGED)
+            previous = self._current
+            self._install(result)
+            self.metrics.reloads.inc()
+            library = result.library
+            log.info(
+                "library reloaded: %d commands, %d components (%s)",
+                len(library.commands),
+                len(library.components),
+                library.content_hash[:12],
+            )
+        for listener in list(self._listeners):
+            try:
+                await listener(previous, result)
+            except Exception:
+                log.exception("reload listener failed")
+        return ReloadResult(Outcome.SWAPPED)

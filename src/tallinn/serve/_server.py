@@ -1,0 +1,336 @@
+"""The MCP server: the SDK's low-level `Server` with handlers over a `Registry`.
+
+Every handler takes `registry.snapshot()` once and answers from it. Problems the client caused
+are JSON-RPC errors with code -32602 (INVALID_PARAMS) and a message naming the problem; any
+other failure is logged in full and answered with a short "internal error".
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+import weakref
+from typing import Any
+
+import anyio
+from mcp import types
+from mcp.server import NotificationOptions, Server, ServerRequestContext
+from mcp.server.connection import Connection
+from mcp.server.context import CallNext, HandlerResult
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import (
+    InMemorySubscriptionBus,
+    ListenHandler,
+    PromptsListChanged,
+    ResourcesListChanged,
+    ResourceUpdated,
+    ServerEvent,
+    ToolsListChanged,
+)
+from mcp.shared.exceptions import MCPError
+from pydantic import ValidationError
+
+from tallinn.library import ArgType, RenderError, render
+from tallinn.serve._catalog import Snapshot, UriError, parse_uri
+from tallinn.serve._events import EventRecorder
+from tallinn.serve._registry import Registry
+from tallinn.serve._tools import TOOL_NAMES, TOOLS, call_tool
+
+log = logging.getLogger("tallinn.serve")
+
+INVALID_PARAMS = types.INVALID_PARAMS
+INTERNAL_ERROR = types.INTERNAL_ERROR
+CLIENT_KEY = "tallinn.client"  # set in the ASGI scope by the HTTP guard
+_NOTIFY_ALL = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
+_NOTIFY_TIMEOUT = 2.0
+_MAX_COMPLETIONS = 100
+_BOOLEANS = ("false", "true")
+INSTRUCTIONS = (
+    "Prompts of a Tallinn prompt library. Every command is a prompt; its source and every "
+    "component are resources under tallinn://. Use search_prompts to find a command and "
+    "render_prompt to fill it in."
+)
+
+
+class TallinnServer(Server[dict[str, Any]]):
+    """The low-level server, advertising `listChanged` for prompts, resources and tools.
+
+    The streamable HTTP manager builds initialization options itself, with no notification
+    options, so the default lives here rather than at each call site.
+    """
+
+    notifier: Notifier
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or _NOTIFY_ALL, experimental_capabilities, extensions
+        )
+
+    def get_capabilities(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+        *,
+        protocol_version: str | None = None,
+    ) -> types.ServerCapabilities:
+        return super().get_capabilities(
+            notification_options or _NOTIFY_ALL,
+            experimental_capabilities,
+            extensions,
+            protocol_version=protocol_version,
+        )
+
+
+class Notifier:
+    """Tells connected clients that the lists changed after a reload.
+
+    Handshake-era sessions (stdio, stateful HTTP) get `notifications/*/list_changed` on their
+    standalone channel; 2026-era clients get the same events on their `subscriptions/listen`
+    streams through the bus.
+    """
+
+    def __init__(self) -> None:
+        self.bus = InMemorySubscriptionBus()
+        self.listen = ListenHandler(self.bus)
+        self._connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+    def track(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        # The SDK hands handlers a per-request session, not the Connection it wraps (its
+        # `Context` type does expose `.connection`, but the runner does not build one yet).
+        connection = getattr(ctx.session, "_connection", None)
+        if not isinstance(connection, Connection) or not connection.has_standalone_channel:
+            return
+        if connection not in self._connections:
+            self._connections.add(connection)
+            connection.exit_stack.callback(self._connections.discard, connection)
+
+    @property
+    def sessions(self) -> int:
+        return len(self._connections)
+
+    async def changed(self, previous: Snapshot | None, current: Snapshot) -> None:
+        events: list[ServerEvent] = [
+            PromptsListChanged(),
+            ResourcesListChanged(),
+            ToolsListChanged(),
+        ]
+        if previous is not None:
+            events += [
+                ResourceUpdated(uri)
+                for uri, text in previous.texts.items()
+                if current.texts.get(uri, text) != text
+            ]
+        for event in events:
+            await self.bus.publish(event)
+        connections = list(self._connections)
+        if not connections:
+            return
+        async with anyio.create_task_group() as tg:
+            for connection in connections:
+                tg.start_soon(self._notify, connection)
+
+    @staticmethod
+    async def _notify(connection: Connection) -> None:
+        with anyio.move_on_after(_NOTIFY_TIMEOUT):
+            try:
+                await connection.send_prompt_list_changed()
+                await connection.send_resource_list_changed()
+                await connection.send_tool_list_changed()
+            except Exception:
+                log.debug("could not notify a session", exc_info=True)
+
+
+def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
+    """Who sent the request: the HTTP guard's client key, else `stdio`."""
+    request = ctx.request
+    scope = getattr(request, "scope", None)
+    if isinstance(scope, dict):
+        return str(scope.get(CLIENT_KEY) or "unknown")
+    return "stdio"
+
+
+def invalid(message: str) -> MCPError:
+    return MCPError(code=INVALID_PARAMS, message=message)
+
+
+class Observe:
+    """Server middleware: metrics for every request, and no internal detail on the wire."""
+
+    def __init__(self, registry: Registry, notifier: Notifier) -> None:
+        self.registry = registry
+        self.notifier = notifier
+
+    async def __call__(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        method = ctx.method
+        if ctx.request_id is None:  # a notification
+            if method == "notifications/initialized":
+                self.notifier.track(ctx)
+            return await call_next(ctx)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            result = await call_next(ctx)
+            if isinstance(result, dict) and result.get("isError"):
+                outcome = "tool_error"
+            return result
+        except MCPError as exc:
+            outcome = "invalid_params" if exc.code == INVALID_PARAMS else "error"
+            raise
+        except ValidationError:
+            outcome = "invalid_params"
+            raise
+        except Exception:
+            outcome = "error"
+            log.exception("internal error answering %s", method)
+            raise MCPError(code=INTERNAL_ERROR, message="internal error") from None
+        finally:
+            self.registry.metrics.observe_request(
+                method, self._prompt_label(ctx), outcome, time.perf_counter() - started
+            )
+
+    def _prompt_label(self, ctx: ServerRequestContext[Any, Any]) -> str:
+        if ctx.method != "prompts/get" or not ctx.params:
+            return ""
+        name = ctx.params.get("name")
+        current = self.registry.current
+        if isinstance(name, str) and current is not None and name in current.library.commands:
+            return name
+        return "_unknown"
+
+
+def _unknown_prompt(snapshot: Snapshot, name: str) -> MCPError:
+    close = difflib.get_close_matches(name, list(snapshot.library.commands), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    shown = name if len(name) <= 80 else name[:77] + "..."
+    return invalid(f"unknown prompt '{shown}'{hint}")
+
+
+def build_server(
+    registry: Registry, recorder: EventRecorder, *, name: str = "tallinn"
+) -> TallinnServer:
+    """Build the low-level MCP server over `registry`; security events go to `recorder`."""
+    notifier = Notifier()
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        return types.ListPromptsResult(prompts=list(registry.snapshot().prompts))
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        snapshot = registry.snapshot()
+        command = snapshot.library.commands.get(params.name)
+        if command is None:
+            raise _unknown_prompt(snapshot, params.name)
+        try:
+            text = render(snapshot.library, command, params.arguments or {})
+        except RenderError as exc:
+            raise invalid(str(exc)) from None
+        return types.GetPromptResult(
+            description=command.description,
+            messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
+        )
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(resources=list(registry.snapshot().resources))
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        snapshot = registry.snapshot()
+        uri = params.uri
+        try:
+            parse_uri(uri)
+        except UriError as exc:
+            if exc.traversal:
+                recorder.record("path_traversal", client_of(ctx), f"resources/read {uri[:200]!r}")
+            raise invalid(str(exc)) from None
+        text = snapshot.texts.get(uri)
+        if text is None:
+            raise invalid(f"unknown resource {uri[:120]!r}")
+        return types.ReadResourceResult(
+            contents=[types.TextResourceContents(uri=uri, mime_type="text/markdown", text=text)]
+        )
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list(TOOLS))
+
+    async def call(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        if params.name not in TOOL_NAMES:
+            raise invalid(
+                f"unknown tool '{params.name[:80]}' (tools: {', '.join(sorted(TOOL_NAMES))})"
+            )
+        return call_tool(registry.snapshot(), params.name, params.arguments or {})
+
+    async def complete(
+        ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        ref = params.ref
+        if not isinstance(ref, types.PromptReference):
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        snapshot = registry.snapshot()
+        command = snapshot.library.commands.get(ref.name)
+        if command is None:
+            raise _unknown_prompt(snapshot, ref.name)
+        argument = command.argument(params.argument.name)
+        if argument is None:
+            raise invalid(f"prompt '{command.name}' has no argument '{params.argument.name[:80]}'")
+        if argument.type is ArgType.ENUM:
+            choices: tuple[str, ...] = argument.enum
+        elif argument.type is ArgType.BOOLEAN:
+            choices = _BOOLEANS
+        else:
+            choices = ()
+        prefix = params.argument.value
+        values = [c for c in choices if c.startswith(prefix)]
+        return types.CompleteResult(
+            completion=types.Completion(
+                values=values[:_MAX_COMPLETIONS],
+                total=len(values),
+                has_more=len(values) > _MAX_COMPLETIONS,
+            )
+        )
+
+    server = TallinnServer(
+        name,
+        version=tallinn_version(),
+        title="Tallinn prompt library",
+        instructions=INSTRUCTIONS,
+        on_list_prompts=list_prompts,
+        on_get_prompt=get_prompt,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
+        on_list_tools=list_tools,
+        on_call_tool=call,
+        on_completion=complete,
+        on_subscriptions_listen=notifier.listen,
+    )
+    server.middleware.append(Observe(registry, notifier))
+    registry.subscribe(notifier.changed)
+    server.notifier = notifier
+    return server
+
+
+def tallinn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tallinn")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"

@@ -1,0 +1,70 @@
+"""The runners in-process: the stdio loop over memory streams, the uvicorn server in a thread."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client, types
+from mcp.shared.memory import create_client_server_memory_streams
+from tests.serve.serve_helpers import FakeStore, free_port, wait_until
+
+from tallinn.serve import Registry, ServeConfig, http_server, serve_stdio
+
+pytestmark = pytest.mark.timeout(30)
+
+
+async def test_stdio_loop_serves_and_reloads(registry: Registry, library_dir: Path) -> None:
+    """The stdio runner serves a session, and its watcher turns an edit into list_changed."""
+    received: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ServerNotification):
+            received.append(message.method)
+
+    async with create_client_server_memory_streams() as (client_streams, server_streams):
+
+        @asynccontextmanager
+        async def server_side() -> AsyncIterator[Any]:
+            yield server_streams
+
+        @asynccontextmanager
+        async def client_side() -> AsyncIterator[Any]:
+            yield client_streams
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                partial(serve_stdio, registry, FakeStore(), reload=True, transport=server_side)
+            )
+            async with Client(client_side(), mode="legacy", message_handler=on_message) as client:
+                result = await client.get_prompt("explain-code", {})
+                assert result.messages[0].content.text.startswith("Explain this code:")  # type: ignore[union-attr]
+                await anyio.sleep(0.3)
+                (library_dir / "commands/docs/later.md").write_text(
+                    "---\ndescription: Later\n---\nLater.\n", encoding="utf-8"
+                )
+                with anyio.fail_after(5):
+                    while "notifications/prompts/list_changed" not in received:
+                        await anyio.sleep(0.02)
+            # EOF: the server loop ends by itself and the task group exits (bounded by the
+            # test timeout).
+            await client_streams[1].aclose()
+
+
+def test_http_server_runs_and_stops(registry: Registry) -> None:
+    port = free_port()
+    server = http_server(registry, FakeStore(), ServeConfig(port=port, reload=True))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200)
+    assert httpx2.get(f"http://127.0.0.1:{port}/ready").json()["status"] == "ready"
+    server.should_exit = True
+    thread.join(timeout=15)
+    assert not thread.is_alive()
