@@ -7,6 +7,7 @@ import typer
 from tallinn.cli import gates as _gates  # noqa: F401
 from tallinn.cli import library as _library  # noqa: F401  (registers commands)
 from tallinn.cli import quality as _quality  # noqa: F401
+from tallinn.cli import serve as _serve  # noqa: F401
 from tallinn.cli import token as _token  # noqa: F401
 from tallinn.cli import validate as _validate  # noqa: F401
 from tallinn.cli.common import ExitCode, app

@@ -1,0 +1,176 @@
+"""Server commands: serve (stdio or HTTP) and smoke (check a deployed server).
+
+The server package is imported inside the commands, so `import tallinn.cli` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import partial
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from tallinn.cli.common import (
+    ExitCode,
+    JsonOption,
+    LibraryOption,
+    app,
+    err,
+    fail,
+    library_path,
+    write_raw,
+)
+from tallinn.library import LibraryError
+from tallinn.settings import Settings
+
+if TYPE_CHECKING:
+    from tallinn.serve import Check
+
+
+@app.command()
+def serve(
+    library: LibraryOption = None,
+    http: Annotated[
+        bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="HTTP: address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP: port to listen on.")] = 8000,
+    stateless: Annotated[
+        bool, typer.Option("--stateless", help="HTTP: no sessions; each request stands alone.")
+    ] = False,
+    reload: Annotated[
+        bool, typer.Option("--reload/--no-reload", help="Reload the library when its files change.")
+    ] = True,
+    production: Annotated[
+        bool,
+        typer.Option(
+            "--production",
+            help="Bearer tokens, rate limits and JSON logs (also TALLINN_ENV=production).",
+        ),
+    ] = False,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            "--rate-limit",
+            help="HTTP: requests per client, e.g. 20/s or 600/m, or 'off'.",
+            show_default=False,
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        int | None,
+        typer.Option(
+            "--max-body-bytes",
+            help="HTTP: largest request body (default 1 MiB).",
+            show_default=False,
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allowed-host",
+            help="HTTP: a Host header to accept on /mcp, e.g. behind a proxy (repeatable; "
+            "also TALLINN_ALLOWED_HOSTS, comma-separated).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Serve the library over MCP: stdio for one local client, or HTTP with --http.
+
+    Claude Code: claude mcp add tallinn -- tallinn serve
+    """
+    import anyio
+
+    from tallinn import serve as serving
+
+    settings = Settings()
+    production = production or settings.production
+    serving.configure_logging(json_lines=production)
+    registry = serving.Registry(library_path(library))
+    try:
+        snapshot = registry.load()
+    except LibraryError as exc:
+        fail(str(exc))
+    try:
+        config = serving.resolve(
+            snapshot.library.config.table("serve"),
+            host=host,
+            port=port,
+            stateless=stateless,
+            production=production,
+            reload=reload,
+            rate_limit=rate_limit,
+            max_body_bytes=max_body_bytes,
+            allowed_hosts=allowed_host or (),
+            env_allowed_hosts=os.environ.get("TALLINN_ALLOWED_HOSTS", ""),
+        )
+    except serving.ConfigError as exc:
+        fail(str(exc))
+    try:
+        store = serving.open_state_store(settings.store_url, registry.root, required=production)
+    except serving.StoreUnavailable as exc:
+        fail(str(exc))
+    try:
+        if http:
+            serving.serve_http(registry, store, config)
+        else:
+            anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        store.close()
+
+
+@app.command()
+def smoke(
+    url: Annotated[
+        str, typer.Argument(help="Server URL, e.g. http://localhost:8000 (or .../mcp).")
+    ],
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="TALLINN_TOKEN",
+            help="Bearer token (or TALLINN_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a running server: health, readiness, prompts, critical commands, resources, errors."""
+    import anyio
+
+    from tallinn.serve import run_smoke
+
+    checks = anyio.run(partial(run_smoke, url, token=token, timeout=timeout))
+    _report(url, checks, as_json=as_json)
+
+
+def _report(url: str, checks: list[Check], *, as_json: bool) -> None:
+    failed = [c for c in checks if not c.ok]
+    if as_json:
+        write_raw(
+            json.dumps(
+                {
+                    "url": url,
+                    "ok": not failed,
+                    "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table(title=f"smoke test of {url}", title_justify="left")
+        table.add_column("check", style="bold")
+        table.add_column("result")
+        table.add_column("detail")
+        for check in checks:
+            table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+        err.print(table)
+        style = "red" if failed else "green"
+        err.print(f"[{style}]{len(checks) - len(failed)}/{len(checks)} checks passed[/]")
+    if failed:
+        raise typer.Exit(int(ExitCode.PROBLEMS))
