@@ -319,3 +319,20 @@ def test_malformed_params_are_invalid_params(serve_thread: StartThread, registry
         )
         == 1
     )
+
+
+def test_a_session_belongs_to_its_token(serve_thread: StartThread, store: FakeStore) -> None:
+    """A session id presented with another valid token is answered as if it did not exist."""
+    store.tokens["other-token"] = "someone-else"
+    server = serve_thread(production())
+    opened = httpx2.post(
+        f"{server.url}/mcp",
+        json=INIT,
+        headers={**MCP_HEADERS, "Authorization": "Bearer good-token"},
+    )
+    session = opened.headers["mcp-session-id"]
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    same = {**MCP_HEADERS, "Authorization": "Bearer good-token", "Mcp-Session-Id": session}
+    other = {**MCP_HEADERS, "Authorization": "Bearer other-token", "Mcp-Session-Id": session}
+    assert httpx2.post(f"{server.url}/mcp", json=ping, headers=other).status_code == 404
+    assert httpx2.post(f"{server.url}/mcp", json=ping, headers=same).status_code == 200

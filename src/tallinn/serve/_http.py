@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -122,6 +124,9 @@ class McpGuard:
                 )(scope, receive, send)
                 return
             client = f"token:{name}"
+            # The SDK binds a stateful session to the principal that opened it: a session id
+            # presented with another token is answered as if it did not exist.
+            scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=name, scopes=[]))
         if await self._limited(scope, receive, send, client):
             return
         scope[CLIENT_KEY] = client
