@@ -67,6 +67,7 @@ def test_health_reports_the_library(serve_thread: StartThread) -> None:
     assert body["commands"] == 4
     assert body["components"] == 2
     assert body["uptime_seconds"] >= 0
+    assert body["loaded_at"].endswith("+00:00")
 
 
 def test_ready_needs_the_store(serve_thread: StartThread, store: FakeStore) -> None:

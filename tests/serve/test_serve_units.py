@@ -245,3 +245,11 @@ def test_library_filter(tmp_path: Any) -> None:
     assert not keep(Change.modified, str(tmp_path / "commands/a/.x.md.swp"))
     assert not keep(Change.modified, "/elsewhere/x.md")
     assert not keep(Change.modified, str(tmp_path))
+
+
+def test_public_names_are_sorted_and_importable() -> None:
+    import tallinn.serve as serving
+
+    assert serving.__all__ == sorted(serving.__all__)
+    for name in serving.__all__:
+        assert getattr(serving, name) is not None

@@ -79,11 +79,11 @@ class EventRecorder:
     def record(self, kind: str, client: str | None, detail: str = "") -> None:
         """Count the event now; queue it for the store unless one like it was just queued."""
         self.metrics.security_event(kind)
-        log.warning("security event %s from %s: %s", kind, client or "unknown", detail)
         key = (kind, client)
         now = time.monotonic()
         if now - self._last.get(key, -_RECORD_INTERVAL) < _RECORD_INTERVAL:
             return
+        log.warning("security event %s from %s: %s", kind, client or "unknown", detail)
         if len(self._last) > 10_000:
             self._last.clear()
         self._last[key] = now

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -32,7 +33,7 @@ from tallinn.serve._events import EventRecorder, StoreLike
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
-from tallinn.serve._server import CLIENT_KEY, TallinnServer, build_server, tallinn_version
+from tallinn.serve._server import CLIENT_KEY, build_server, tallinn_version
 
 log = logging.getLogger("tallinn.serve")
 
@@ -181,8 +182,6 @@ def build_app(
     registry: Registry,
     store: StoreLike,
     config: ServeConfig | None = None,
-    *,
-    server: TallinnServer | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
 
@@ -192,7 +191,7 @@ def build_app(
     config = config or ServeConfig()
     metrics = registry.metrics
     recorder = EventRecorder(store, metrics)
-    mcp_server = server or build_server(registry, recorder)
+    mcp_server = build_server(registry, recorder)
     manager = StreamableHTTPSessionManager(
         app=mcp_server,
         stateless=config.stateless,
@@ -219,6 +218,7 @@ def build_app(
                 "content_hash": library.content_hash if library else None,
                 "commands": len(library.commands) if library else 0,
                 "components": len(library.components) if library else 0,
+                "loaded_at": _iso(snapshot.loaded_at) if snapshot else None,
                 "uptime_seconds": round(time.monotonic() - started, 3),
             }
         )
@@ -284,3 +284,7 @@ async def _ping(store: StoreLike) -> bool:
     except Exception:
         log.exception("state store ping failed")
         return False
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
