@@ -154,23 +154,23 @@ def _from_tokens(text: str, error: str) -> PythonCode:
                and significant[end + 2].type == tokenize.NAME):
             end += 2
         after = significant[end + 1] if end + 1 < len(significant) else None
-        before = significant[index - 1] if index else None
-        if after is not None and after.string == "(" and not (
-            before is not None and before.string in ("def", "class", ".")
-        ):
-            name = "".join(t.string for t in significant[index:end + 1])
-            if before is not None and before.string == ")":
-                name = "?." + name
+        before = significant[index - 1].string if index else ""
+        if after is not None and after.string == "(" and before not in ("def", "class"):
+            # After a `.` the name is an attribute of an expression: `x().eval(...)`.
+            prefix = "?." if before == "." else ""
+            name = prefix + "".join(t.string for t in significant[index:end + 1])
             args, keywords = _arguments(significant, end + 1)
             line, col = token.start
-            start = offsets[min(line, len(offsets)) - 1] + col
-            calls.append(Call(name, start, args, keywords))
+            calls.append(Call(name, offsets[min(line, len(offsets)) - 1] + col, args, keywords))
         index = end + 1
     return PythonCode(tuple(calls), (), error)
 
 
-_IGNORED = frozenset({tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                      tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER})
+# Line ends stay: in a fragment with an unclosed bracket every later line end is an NL, and a
+# name after one is not an attribute of what came before.
+_IGNORED = frozenset({tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING,
+                      tokenize.ENDMARKER})
+_LINE_ENDS = frozenset({tokenize.NL, tokenize.NEWLINE})
 
 
 def _arguments(
@@ -181,6 +181,8 @@ def _arguments(
     current: list[str] = []
     parts: list[list[str]] = []
     for token in tokens[open_index:]:
+        if token.type in _LINE_ENDS:
+            continue
         if token.string in ("(", "[", "{") and token.type == tokenize.OP:
             depth += 1
             if depth == 1:
