@@ -1,0 +1,188 @@
+"""Gate 4, the security audit: what a prompt library could make a model or a machine do.
+
+The audit reads the files themselves, not only what the loader accepted, so a file with a
+front-matter error is audited too: `tallinn.toml`, `README*`, and every text file under
+`commands/`, `components/` and `tests/`. Prompt rules (code blocks, shell lines, override
+phrases, permissions) read commands and components; secrets and hidden characters are
+looked for in every file. The rules are in `tallinn.gates.rules.security`.
+
+Severity high/medium/low is `Severity.ERROR/WARNING/INFO`. The gate FAILS on any high
+finding that neither the baseline nor an inline suppression accepts; medium and low are
+counted and, when `max_medium` / `max_low` are set, fail the gate beyond them::
+
+    [gates.security]
+    baseline = ".tallinn/security-baseline.json"   # relative to the library root
+    max_medium = 10                                 # default: counted, not graded
+    ignore = ["S104"]                               # rules not run
+
+`--baseline FILE` (`options["baseline"]`) takes precedence over the configured file. See
+`tallinn.gates.baseline` for baseline entries and inline suppressions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from tallinn.gates import baseline as baselines
+from tallinn.gates.base import (
+    Finding,
+    GateContext,
+    GateResult,
+    GateSettings,
+    Metric,
+    gate_settings,
+    grade,
+)
+from tallinn.gates.rules.security import CHECKS, AuditFile, Kind
+from tallinn.library import Severity
+
+NAME = "security"
+TITLE = "Security audit"
+
+MAX_FILE_SIZE = 2_000_000  # larger files are not a prompt library's text
+_FOLDERS = ("commands", "components", "tests")
+_SKIP_DIRS = frozenset({"node_modules", "__pycache__"})
+_LEVEL = {Severity.ERROR: "high", Severity.WARNING: "medium", Severity.INFO: "low"}
+
+
+class SecuritySettings(GateSettings):
+    """`[gates.security]` in tallinn.toml."""
+
+    baseline: str | None = None
+    """Baseline file of accepted findings, relative to the library root."""
+    max_medium: int | None = Field(default=None, ge=0)
+    """Most medium findings allowed; None counts them without grading."""
+    max_low: int | None = Field(default=None, ge=0)
+    """Most low findings allowed; None counts them without grading."""
+    ignore: list[str] = Field(default_factory=list)
+    """Rule codes not to run, e.g. ["S104"]."""
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """The raw outcome of auditing a library folder, before suppressions and baseline."""
+
+    findings: tuple[Finding, ...]
+    files: tuple[AuditFile, ...]
+
+    def suppressions(self) -> dict[str, list[baselines.Suppression]]:
+        return {f.path: f.suppressions for f in self.files if f.suppressions}
+
+
+def audit(root: Path, *, ignore: Collection[str] = ()) -> Audit:
+    """Run every security rule (but those in `ignore`) on the files of the library at `root`."""
+    files = tuple(library_files(root))
+    checks = [check for code, check in CHECKS.items() if code not in ignore]
+    found: set[Finding] = set()
+    for file in files:
+        for check in checks:
+            found.update(check(file))
+    ordered = sorted(found, key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    return Audit(tuple(ordered), files)
+
+
+def library_files(root: Path) -> Iterator[AuditFile]:
+    """The audited files of a library, in a stable order, as `AuditFile`s."""
+    candidates = [root / "tallinn.toml", *sorted(root.glob("[Rr][Ee][Aa][Dd][Mm][Ee]*"))]
+    for folder in _FOLDERS:
+        top = root / folder
+        if not top.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames
+                                 if not d.startswith(".") and d not in _SKIP_DIRS)
+            candidates.extend(Path(dirpath) / name for name in sorted(filenames)
+                              if not name.startswith("."))
+    for path in candidates:
+        if not path.is_file() or path.stat().st_size > MAX_FILE_SIZE:
+            continue
+        raw = path.read_bytes()
+        if b"\0" in raw:
+            continue  # binary
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # the loader reports V100 for prompts; other files are not text
+        rel = path.relative_to(root).as_posix()
+        text = text.removeprefix("\ufeff").replace("\r\n", "\n")  # as the loader reads it
+        yield AuditFile(rel, text, Kind.of(rel))
+
+
+def baseline_path(ctx: GateContext, settings: SecuritySettings | None = None) -> Path | None:
+    """The baseline in use: `options["baseline"]`, else `[gates.security] baseline`."""
+    option = ctx.options.get("baseline")
+    if option:
+        return Path(option)
+    configured = (settings or gate_settings(ctx.library, NAME, SecuritySettings)).baseline
+    return ctx.root / configured if configured else None
+
+
+def run(ctx: GateContext) -> GateResult:
+    """Audit the library; FAILED on any high finding not accepted."""
+    start = time.perf_counter()
+    settings = gate_settings(ctx.library, NAME, SecuritySettings)
+    path = baseline_path(ctx, settings)
+    accepted_by = baselines.Baseline.load(path) if path is not None else baselines.Baseline()
+    result = audit(ctx.root, ignore=set(settings.ignore))
+    ctx.progress(f"audited {len(result.files)} files with {len(CHECKS)} rules")
+    open_, inline = baselines.apply_suppressions(result.findings, result.suppressions())
+    matched = accepted_by.match(open_)
+    findings = matched.open
+    counts = dict.fromkeys(_LEVEL.values(), 0)
+    for finding in findings:
+        counts[_LEVEL[finding.severity]] += 1
+    metrics = [Metric("high-severity findings", counts["high"], 0, higher_is_better=False)]
+    if settings.max_medium is not None:
+        metrics.append(Metric("medium-severity findings", counts["medium"], settings.max_medium,
+                              higher_is_better=False))
+    if settings.max_low is not None:
+        metrics.append(Metric("low-severity findings", counts["low"], settings.max_low,
+                              higher_is_better=False))
+    accepted = (*inline, *matched.accepted)
+    details = [
+        f"{len(result.files)} files audited: {counts['high']} high, {counts['medium']} medium, "
+        f"{counts['low']} low; {len(inline)} accepted inline, {len(matched.accepted)} by the "
+        "baseline",
+        *(f"baseline entry without a reason, not accepted: {e}" for e in matched.unjustified),
+        *(f"baseline entry matches nothing (fixed, or its message changed): {e}"
+          for e in matched.stale),
+    ]
+    return GateResult(
+        gate=NAME,
+        title=TITLE,
+        status=grade(metrics, blocking=counts["high"] > 0),
+        metrics=tuple(metrics),
+        findings=findings,
+        details=tuple(details),
+        accepted=accepted,
+        duration=time.perf_counter() - start,
+        data=_data(result, counts, path, matched),
+    )
+
+
+def _data(
+    result: Audit, counts: Mapping[str, int], path: Path | None, matched: baselines.Matched
+) -> dict[str, Any]:
+    return {
+        "files": len(result.files),
+        "rules": len(CHECKS),
+        "counts": dict(counts),
+        "by_rule": _by_rule(matched.open),
+        "baseline": None if path is None else str(path),
+        "unjustified": len(matched.unjustified),
+        "stale": len(matched.stale),
+    }
+
+
+def _by_rule(findings: Collection[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.code] = counts.get(finding.code, 0) + 1
+    return dict(sorted(counts.items()))
