@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from tallinn.cli import audit as _audit  # noqa: F401
 from tallinn.cli import gates as _gates  # noqa: F401
 from tallinn.cli import library as _library  # noqa: F401  (registers commands)
 from tallinn.cli import quality as _quality  # noqa: F401
