@@ -28,7 +28,7 @@ from tallinn.gates.rules.security import _shell
 from tallinn.library import Diagnostic, Fix, Severity, frontmatter
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
-# Claude Code runs `!`cmd`` in a command body before sending the prompt.
+# Claude Code runs `` !`cmd` `` in a command body before sending the prompt.
 _BANG = re.compile(r"(?<![\w!`])!`(?P<command>[^`\n]+)`")
 # Characters nobody sees; matched text is looked at with them taken out.
 INVISIBLE = re.compile(
@@ -78,7 +78,7 @@ class Kind(StrEnum):
 
 @dataclass(slots=True)
 class Snippet:
-    """Code to analyse: a fenced block's body or the command of a `!`cmd`` line.
+    """Code to analyse: a fenced block's body or the command of a `` !`cmd` `` line.
 
     `text` joins the code lines with newlines; `starts[i]` is the file offset of line `i`.
     """
@@ -255,7 +255,7 @@ class AuditFile:
 
     @cached_property
     def bang_commands(self) -> tuple[Snippet, ...]:
-        """The `!`cmd`` shell lines of the body (outside fenced blocks), as snippets."""
+        """The `` !`cmd` `` shell lines of the body (outside fenced blocks), as snippets."""
         if "!`" not in self.text:
             return ()
         found = []
@@ -266,7 +266,7 @@ class AuditFile:
         return tuple(found)
 
     def shell_scripts(self) -> Iterator[tuple[Snippet, _shell.Script]]:
-        """Fenced shell blocks and `!`cmd`` lines, each with its parsed script."""
+        """Fenced shell blocks and `` !`cmd` `` lines, each with its parsed script."""
         for snippet in (*self.snippets(SHELL_LANGS), *self.bang_commands):
             script = snippet.cache.get("shell")
             if not isinstance(script, _shell.Script):

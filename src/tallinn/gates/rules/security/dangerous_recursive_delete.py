@@ -26,7 +26,7 @@ _ALWAYS_SET = frozenset({"HOME", "PWD"})
       confidence=Confidence.HIGH)
 def dangerous_recursive_delete(file: AuditFile) -> Iterator[Finding]:
     """What it does:
-    In shell blocks and `!`cmd`` lines, flags a recursive `rm` (`-r`, `-R`, `-rf`,
+    In shell blocks and `` !`cmd` `` lines, flags a recursive `rm` (`-r`, `-R`, `-rf`,
     `--recursive`) of `/`, `/*`, `~`, `$HOME`, or of a path that starts with a variable
     that is not guarded (`$DIR`, `"${DIR}"/build`), and any `rm --no-preserve-root`.
     `${DIR:?}` (fail when empty) and `${DIR:-default}` are guarded.

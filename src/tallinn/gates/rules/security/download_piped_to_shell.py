@@ -21,7 +21,7 @@ _SUBSTITUTED_DOWNLOAD = re.compile(r"(?:\$\(|<\(|`)\s*(?:sudo\s+)?(?:curl|wget)\
       confidence=Confidence.HIGH)
 def download_piped_to_shell(file: AuditFile) -> Iterator[Finding]:
     """What it does:
-    In shell blocks (`bash`, `sh`, `shell`, `zsh`, `console`) and `!`cmd`` lines, flags a
+    In shell blocks (`bash`, `sh`, `shell`, `zsh`, `console`) and `` !`cmd` `` lines, flags a
     download piped into an interpreter that reads its program from standard input
     (`curl -fsSL URL | sh`, `wget -O- URL | sudo bash -s`), and an interpreter, `eval` or
     `source` run on a downloaded script (`bash <(curl URL)`, `sh -c "$(curl URL)"`).

@@ -29,7 +29,7 @@ _GIT_SSL_VERIFY = re.compile(r"^http\.(?:.+\.)?sslverify$", re.IGNORECASE)
       confidence=Confidence.HIGH)
 def shell_tls_verification_disabled(file: AuditFile) -> Iterator[Finding]:
     """What it does:
-    In shell blocks and `!`cmd`` lines, flags commands that turn off TLS certificate checks:
+    In shell blocks and `` !`cmd` `` lines, flags commands that turn off TLS certificate checks:
     `curl -k` / `--insecure`, `wget --no-check-certificate`, `git -c http.sslVerify=false`,
     `git config http.sslVerify false`, `npm config set strict-ssl false`,
     `--insecure-skip-tls-verify`, and the variables `NODE_TLS_REJECT_UNAUTHORIZED=0`,

@@ -1,4 +1,4 @@
-"""S602 unpermitted-shell-command: a `!`cmd`` line that no allowed-tools entry permits."""
+"""S602 unpermitted-shell-command: a `` !`cmd` `` line that no allowed-tools entry permits."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from tallinn.library import Severity
 
 
 @rule("S602", "unpermitted-shell-command", "security", Severity.WARNING,
-      "a !`command` line is not permitted by allowed-tools", confidence=Confidence.HIGH)
+      "a `` !`command` `` line is not permitted by allowed-tools",
+      confidence=Confidence.HIGH)
 def unpermitted_shell_command(file: AuditFile) -> Iterator[Finding]:
     """What it does:
-    In commands, flags each `!`cmd`` line (Claude Code runs it when the command is invoked
+    In commands, flags each `` !`cmd` `` line (Claude Code runs it when the command is invoked
     and puts its output in the prompt) whose command no `allowed-tools` entry permits:
-    `!`git status`` needs `Bash(git status:*)` or `Bash(git status)`. Every command of a
+    `` !`git status` `` needs `Bash(git status:*)` or `Bash(git status)`. Every command of a
     compound line (`git status && git diff`) must be permitted. Fenced blocks are examples
     and are not read.
 

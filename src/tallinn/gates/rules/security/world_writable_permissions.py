@@ -17,7 +17,7 @@ _SYMBOLIC = re.compile(r"^(?P<who>[ugoa]*)(?P<op>[-+=])(?P<perms>[rwxXst]*)$")
       "chmod makes files writable by every user (chmod 777)", confidence=Confidence.HIGH)
 def world_writable_permissions(file: AuditFile) -> Iterator[Finding]:
     """What it does:
-    In shell blocks and `!`cmd`` lines, flags `chmod` with a mode that lets every user
+    In shell blocks and `` !`cmd` `` lines, flags `chmod` with a mode that lets every user
     write: `777`, `-R 777`, `666`, `o+w`, `a+rwx`.
 
     Why is this bad?
