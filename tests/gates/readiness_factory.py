@@ -35,7 +35,7 @@ def finding(code: str = "S101", severity: Severity = Severity.ERROR, path: str =
 def sample_results() -> tuple[GateResult, ...]:
     """Five gates: two passed, one partial, one failed with a blocking finding, one skipped."""
     fix = Fix("quote the value", (Edit(4, 9, "'hello'"),), safe=True)
-    accepted = finding("S102", message="example key in docs")
+    accepted = finding("Q102", message="example key in docs")
     return (
         GateResult("xml", "XML and structure", Status.PASSED,
                    metrics=(Metric("well-formed", 100.0, 100.0, "%"),),

@@ -73,9 +73,9 @@ def test_json_gate_entries_carry_figures_findings_and_accepted_risks() -> None:
         "display": {"value": "1.4 ms", "threshold": "<= 1 ms", "floor": "<= 2 ms"},
     }
     security = gates["security"]
-    assert [f["code"] for f in security["findings"]] == ["S101", "S102", "S300"]
-    assert security["findings"][0]["blocking"] is True
-    assert security["findings"][1]["blocking"] is False  # accepted by the baseline
+    assert [f["code"] for f in security["findings"]] == ["Q102", "S101", "S300"]
+    assert security["findings"][0]["blocking"] is False  # accepted by the baseline
+    assert security["findings"][1]["blocking"] is True
     assert security["blocking"][0]["location"] == "commands/a/x.md:3:5"
     assert security["accepted"][0]["reason"] == "documented test key"
     assert security["data"] == {"scanned": 12, "path": "a/b", "ratio": None}
@@ -86,7 +86,7 @@ def test_json_accepted_risks_and_known_issues() -> None:
     """Accepted risks keep their reason and source; known issues are the non-errors."""
     data = report_data(readiness())
     assert data["accepted_risks"] == [{
-        "gate": "security", "code": "S102", "rule": None, "severity": "error",
+        "gate": "security", "code": "Q102", "rule": None, "severity": "error",
         "path": "commands/a/x.md", "line": 3, "col": 5, "location": "commands/a/x.md:3:5",
         "message": "example key in docs", "blocking": False, "accepted": True, "fix": None,
         "reason": "documented test key", "source": "baseline",
@@ -116,10 +116,10 @@ def test_markdown_report_is_a_production_readiness_summary() -> None:
     assert "| Contents | 3 commands, 2 components, 1 category, 1 test file |" in text
     assert "| render p95 | 1.4 ms | <= 1 ms | <= 2 ms | PARTIAL |" in text
     assert "| `commands/a/x.md:3:5` | S101 | error (blocking) | secret-like token in body |" in text
-    assert "| security | `commands/a/x.md:3:5` | S102 | example key in docs | baseline |" in text
+    assert "| security | `commands/a/x.md:3:5` | Q102 | example key in docs | baseline |" in text
     assert "- perf PARTIAL and allow_partial = false" in text
     assert "- perf is PARTIAL: render p95 = 1.4 ms (threshold <= 1 ms)" in text
-    assert "| `commands/a/x.md:3:5` | S102 | error (accepted) | example key in docs |" in text
+    assert "| `commands/a/x.md:3:5` | Q102 | error (accepted) | example key in docs |" in text
     assert "PARTIAL gates block (`[gates] allow_partial = false`, the default)." in text
     assert "The library may not ship" in text
     assert text.endswith("\n")
@@ -172,9 +172,9 @@ def test_text_report_lists_gates_findings_and_decision() -> None:
     assert "== Performance (perf): PARTIAL in 1.0 s" in text
     assert "   PARTIAL render p95 = 1.4 ms (threshold <= 1 ms, floor <= 2 ms)" in text
     assert "   commands/a/x.md:3:5: S101 [error, blocking] secret-like token in body" in text
-    assert ("   commands/a/x.md:3:5: S102 example key in docs "
+    assert ("   commands/a/x.md:3:5: Q102 example key in docs "
             "(accepted by baseline: documented test key)") in text
-    assert "   commands/a/x.md:3:5: S102 [error, accepted] example key in docs" in text
+    assert "   commands/a/x.md:3:5: Q102 [error, accepted] example key in docs" in text
     assert text.rstrip().endswith(" - docs SKIPPED: no docs configured")
     assert "**" not in text
 

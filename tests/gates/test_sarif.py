@@ -90,7 +90,7 @@ def test_the_driver_lists_rules_with_levels_and_precision(library_root: Path) ->
     assert rules["X201"]["properties"] == {"tags": ["xml"], "precision": "high"}
     assert rules["D900"]["defaultConfiguration"] == {"level": "note"}
     # Codes without a registered rule still get a descriptor, so ruleIndex always resolves.
-    assert rules["S102"] == {"id": "S102", "name": "S102"}
+    assert rules["Q102"] == {"id": "Q102", "name": "Q102"}
 
 
 def test_results_carry_rule_level_location_and_fingerprint(library_root: Path) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -144,14 +143,14 @@ def gates(
 
 def save_baseline(readiness: Readiness, path: Path, previous: Path | None) -> int:
     """Write the findings of every gate (and those the baseline accepted) as a baseline."""
-    # The baseline module belongs to the security gate; imported only when asked for.
-    baseline: Any = importlib.import_module("tallinn.gates.baseline")
+    from tallinn.gates import baseline
+
     findings = [f for r in readiness.results for f in r.findings]
     seen = set(findings)
     findings += [a.finding for r in readiness.results for a in r.accepted
                  if a.source == "baseline" and a.finding not in seen]
     reasons = baseline.Baseline.load(previous).reasons() if previous is not None else {}
-    return int(baseline.write(path, findings, reasons))
+    return baseline.write(path, findings, reasons)
 
 
 def summarise(readiness: Readiness) -> None:
