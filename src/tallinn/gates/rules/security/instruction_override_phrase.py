@@ -14,8 +14,10 @@ _VERB = r"(?:ignore|disregard|forget|override|bypass|abandon)"
 _SCOPE = r"(?:(?:all|any|every|each)\s+)?(?:of\s+)?(?:(?:the|your|my|these|those)\s+)?"
 _WHEN = (r"(?:previous|prior|preceding|earlier|above|foregoing|original|initial|former|"
          r"system|developer)")
-_WHAT = (r"(?:instructions?|prompts?|directions?|directives?|rules|guidelines|guidance|"
-         r"context|messages?|commands?|constraints|restrictions|programming|training)")
+# Not "context" or "messages": "ignore the previous context when the topic changes" is an
+# ordinary instruction.
+_WHAT = (r"(?:instructions?|prompts?|directions?|directives?|rules|guidelines|constraints|"
+         r"restrictions|programming|training)")
 PATTERN = combine((
     rf"\b{_VERB}\s+{_SCOPE}{_WHEN}\s+(?:[a-z]+\s+)?{_WHAT}\b",
     r"\b(?:disregard|forget)\s+(?:(?:all|everything)\s+)?(?:of\s+)?(?:the\s+)?above\b",
