@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -155,14 +156,15 @@ def save_baseline(readiness: Readiness, path: Path, previous: Path | None) -> in
 
 def summarise(readiness: Readiness) -> None:
     """The summary for people, on stderr: a table, the worst findings, the verdict."""
-    table = Table(title=f"{readiness.library.name}: quality gates", title_justify="left")
+    table = Table(title=f"{readiness.library.name}: quality gates", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("gate", style="bold", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("figure")
+    table.add_column("figure", min_width=20, ratio=1)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("threshold", no_wrap=True)
-    table.add_column("findings", justify="right")
-    table.add_column("blocking", justify="right")
+    table.add_column("findings", justify="right", no_wrap=True)
+    table.add_column("blocking", justify="right", no_wrap=True)
     for result in readiness.results:
         style = STYLES[result.status]
         blocking = unaccepted_blocking(result)
