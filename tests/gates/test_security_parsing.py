@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tallinn.gates.rules.security import AuditFile, Kind
+from tallinn.gates.rules.security import CHECKS, AuditFile, Kind
 from tallinn.gates.rules.security._permissions import Tool, allowed_tools, permits
 from tallinn.gates.rules.security._python import analyse
 from tallinn.gates.rules.security._shell import parse, short_flags
@@ -175,3 +177,24 @@ def test_tools_know_their_bash_pattern() -> None:
     assert Tool("Bash(git diff:*)", 0).bash == "git diff:*"
     assert not Tool("BashOutput", 0).unrestricted
     assert Tool("Read", 0).bash is None
+
+
+TRICKY = st.text(
+    alphabet=st.sampled_from([*"ab $(){}[]<>|&;'\"`\\#!@~/.-=:*?\n\t_0",
+                              "\u200b", "\u202e", "\U000e0041", "\ufe0f", "é"]),
+    max_size=120,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=TRICKY, lang=st.sampled_from(["bash", "python", "console", "pycon", ""]),
+       front=st.sampled_from(["", "---\ndescription: x\nallowed-tools: Bash(a:*)\n---\n"]))
+def test_no_text_makes_a_rule_crash(body: str, lang: str, front: str) -> None:
+    """Whatever a file holds, every rule returns findings at positions inside the file."""
+    text = f"{front}{body}\n```{lang}\n{body}\n```\n!`{body.splitlines()[0] if body else 'x'}`\n"
+    for kind, path in ((Kind.COMMAND, "commands/a/x.md"), (Kind.OTHER, "tests/x.yaml")):
+        file = AuditFile(path, text, kind)
+        for check in CHECKS.values():
+            for finding in check(file):
+                assert 1 <= finding.line <= len(file.lines)
+                assert finding.col >= 1

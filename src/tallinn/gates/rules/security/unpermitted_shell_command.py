@@ -57,10 +57,9 @@ def unpermitted_shell_command(file: AuditFile) -> Iterator[Finding]:
     for snippet in file.bang_commands:
         for command in parse(snippet.text).commands():
             text = command.text
-            if not text or any(permits(spec, text) for spec in specs):
+            if not text.strip() or any(permits(spec, text) for spec in specs):
                 continue
-            words = text.split()
-            hint = " ".join(words[:2]) if len(words) > 1 else words[0]
+            hint = " ".join(text.split()[:2])
             yield file.finding(
                 RULE, snippet.starts[0] - 2,
                 f"shell line !`{snippet.text}` runs `{text}`, which no allowed-tools entry "
