@@ -102,7 +102,7 @@ def test_python_that_does_not_parse_is_read_by_tokens() -> None:
 
 
 def test_python_with_a_null_byte_or_a_wide_character_is_handled() -> None:
-    snippet = Snippet("python", "x = 'é'; eval(y)\0", (0,), python(""))
+    snippet = Snippet("python", "x = 'é'; eval(y)\0", (0,))
     assert [c.name for c in analyse(snippet).calls] == ["eval"]
     wide = next(python("s = 'ééé'; eval(y)\n").snippets(frozenset({"python"})))
     [call] = [c for c in analyse(wide).calls if c.name == "eval"]

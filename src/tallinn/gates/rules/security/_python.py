@@ -89,8 +89,8 @@ def _from_tree(tree: ast.Module, text: str) -> PythonCode:
             calls.append(Call(
                 name,
                 _offset(text, offsets, node.lineno, node.col_offset),
-                tuple(_source(a) for a in node.args),
-                {k.arg: _source(k.value) for k in node.keywords if k.arg is not None},
+                tuple(ast.unparse(a) for a in node.args),
+                {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg is not None},
             ))
         elif isinstance(node, ast.Attribute | ast.Name) and isinstance(node.ctx, ast.Load):
             name = _dotted(node, aliases)
@@ -111,10 +111,6 @@ def _dotted(node: ast.expr, aliases: Mapping[str, str]) -> str | None:
         return ("?." + ".".join(reversed(parts))) if parts else None
     parts.append(aliases.get(node.id, node.id))
     return ".".join(reversed(parts))
-
-
-def _source(node: ast.expr) -> str:
-    return ast.unparse(node)
 
 
 def _line_offsets(text: str) -> list[int]:

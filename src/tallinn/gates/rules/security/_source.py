@@ -86,7 +86,6 @@ class Snippet:
     lang: str
     text: str
     starts: tuple[int, ...]
-    file: AuditFile = field(repr=False)
     cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def file_offset(self, offset: int) -> int:
@@ -94,11 +93,6 @@ class Snippet:
         line_starts = self._line_starts
         index = bisect.bisect_right(line_starts, offset) - 1
         return self.starts[index] + offset - line_starts[index]
-
-    def file_offset_at(self, line: int, col: int) -> int:
-        """Given a 1-based line and 0-based column of `text`, return the file offset."""
-        index = min(max(line, 1), len(self.starts)) - 1
-        return self.starts[index] + col
 
     @property
     def _line_starts(self) -> list[int]:
@@ -220,7 +214,7 @@ class AuditFile:
                 start += min(strip, indent)
             texts.append(code)
             starts.append(start)
-        return Snippet(lang, "\n".join(texts), tuple(starts), self)
+        return Snippet(lang, "\n".join(texts), tuple(starts))
 
     def snippets(self, langs: frozenset[str]) -> Iterator[Snippet]:
         """The bodies of the fenced blocks whose language is one of `langs`."""
@@ -262,7 +256,7 @@ class AuditFile:
         for number, line in self.prose_lines():
             for match in _BANG.finditer(line):
                 start = self.line_starts[number - 1] + match.start("command")
-                found.append(Snippet("bang", match["command"], (start,), self))
+                found.append(Snippet("bang", match["command"], (start,)))
         return tuple(found)
 
     def shell_scripts(self) -> Iterator[tuple[Snippet, _shell.Script]]:
