@@ -73,9 +73,13 @@ def test_medium_findings_are_graded_only_when_capped(write_library: WriteLibrary
 def test_ignored_rules_do_not_run(write_library: WriteLibrary) -> None:
     root = write_library({
         "commands/ops/deploy.md": HIGH,
-        "tallinn.toml": '[gates.security]\nignore = ["S201"]\n',
+        "tallinn.toml": '[gates.security]\nignore = ["s201"]\n',
     })
     assert run(root).status is Status.PASSED
+    typo = write_library({"commands/ops/deploy.md": HIGH,
+                          "tallinn.toml": '[gates.security]\nignore = ["S2011"]\n'})
+    with pytest.raises(LibraryError, match="unknown security rule code"):
+        run(typo)
 
 
 def test_unknown_settings_are_an_error(write_library: WriteLibrary) -> None:

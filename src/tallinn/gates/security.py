@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from tallinn.gates import baseline as baselines
 from tallinn.gates.base import (
@@ -63,6 +63,14 @@ class SecuritySettings(GateSettings):
     """Most low findings allowed; None counts them without grading."""
     ignore: list[str] = Field(default_factory=list)
     """Rule codes not to run, e.g. ["S104"]."""
+
+    @field_validator("ignore")
+    @classmethod
+    def _known_codes(cls, codes: list[str]) -> list[str]:
+        unknown = [c for c in codes if c.upper() not in CHECKS]
+        if unknown:
+            raise ValueError(f"unknown security rule code(s): {', '.join(unknown)}")
+        return [c.upper() for c in codes]
 
 
 @dataclass(frozen=True, slots=True)
