@@ -58,7 +58,8 @@ def audit(
     try:
         result = security.run(context)
         if write_baseline is not None:
-            count = _write_baseline(context, result, write_baseline)
+            count = baselines.write_results(write_baseline, [result],
+                                            security.baseline_path(context))
     except TallinnError as exc:
         fail(str(exc))
     if as_json:
@@ -71,14 +72,6 @@ def audit(
                   soft_wrap=True)
     if result.status is not Status.PASSED and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
-
-
-def _write_baseline(context: GateContext, result: GateResult, path: Path) -> int:
-    """Write open findings and those the baseline accepted; inline suppressions stay inline."""
-    in_use = security.baseline_path(context)
-    reasons = baselines.Baseline.load(in_use).reasons() if in_use is not None else {}
-    findings = [*result.findings, *(a.finding for a in result.accepted if a.source == "baseline")]
-    return baselines.write(path, findings, reasons)
 
 
 def _print(result: GateResult) -> None:

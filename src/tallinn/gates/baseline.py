@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tallinn.gates.base import AcceptedRisk, Finding
+from tallinn.gates.base import AcceptedRisk, Finding, GateResult
 from tallinn.library import TallinnError
 
 VERSION = 1
@@ -180,6 +180,18 @@ def write(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return len(items)
+
+
+def write_results(path: Path, results: Iterable[GateResult], previous: Path | None) -> int:
+    """Write a baseline of what gate `results` found: open findings and those the baseline
+    accepted (inline suppressions stay inline), keeping the reasons of the `previous` baseline.
+    """
+    findings: list[Finding] = []
+    for result in results:
+        findings += result.findings
+        findings += [a.finding for a in result.accepted if a.source == "baseline"]
+    reasons = Baseline.load(previous).reasons() if previous is not None else {}
+    return write(path, findings, reasons)
 
 
 @dataclass(frozen=True, slots=True)
