@@ -36,7 +36,6 @@ from tallinn.library import (
     walk,
 )
 
-
 _DOTFILES = frozenset({"gitignore"})
 
 

@@ -47,7 +47,7 @@ def _settings(library: Library, gate: str, model: type[ModelT]) -> ModelT:
     try:
         return gate_settings(library, gate, model)
     except LibraryError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
 
 
 def metric_json(metric: Metric) -> dict[str, Any]:
