@@ -1,5 +1,5 @@
 # Two entry points, both self-contained on a fresh machine:
-#   make run   install, then run Tallinn on the bundled starter library
+#   make run   install, then serve the bundled starter library over MCP (HTTP, SQLite store)
 #   make test  install, then run the whole test suite with coverage, ruff and mypy
 SHELL := /bin/bash
 UV ?= uv
@@ -12,8 +12,7 @@ install:
 
 run: install
 	$(UV) run tallinn check
-	$(UV) run tallinn list
-	$(UV) run tallinn render code-review src/app.py
+	$(UV) run tallinn serve --http
 
 test: install
 	bash scripts/test.sh
