@@ -52,7 +52,7 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from tallinn.library import frontmatter
+from tallinn.library import frontmatter, loader
 from tallinn.library.compose import Composer, Template
 from tallinn.library.diagnostics import Diagnostic, Severity, line_col
 from tallinn.library.model import (
@@ -528,11 +528,10 @@ def _markdown_files(base: Path) -> Iterable[tuple[str, Path]]:
 
 def load(base: Path) -> Library:
     """Load a 2025-format library folder into a composed `Library` (see the module doc)."""
-    from tallinn.library.loader import _load_config
 
     diagnostics: list[Diagnostic] = []
     digest = hashlib.sha256()
-    config = _load_config(base, diagnostics, digest)
+    config = loader.load_config(base, diagnostics, digest)
     library_table = dict(config.table("library"))
     library_table["format"] = FORMAT
     config = LibraryConfig(config.name, config.description,
@@ -543,15 +542,11 @@ def load(base: Path) -> Library:
         raw = path.read_bytes()
         digest.update(rel.encode() + b"\0" + raw + b"\0")
         kind: Kind = "component" if rel.startswith("components/") else "command"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            diagnostics.append(Diagnostic("V100", "file is not valid UTF-8", rel, line, col))
+        text = loader.decode(raw, rel)
+        if isinstance(text, Diagnostic):
+            diagnostics.append(text)
             failed[rel.removeprefix("components/").removesuffix(".md")] = rel
             continue
-        text = text.removeprefix("\ufeff").replace("\r\n", "\n")
         legacy, problems = read(rel, text, kind)
         diagnostics.extend(problems)
         if legacy is not None:
@@ -576,16 +571,7 @@ def load(base: Path) -> Library:
         if diagnostic.code == "V302":
             continue  # 2025 commands take their arguments implicitly, as Claude Code passes them
         diagnostics.append(_unescape(diagnostic, escapes.get(diagnostic.path, ())))
-    unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
-    return Library(
-        root=base.resolve(),
-        commands=dict(sorted(commands.items())),
-        components=dict(sorted(components.items())),
-        templates=templates,
-        diagnostics=tuple(unique),
-        config=config,
-        content_hash=digest.hexdigest(),
-    )
+    return loader.assemble(base, commands, components, templates, diagnostics, config, digest)
 
 
 def _component(legacy: LegacyFile) -> Component:
@@ -600,14 +586,13 @@ def _commands(
     files: list[LegacyFile], diagnostics: list[Diagnostic]
 ) -> tuple[dict[str, Command], list[Command]]:
     """Commands by name, and the duplicates left out (still composed, for their includes)."""
-    from tallinn.library.loader import _split_tools
 
     commands: dict[str, Command] = {}
     duplicates: list[Command] = []
     for legacy in files:
         data = legacy.front_matter
         tools = data.get("allowed-tools")
-        allowed = tuple(_split_tools(tools)) if isinstance(tools, str) else tuple(
+        allowed = tuple(loader.split_tools(tools)) if isinstance(tools, str) else tuple(
             str(t).strip() for t in tools or () if str(t).strip()
         )
         hint = data.get("argument-hint")

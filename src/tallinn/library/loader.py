@@ -55,7 +55,7 @@ def load_library(root: PathInput) -> Library:
         return legacy.load(base)
     diagnostics: list[Diagnostic] = []
     digest = hashlib.sha256()
-    config = _load_config(base, diagnostics, digest)
+    config = load_config(base, diagnostics, digest)
 
     components: dict[str, Component] = {}
     failed_components: dict[str, str] = {}
@@ -92,7 +92,19 @@ def load_library(root: PathInput) -> Library:
             templates[name] = template
     composer.check_all_components()
     diagnostics.extend(composer.diagnostics)
-    # Components whose composition failed (cycles) are no longer usable either.
+    return assemble(base, commands, components, templates, diagnostics, config, digest)
+
+
+def assemble(
+    base: Path,
+    commands: dict[str, Command],
+    components: dict[str, Component],
+    templates: dict[str, Template],
+    diagnostics: list[Diagnostic],
+    config: LibraryConfig,
+    digest: Any,
+) -> Library:
+    """The finished `Library`: sorted names, diagnostics sorted by place and deduplicated."""
     unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
     return Library(
         root=base.resolve(),
@@ -105,7 +117,18 @@ def load_library(root: PathInput) -> Library:
     )
 
 
-def _load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
+def decode(raw: bytes, rel: str) -> str | Diagnostic:
+    """Given a file's bytes, return its text (no BOM, `\\n` newlines) or where it is not UTF-8."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return Diagnostic("V100", "file is not valid UTF-8", rel, line, col)
+    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+
+
+def load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
     path = base / "tallinn.toml"
     if not path.is_file():
         return LibraryConfig()
@@ -149,14 +172,11 @@ def _read_markdown(
         rel = Path(full).relative_to(base).as_posix()
         raw = Path(full).read_bytes()
         digest.update(rel.encode() + b"\0" + raw + b"\0")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            diagnostics.append(Diagnostic("V100", "file is not valid UTF-8", rel, line, col))
+        text = decode(raw, rel)
+        if isinstance(text, Diagnostic):
+            diagnostics.append(text)
             continue
-        yield rel, text.removeprefix("\ufeff").replace("\r\n", "\n")
+        yield rel, text
 
 
 def _component(name: str, rel: str, text: str, diagnostics: list[Diagnostic]) -> Component | None:
@@ -203,7 +223,7 @@ def _command(rel: str, text: str, diagnostics: list[Diagnostic]) -> Command | No
     _check_examples(examples, arguments, parsed, rel, diagnostics)
     tools = spec.allowed_tools
     if isinstance(tools, str):
-        allowed = tuple(_split_tools(tools))
+        allowed = tuple(split_tools(tools))
     else:
         allowed = tuple(t.strip() for t in tools or () if t.strip())
     return Command(
@@ -214,7 +234,7 @@ def _command(rel: str, text: str, diagnostics: list[Diagnostic]) -> Command | No
     )
 
 
-def _split_tools(value: str) -> list[str]:
+def split_tools(value: str) -> list[str]:
     """Given `Read, Bash(git log:*, git diff:*)`, split on commas outside parentheses."""
     tools: list[str] = []
     depth = 0

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from tallinn.gates.rules.security._source import AuditFile
 
 # The loader's own splitting, so the audit reads allowed-tools exactly as the loader does.
-from tallinn.library.loader import _split_tools
+from tallinn.library.loader import split_tools
 
 _BASH = re.compile(r"Bash\s*(?:\((?P<spec>.*)\))?", re.DOTALL)
 _EVERYTHING = frozenset({"", "*", ":*", "**", "*:*"})
@@ -46,7 +46,7 @@ def allowed_tools(file: AuditFile) -> tuple[Tool, ...] | None:
         return None
     value = parsed.data["allowed-tools"]
     if isinstance(value, str):
-        entries = _split_tools(value)
+        entries = split_tools(value)
     elif isinstance(value, list):
         entries = [str(v).strip() for v in value if str(v).strip()]
     else:
