@@ -1,0 +1,502 @@
+"""Tallinn's MCP server against a bare SDK server, side by side, in one run.
+
+    uv run python benchmarks/bench_serve.py [--seconds 10] [--open-seconds 15] [--rounds 1]
+
+Both servers serve a synthetic library of 1,000 commands (benchmarks/synth.py): Tallinn from
+the folder, the bare server (benchmarks/bare_server.py) from the prompt list and the one
+rendered text Tallinn would answer, computed here. Measured:
+
+(a) prompts/get throughput at 50 connections (wrk, else benchmarks/loadgen.py closed),
+    stateless and stateful; Tallinn in production mode (bearer token, metrics, JSON logs,
+    the rate limit set far above the load);
+(b) an open-loop team load: 200 clients at 1 request/s each (benchmarks/loadgen.py open),
+    against the stateful servers, one session per client: p50, p99, errors;
+(c) stdio cold start to the first prompts/list answer, and `python -c "import mcp"`;
+(d) the RSS of both HTTP servers after (a) and (b).
+
+Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from loadgen import PROTOCOL, headers, initialize_body  # noqa: E402
+from synth import generate  # noqa: E402
+
+PYTHON = sys.executable
+COMMAND = "cmd-00000"
+ARGUMENTS = {"target": "src/parser.py", "depth": "deep"}
+# Every request gets an id of its own (__ID__): requests in flight in one session must not
+# share one, or the SDK routes their answers to the wrong stream.
+GET_BODY = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "prompts/get",
+        "params": {"name": COMMAND, "arguments": ARGUMENTS},
+    },
+    separators=(",", ":"),
+).replace('"id":0', '"id":__ID__')
+# Production mode with the rate limit far above anything the benchmark sends.
+HIGH_RATE = "1000000/s"
+START_TIMEOUT = 60.0
+
+# Targets (GitHub issue #4).
+MIN_THROUGHPUT_RATIO = 0.85
+MAX_P99_MS = 20.0
+MAX_COLD_START_EXTRA_S = 0.150
+MAX_RSS_EXTRA_MB = 25.0
+
+
+# -- the library, the bare server's input, the state store ---------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    root: Path  # the temporary folder
+    library: Path
+    spec: Path  # what the bare server serves
+    store_url: str
+    token: str
+    commands: int
+
+
+def prepare(root: Path, commands: int) -> Fixture:
+    """Write the library, the bare server's prompts file and a store with one token."""
+    from tallinn.library import render
+    from tallinn.ops.store import open_store
+    from tallinn.serve import Registry
+
+    library = generate(root / "library", commands)
+    snapshot = Registry(library).load()
+    command = snapshot.library.commands[COMMAND]
+    spec = {
+        "prompts": [
+            p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in snapshot.prompts
+        ],
+        "get": {
+            "description": command.description,
+            "text": render(snapshot.library, command, ARGUMENTS),
+        },
+    }
+    spec_path = root / "prompts.json"
+    spec_path.write_text(json.dumps(spec), encoding="utf-8")
+    store_url = f"sqlite:///{root / 'state.db'}"
+    with open_store(store_url) as store:
+        token = store.create_token("bench")
+    return Fixture(root, library, spec_path, store_url, token, commands)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A server process on 127.0.0.1; its output goes to a log file."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log: Path
+    token: str | None = None
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def start(self) -> Server:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.argv, "--port", str(self.port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                env=self.env,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        with httpx2.Client(headers=headers(self.token), timeout=2.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited; see {self.log}")
+                with contextlib.suppress(httpx2.HTTPError):
+                    if client.post(self.url, json=initialize_body()).status_code == 200:
+                        return self
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} did not answer in {START_TIMEOUT:.0f} s")
+                time.sleep(0.05)
+
+    def session(self) -> str:
+        """A new session's id (stateful servers)."""
+        with httpx2.Client(headers=headers(self.token), timeout=5.0) as client:
+            response = client.post(self.url, json=initialize_body())
+            response.raise_for_status()
+            session = response.headers["mcp-session-id"]
+            client.headers["Mcp-Session-Id"] = session
+            client.post(
+                self.url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+            ).raise_for_status()
+            return session
+
+    def media_type(self) -> str:
+        """How the server answers a POST: application/json or text/event-stream."""
+        with httpx2.Client(headers=headers(self.token), timeout=5.0) as client:
+            response = client.post(self.url, json=initialize_body())
+            return response.headers.get("content-type", "").split(";")[0]
+
+    def rss_mb(self) -> float:
+        assert self.process is not None
+        return rss_mb(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return float(psutil.Process(pid).memory_info().rss) / 2**20
+
+
+@contextlib.contextmanager
+def running(server: Server) -> Iterator[Server]:
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def bare_http(fx: Fixture, *, stateless: bool, json_response: bool) -> Server:
+    argv = [PYTHON, str(HERE / "bare_server.py"), "--prompts", str(fx.spec), "http"]
+    argv += ["--stateless"] * stateless + ["--json"] * json_response
+    mode = "stateless" if stateless else "stateful"
+    return Server(f"bare SDK ({mode})", argv, dict(os.environ), fx.root / "bare.log")
+
+
+def tallinn_http(fx: Fixture, *, stateless: bool) -> Server:
+    argv = [PYTHON, "-m", "tallinn", "serve", "--http", "--library", str(fx.library)]
+    argv += ["--production", "--rate-limit", HIGH_RATE] + ["--stateless"] * stateless
+    env = {**os.environ, "TALLINN_STORE_URL": fx.store_url}
+    mode = "stateless" if stateless else "stateful"
+    return Server(f"Tallinn ({mode})", argv, env, fx.root / "tallinn.log", fx.token)
+
+
+# -- loads ---------------------------------------------------------------------------------
+
+
+def wrk_load(
+    server: Server, session: str | None, seconds: float, connections: int
+) -> dict[str, Any]:
+    env = {
+        **os.environ,
+        "BENCH_BODY": GET_BODY,
+        "BENCH_TOKEN": server.token or "",
+        "BENCH_SESSION": session or "",
+        "BENCH_PROTOCOL": PROTOCOL,
+    }
+    argv = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+        "-s", str(HERE / "prompts_get.lua"), server.url,
+    ]
+    output = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH "))
+    fields = dict(item.split("=") for item in line.split()[1:])
+    requests = int(fields["requests"])
+    return {
+        "rps": requests / (int(fields["duration_us"]) / 1e6),
+        "requests": requests,
+        "errors": int(fields["errors"]) + int(fields["socket_errors"]),
+        "p50_ms": int(fields["p50_us"]) / 1000,
+        "p99_ms": int(fields["p99_us"]) / 1000,
+    }
+
+
+def loadgen(mode: str, server: Server, seconds: float, *extra: str) -> dict[str, Any]:
+    argv = [
+        PYTHON, str(HERE / "loadgen.py"), mode, server.url, "--body", GET_BODY,
+        "--seconds", str(seconds), *extra,
+    ]
+    if server.token:
+        argv += ["--token", server.token]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def throughput(
+    server: Server, session: str | None, seconds: float, warmup: float, connections: int
+) -> dict[str, Any]:
+    stateful = ["--stateful"] if session else []
+    if shutil.which("wrk"):
+        wrk_load(server, session, warmup, connections)
+        return wrk_load(server, session, seconds, connections)
+    args = ["--connections", str(connections), *stateful]
+    loadgen("closed", server, warmup, *args)
+    return loadgen("closed", server, seconds, *args)
+
+
+# -- stdio cold start ----------------------------------------------------------------------
+
+
+def first_list(argv: Sequence[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+    """Seconds from starting `argv` to its first prompts/list answer over stdio, and its RSS."""
+    messages = [
+        initialize_body(),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 1, "method": "prompts/list"},
+    ]
+    wire = b"".join(json.dumps(m).encode() + b"\n" for m in messages)
+    with log.open("ab") as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            # A client writes initialize at once; the rest may wait in the pipe meanwhile.
+            process.stdin.write(wire)
+            process.stdin.flush()
+            for line in process.stdout:
+                answer = json.loads(line)
+                if answer.get("id") == 1:
+                    elapsed = time.perf_counter() - started
+                    if len(answer["result"]["prompts"]) == 0:
+                        raise RuntimeError(f"{argv}: empty prompts/list")
+                    return elapsed, rss_mb(process.pid)
+                if time.perf_counter() - started > START_TIMEOUT:
+                    break
+            raise RuntimeError(f"{argv} gave no prompts/list answer; see {log}")
+        finally:
+            process.stdin.close()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+def import_time() -> float:
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-c", "import mcp"], check=True, timeout=60)
+    return time.perf_counter() - started
+
+
+def cold_starts(fx: Fixture, runs: int) -> dict[str, Any]:
+    bare = [PYTHON, str(HERE / "bare_server.py"), "--prompts", str(fx.spec), "stdio"]
+    tallinn = [PYTHON, "-m", "tallinn", "serve", "--library", str(fx.library)]
+    env = {**os.environ, "TALLINN_STORE_URL": fx.store_url}
+    log = fx.root / "stdio.log"
+    first_list(tallinn, env, log)  # a first start may migrate the store; not a cold start
+    imports, bare_s, tallinn_s, bare_rss, tallinn_rss = [], [], [], [], []
+    for _ in range(runs):  # interleaved, so drift hits all three alike
+        imports.append(import_time())
+        seconds, rss = first_list(bare, env, log)
+        bare_s.append(seconds)
+        bare_rss.append(rss)
+        seconds, rss = first_list(tallinn, env, log)
+        tallinn_s.append(seconds)
+        tallinn_rss.append(rss)
+    return {
+        "import_mcp_s": statistics.median(imports),
+        "bare_s": statistics.median(bare_s),
+        "tallinn_s": statistics.median(tallinn_s),
+        "bare_rss_mb": statistics.median(bare_rss),
+        "tallinn_rss_mb": statistics.median(tallinn_rss),
+    }
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {"throughput": {}, "open_loop": {}, "rss_mb": {}}
+    # Answer the way Tallinn answers (JSON bodies or SSE streams), so the bodies compare.
+    with running(tallinn_http(fx, stateless=True)) as probe:
+        json_response = probe.media_type() == "application/json"
+    results["json_response"] = json_response
+    for stateless in (True, False):
+        mode = "stateless" if stateless else "stateful"
+        servers = {
+            "bare": bare_http(fx, stateless=stateless, json_response=json_response),
+            "tallinn": tallinn_http(fx, stateless=stateless),
+        }
+        for kind, server in servers.items():
+            with running(server):
+                rounds = []
+                for _ in range(args.rounds):
+                    session = None if stateless else server.session()
+                    rounds.append(
+                        throughput(server, session, args.seconds, args.warmup, args.connections)
+                    )
+                best = max(rounds, key=lambda r: r["rps"])
+                best["errors"] = sum(r["errors"] for r in rounds)
+                results["throughput"][(mode, kind)] = best
+                print(f"  {server.name}: {best['rps']:.0f} req/s", file=sys.stderr)
+                if not stateless:
+                    results["open_loop"][kind] = loadgen(
+                        "open", server, args.open_seconds, "--stateful",
+                        "--clients", str(args.clients), "--rate", str(args.rate),
+                    )
+                    print(f"  {server.name}: open loop {results['open_loop'][kind]}",
+                          file=sys.stderr)
+                    results["rss_mb"][kind] = server.rss_mb()
+    results["cold"] = cold_starts(fx, args.cold_runs)
+    return results
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
+    loader = "wrk" if shutil.which("wrk") else "loadgen.py closed (wrk not installed)"
+    bodies = "JSON" if r["json_response"] else "SSE"
+    print(
+        f"Tallinn serving benchmark: {fx.commands} commands, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}, mcp {version('mcp')}, uvicorn {version('uvicorn')}"
+    )
+    print(
+        f"(a) {loader}, {args.connections} connections, {args.seconds:g} s "
+        f"(best of {args.rounds}); responses as {bodies}; Tallinn: --production, "
+        f"rate limit {HIGH_RATE}"
+    )
+    print(
+        f"(b) {args.clients} clients x {args.rate:g} req/s, open loop, {args.open_seconds:g} s, "
+        f"stateful, one session each; (c) median of {args.cold_runs} starts"
+    )
+    print()
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    passed: list[bool] = []
+
+    def row(
+        label: str, bare: str, tallinn: str, compare: str, target: str, ok: bool | None
+    ) -> None:
+        rows.append((label, bare, tallinn, compare, target, "" if ok is None else verdict(ok)))
+        if ok is not None:
+            passed.append(ok)
+
+    for mode in ("stateless", "stateful"):
+        bare, tallinn = r["throughput"][(mode, "bare")], r["throughput"][(mode, "tallinn")]
+        ratio = tallinn["rps"] / bare["rps"]
+        row(f"prompts/get req/s, {mode}", f"{bare['rps']:.0f}", f"{tallinn['rps']:.0f}",
+            f"{ratio:.0%}", f">= {MIN_THROUGHPUT_RATIO:.0%}", ratio >= MIN_THROUGHPUT_RATIO)
+        row(f"  latency p50 / p99 ms, {mode}",
+            f"{bare['p50_ms']:.1f} / {bare['p99_ms']:.1f}",
+            f"{tallinn['p50_ms']:.1f} / {tallinn['p99_ms']:.1f}", "", "", None)
+        errors = bare["errors"] + tallinn["errors"]
+        row(f"  errors, {mode}", str(bare["errors"]), str(tallinn["errors"]), "", "0",
+            errors == 0)
+    bare, tallinn = r["open_loop"]["bare"], r["open_loop"]["tallinn"]
+    row("open loop p50 ms", f"{bare['p50_ms']:.1f}", f"{tallinn['p50_ms']:.1f}", "", "", None)
+    row("open loop p99 ms", f"{bare['p99_ms']:.1f}", f"{tallinn['p99_ms']:.1f}", "",
+        f"<= {MAX_P99_MS:g}", tallinn["p99_ms"] <= MAX_P99_MS)
+    row("open loop errors / requests", f"{bare['errors']} / {bare['requests']}",
+        f"{tallinn['errors']} / {tallinn['requests']}", "", "0", tallinn["errors"] == 0)
+    cold = r["cold"]
+    extra = cold["tallinn_s"] - cold["import_mcp_s"]
+    row('python -c "import mcp" s', f"{cold['import_mcp_s']:.3f}", "", "", "", None)
+    row("stdio start to prompts/list s", f"{cold['bare_s']:.3f}", f"{cold['tallinn_s']:.3f}",
+        f"import +{extra * 1000:.0f} ms", f"<= +{MAX_COLD_START_EXTRA_S * 1000:.0f} ms",
+        extra <= MAX_COLD_START_EXTRA_S)
+    row("stdio RSS MB at prompts/list", f"{cold['bare_rss_mb']:.0f}",
+        f"{cold['tallinn_rss_mb']:.0f}", f"+{cold['tallinn_rss_mb'] - cold['bare_rss_mb']:.0f}",
+        "", None)
+    grown = r["rss_mb"]["tallinn"] - r["rss_mb"]["bare"]
+    row("HTTP RSS MB after load", f"{r['rss_mb']['bare']:.0f}", f"{r['rss_mb']['tallinn']:.0f}",
+        f"+{grown:.0f}", f"<= +{MAX_RSS_EXTRA_MB:g}", grown <= MAX_RSS_EXTRA_MB)
+
+    header = ("", "bare SDK", "Tallinn", "compared", "target", "")
+    widths = [max(len(x[i]) for x in [header, *rows]) for i in range(6)]
+    for line in [header, *rows]:
+        cells = [line[0].ljust(widths[0])]
+        cells += [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
+        print("  ".join(cells).rstrip())
+    print()
+    print(f"{sum(passed)} of {len(passed)} targets met")
+    return all(passed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--commands", type=int, default=1000, help="library size")
+    parser.add_argument("--seconds", type=float, default=10, help="(a) seconds per run")
+    parser.add_argument("--warmup", type=float, default=2, help="(a) warm-up seconds")
+    parser.add_argument("--rounds", type=int, default=1, help="(a) runs per server; best kept")
+    parser.add_argument("--connections", type=int, default=50, help="(a) connections")
+    parser.add_argument("--open-seconds", type=float, default=15, help="(b) seconds")
+    parser.add_argument("--clients", type=int, default=200, help="(b) clients")
+    parser.add_argument("--rate", type=float, default=1.0, help="(b) requests/s per client")
+    parser.add_argument("--cold-runs", type=int, default=5, help="(c) starts per server")
+    parser.add_argument("--json", action="store_true", help="also print raw results as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print(
+            "wrk is not installed (apt-get install -y wrk); "
+            "measuring throughput with benchmarks/loadgen.py instead",
+            file=sys.stderr,
+        )
+    root = Path(tempfile.mkdtemp(prefix="tallinn-bench-"))
+    try:
+        print(f"preparing {args.commands} commands in {root}", file=sys.stderr)
+        fx = prepare(root, args.commands)
+        results = measure(fx, args)
+        ok = report(fx, args, results)
+        if args.json:
+            results["throughput"] = {
+                f"{mode}/{kind}": v for (mode, kind), v in results["throughput"].items()
+            }
+            print(json.dumps(results, indent=2))
+    finally:
+        if args.keep:
+            print(f"kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    return 1 if args.check and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
