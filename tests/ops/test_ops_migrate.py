@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -104,3 +105,22 @@ def test_current_revision_of_a_never_migrated_database(store_url: str) -> None:
         assert not migrate.revisions(engine).up_to_date
     finally:
         engine.dispose()
+
+
+def test_migrations_keep_alembic_info_out_of_the_logs(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening a store logs no Alembic INFO lines, unless Alembic's level was set on purpose."""
+    alembic_logger = logging.getLogger("alembic")
+    saved = alembic_logger.level
+    alembic_logger.setLevel(logging.NOTSET)
+    try:
+        with caplog.at_level(logging.INFO), open_store(store_url):
+            pass
+        assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+        alembic_logger.setLevel(logging.INFO)
+        with caplog.at_level(logging.INFO), open_store(store_url):
+            pass
+        assert any(r.name.startswith("alembic") for r in caplog.records)
+    finally:
+        alembic_logger.setLevel(saved)

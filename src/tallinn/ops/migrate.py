@@ -11,6 +11,7 @@ the first process migrates and the others find the schema already at head:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def head_revision() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; `None` for a database never migrated."""
+    _quiet_alembic()
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
@@ -57,6 +59,7 @@ def revisions(engine: Engine) -> Revisions:
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database to `target` under a lock; return the revisions before and after."""
+    _quiet_alembic()
     with engine.connect() as connection:
         _lock(connection)
         before = MigrationContext.configure(
@@ -66,6 +69,15 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
         command.upgrade(_config(connection), target)
         connection.commit()
     return before, current_revision(engine)
+
+
+def _quiet_alembic() -> None:
+    """Keep Alembic's INFO lines ("Context impl SQLiteImpl.", "Running upgrade ...") out of the
+    caller's logs: a server logging at INFO would print them at every start. A level set on the
+    `alembic` logger on purpose is left alone."""
+    logger = logging.getLogger("alembic")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
 
 
 def _check_known(revision: str | None) -> None:
