@@ -129,6 +129,23 @@ async def test_stateless_mode(serve_thread: StartThread) -> None:
         assert "billing" in result.messages[0].content.text  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("stateless", [False, True])
+def test_posts_are_answered_with_a_json_body(serve_thread: StartThread, stateless: bool) -> None:
+    """A POST gets one JSON body, not an SSE stream, with a session or without."""
+    server = serve_thread(ServeConfig(port=free_port(), reload=False, stateless=stateless))
+    opened = httpx2.post(f"{server.url}/mcp", json=INIT, headers=MCP_HEADERS)
+    assert opened.headers["content-type"] == "application/json"
+    assert opened.json()["result"]["serverInfo"]["name"] == "tallinn"
+    headers = {**MCP_HEADERS, "MCP-Protocol-Version": "2025-11-25"}
+    if not stateless:
+        headers["Mcp-Session-Id"] = opened.headers["mcp-session-id"]
+    params = {"name": "threat-model", "arguments": {"service": "billing"}}
+    request = {"jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": params}
+    got = httpx2.post(f"{server.url}/mcp", json=request, headers=headers)
+    assert got.headers["content-type"] == "application/json"
+    assert "billing" in got.json()["result"]["messages"][0]["content"]["text"]
+
+
 async def test_stateful_sessions_hear_list_changed(
     serve_thread: StartThread, library_dir: Path
 ) -> None:

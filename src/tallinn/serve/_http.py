@@ -195,6 +195,11 @@ def build_app(
     manager = StreamableHTTPSessionManager(
         app=mcp_server,
         stateless=config.stateless,
+        # One JSON body per POST rather than an SSE stream: no handler sends progress or asks
+        # the client anything mid-request, and a body is much cheaper than a stream (see
+        # docs/performance.md). Notifications still go out on the GET stream, and
+        # `subscriptions/listen` is always a stream.
+        json_response=True,
         security_settings=TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
             allowed_hosts=config.host_patterns(),
