@@ -140,6 +140,22 @@ def test_revocation_elsewhere_is_seen_within_the_cache_ttl(store: Store, clock: 
     assert server.verify_token(token) is None
 
 
+def test_cached_token_answers_from_memory_only(store: Store, clock: FakeClock) -> None:
+    """cached_token knows a token only between a verification and the end of the cache TTL."""
+    server = Store(store.engine, clock=clock)
+    token = store.create_token("ci")
+    assert server.cached_token(token) is None  # never verified here
+    assert server.verify_token(token) == "ci"
+    assert server.cached_token(token) == "ci"
+    assert server.cached_token(token[:-1] + ("A" if token[-1] != "A" else "B")) is None
+    assert server.cached_token("not a token") is None
+    clock.advance(seconds=CACHE_TTL.total_seconds() + 1)
+    assert server.cached_token(token) is None
+    assert server.verify_token(token) == "ci"
+    server.revoke_token("ci")
+    assert server.cached_token(token) is None
+
+
 def test_no_cache_sees_revocation_immediately(store: Store) -> None:
     """With cache_ttl=0 every verification asks the database."""
     server = Store(store.engine, cache_ttl=timedelta(0))

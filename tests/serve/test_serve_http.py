@@ -210,6 +210,31 @@ async def test_production_good_token_works(serve_thread: StartThread) -> None:
         assert (await client.list_tools()).tools
 
 
+def test_a_token_verified_recently_is_answered_from_the_store_cache(
+    serve_thread: StartThread, store: FakeStore
+) -> None:
+    """The store is asked (in a thread) once; after that its cache answers on the event loop."""
+    asked: list[str] = []
+    verify = store.verify_token
+
+    def counting(token: str) -> str | None:
+        asked.append(token)
+        return verify(token)
+
+    def cached(token: str) -> str | None:
+        return "ci-bot" if token in asked else None
+
+    store.verify_token = counting  # type: ignore[method-assign]
+    store.cached_token = cached  # type: ignore[attr-defined]
+    server = serve_thread(production(stateless=True))
+    headers = {**MCP_HEADERS, "Authorization": "Bearer good-token"}
+    for _ in range(3):
+        assert httpx2.post(f"{server.url}/mcp", json=INIT, headers=headers).status_code == 200
+    wrong = {**MCP_HEADERS, "Authorization": "Bearer wrong-token"}
+    assert httpx2.post(f"{server.url}/mcp", json=INIT, headers=wrong).status_code == 401
+    assert asked == ["good-token", "wrong-token"]
+
+
 def test_production_store_down_is_503(serve_thread: StartThread, store: FakeStore) -> None:
     """When tokens cannot be checked the server fails closed with 503, not 401."""
     server = serve_thread(production())

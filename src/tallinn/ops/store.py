@@ -185,6 +185,19 @@ class Store:
         self._cache.put(token_id, row.name, digest, now)
         return str(row.name)
 
+    def cached_token(self, token: str) -> str | None:
+        """The name of `token` if this store verified it less than `CACHE_TTL` ago, else None.
+
+        Memory only: never touches the database, never raises, so an event loop may call it
+        directly and go to `verify_token` (in a worker thread) only when it answers None.
+        None means "not known here", not "invalid".
+        """
+        parsed = parse(token) if isinstance(token, str) else None
+        if parsed is None or self._closed:
+            return None
+        token_id, secret = parsed
+        return self._cache.get(token_id, hash_secret(secret), self._clock())
+
     # -- security events --------------------------------------------------------------------
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
@@ -36,6 +36,13 @@ class StoreLike(Protocol):
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class CachesTokens(Protocol):
+    """A store that can answer for recently verified tokens from memory (`Store` can)."""
+
+    def cached_token(self, token: str) -> str | None: ...
 
 
 class UnavailableStore:
