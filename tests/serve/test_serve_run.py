@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from mcp import Client, types
 from mcp.shared.memory import create_client_server_memory_streams
 from tests.serve.serve_helpers import FakeStore, free_port, wait_until
 
-from tallinn.serve import Registry, ServeConfig, http_server, serve_stdio
+from tallinn.serve import Registry, ServeConfig, _run, http_server, serve_stdio
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -68,3 +69,21 @@ def test_http_server_runs_and_stops(registry: Registry) -> None:
     server.should_exit = True
     thread.join(timeout=15)
     assert not thread.is_alive()
+
+
+def test_serve_http_freezes_the_heap_before_serving(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is alive when serving starts is frozen, so full collections do not walk it."""
+    frozen: list[int] = []
+
+    class Server:
+        def run(self) -> None:
+            frozen.append(gc.get_freeze_count())
+
+    monkeypatch.setattr(_run, "http_server", lambda *args: Server())
+    try:
+        _run.serve_http(registry, FakeStore(), ServeConfig())
+    finally:
+        gc.unfreeze()
+    assert frozen[0] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -88,4 +89,17 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
 
 def serve_http(registry: Registry, store: StoreLike, config: ServeConfig) -> None:
     """Serve over streamable HTTP until interrupted (SIGINT or SIGTERM)."""
-    http_server(registry, store, config).run()
+    server = http_server(registry, store, config)
+    settle_heap()
+    server.run()
+
+
+def settle_heap() -> None:
+    """Take what is alive now (modules, the loaded library) out of the garbage collector's sight.
+
+    It lives as long as the process, yet every full collection would walk it again: about
+    50 ms with a 1,000-command library, stalling every request in flight. Frozen objects are
+    still freed when nothing refers to them (a replaced library has no cycles to leak).
+    """
+    gc.collect()
+    gc.freeze()
