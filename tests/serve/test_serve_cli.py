@@ -144,6 +144,7 @@ def test_serve_http_options_reach_the_config(
             "cli.example",
             "--max-body-bytes",
             "2048",
+            "--access-log",
         ],
         env=env,
     )
@@ -160,6 +161,7 @@ def test_serve_http_options_reach_the_config(
     assert config.rate_limit is not None
     assert config.rate_limit.rate == 5
     assert config.max_body_bytes == 2048
+    assert config.access_log is True
     assert not isinstance(seen["store"], UnavailableStore)
     assert seen["store"].ping() is False  # closed once serving ends
 

@@ -71,6 +71,13 @@ def test_http_server_runs_and_stops(registry: Registry) -> None:
     assert not thread.is_alive()
 
 
+def test_http_server_logs_requests_only_when_asked(registry: Registry) -> None:
+    """uvicorn's access log follows the config: off by default."""
+    assert http_server(registry, FakeStore(), ServeConfig()).config.access_log is False
+    on = http_server(registry, FakeStore(), ServeConfig(access_log=True))
+    assert on.config.access_log is True
+
+
 def test_serve_http_freezes_the_heap_before_serving(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -76,6 +76,16 @@ def test_resolve_defaults_and_precedence() -> None:
     assert from_options.max_body_bytes == 20
 
 
+def test_access_log_is_off_unless_asked_for() -> None:
+    """No line per request by default; [serve] access_log or the option turns it on."""
+    assert resolve({}).access_log is False
+    assert resolve({}, production=True).access_log is False
+    assert resolve({"access_log": True}).access_log is True
+    assert resolve({"access_log": True}, access_log=False).access_log is False
+    with pytest.raises(ConfigError, match="access_log"):
+        resolve({"access_log": "yes"})
+
+
 @pytest.mark.parametrize(
     "table",
     [
@@ -228,6 +238,9 @@ def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging(json_lines=False)
     logging.getLogger("tallinn.test").info("plain")
     assert "INFO tallinn.test: plain" in capsys.readouterr().err
+    # The SDK's INFO line after every stateless request stays out.
+    logging.getLogger("mcp.server.streamable_http").info("Terminating session: None")
+    assert capsys.readouterr().err == ""
     assert isinstance(JsonFormatter().format(logging.makeLogRecord({"msg": "x"})), str)
 
 

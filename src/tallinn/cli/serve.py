@@ -67,6 +67,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="HTTP: log a line per request (default off; /metrics counts requests).",
+            show_default=False,
+        ),
+    ] = None,
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -105,6 +113,7 @@ def serve(
             max_body_bytes=max_body_bytes,
             allowed_hosts=allowed_host or (),
             env_allowed_hosts=os.environ.get("TALLINN_ALLOWED_HOSTS", ""),
+            access_log=access_log,
         )
     except serving.ConfigError as exc:
         fail(str(exc))

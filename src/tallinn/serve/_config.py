@@ -5,6 +5,7 @@ rate_limit = "20/s"       # per client: token name, else client IP; "off" disabl
 burst = 40                # bucket size; default twice the rate
 max_body_bytes = 1048576  # larger request bodies get 413
 allowed_hosts = ["prompts.example.com"]  # Host headers accepted on /mcp (proxies)
+access_log = false        # a log line per HTTP request (off: /metrics counts them)
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ServeConfig:
     allowed_hosts: tuple[str, ...] = ()
     json_logs: bool = False
     session_idle_timeout: float | None = 30 * 60
+    access_log: bool = False
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -119,6 +121,7 @@ def resolve(
     max_body_bytes: int | None = None,
     allowed_hosts: Iterable[str] = (),
     env_allowed_hosts: str = "",
+    access_log: bool | None = None,
 ) -> ServeConfig:
     """Combine options (given) over the library's `[serve]` table over defaults.
 
@@ -151,6 +154,10 @@ def resolve(
     if not isinstance(hosts_value, list) or not all(isinstance(h, str) for h in hosts_value):
         raise ConfigError("[serve] allowed_hosts must be a list of host names")
     hosts = split_hosts([*allowed_hosts, env_allowed_hosts, *hosts_value])
+    if access_log is None:
+        access_log = table.get("access_log", False)
+        if not isinstance(access_log, bool):
+            raise ConfigError(f"[serve] access_log must be true or false, got {access_log!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range")
     return ServeConfig(
@@ -163,4 +170,5 @@ def resolve(
         max_body_bytes=body,
         allowed_hosts=hosts,
         json_logs=production,
+        access_log=access_log,
     )

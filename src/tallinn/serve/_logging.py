@@ -49,6 +49,8 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     root.setLevel(level)
     # Migrations run when the store opens; their plugin chatter is not server news.
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
+    # The SDK says "Terminating session: None" at INFO after every stateless request.
+    logging.getLogger("mcp.server.streamable_http").setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

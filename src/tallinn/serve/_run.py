@@ -80,6 +80,8 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
         host=config.host,
         port=config.port,
         log_config=None,
+        # A line per request costs 5-17% of the throughput (docs/performance.md): opt-in.
+        access_log=config.access_log,
         server_header=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
