@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +135,37 @@ def test_options_reach_the_gates(lib: Path, gates: dict[str, Any], tmp_path: Pat
     result = runner.invoke(app, ["gates", "-L", str(lib), "--only", "good", "--load",
                                  "--baseline", str(baseline), "--coverage-xml", str(coverage)])
     assert result.exit_code == 0, result.output
+    driver = gates.pop("load_driver")
     assert gates == {"baseline": baseline, "coverage_xml": coverage, "load": True}
+    from tallinn.serve import run_load_test
+
+    assert driver is run_load_test
+
+
+def test_the_load_driver_is_given_only_with_load(lib: Path, gates: dict[str, Any]) -> None:
+    """Without --load the gates get no load driver, so the server package is not needed."""
+    result = runner.invoke(app, ["gates", "-L", str(lib), "--only", "good"])
+    assert result.exit_code == 0, result.output
+    assert gates == {"baseline": None, "coverage_xml": None, "load": False}
+
+
+def test_load_without_the_server_gives_no_driver(
+    lib: Path, gates: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the server package --load still reaches the gates, with no driver to skip on."""
+    monkeypatch.setitem(sys.modules, "tallinn.serve", None)
+    result = runner.invoke(app, ["gates", "-L", str(lib), "--only", "good", "--load", "--json"])
+    assert result.exit_code == 0, result.output
+    assert gates == {"baseline": None, "coverage_xml": None, "load": True}
+    assert json.loads(result.stdout)["options"] == gates
+
+
+def test_the_report_lists_options_not_the_load_driver(lib: Path, gates: dict[str, Any]) -> None:
+    """The report's options are those given on the command line, not the injected driver."""
+    result = runner.invoke(app, ["gates", "-L", str(lib), "--only", "good", "--load", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["options"] == {"baseline": None, "coverage_xml": None,
+                                                    "load": True}
 
 
 @pytest.mark.parametrize(

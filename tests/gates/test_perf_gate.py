@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,15 +20,6 @@ from tallinn.library.prompttests import load_tests
 
 runner = CliRunner()
 
-
-def _has_server() -> bool:
-    try:
-        return hasattr(importlib.import_module("tallinn.serve"), "build_app")
-    except ImportError:
-        return False
-
-
-needs_server = pytest.mark.skipif(not _has_server(), reason="tallinn.serve is not available")
 
 # Few iterations keep the suite fast; generous limits keep figures from grading the machine.
 FAST = """
@@ -191,14 +183,101 @@ def test_memory_figures_are_real() -> None:
     assert perf.peak_rss_bytes() >= perf.current_rss_bytes() > 1_000_000
 
 
-def test_load_test_is_skipped_without_a_server(root: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """`--load` needs the server package; without it the load test says it was skipped."""
-    monkeypatch.setitem(sys.modules, "tallinn.serve", None)
+# --- --load, with a fake driver (the live server is tested in tests/serve) ----------------
+
+
+@dataclass(frozen=True)
+class FakeRun:
+    """What a `LoadDriver` returns, without a server."""
+
+    calls: int = 40
+    errors: int = 0
+    p50_ns: int = 2_000_000
+    p95_ns: int = 5_000_000
+    max_ns: int = 9_000_000
+    error_messages: tuple[str, ...] = ()
+
+
+class FakeDriver:
+    """A `LoadDriver` that records how it was called and returns `run`."""
+
+    def __init__(self, run: FakeRun | None = None) -> None:
+        self.run = run or FakeRun()
+        self.seen: list[tuple[Path, list[tuple[str, dict[str, str]]], int, float]] = []
+
+    def __call__(self, root: Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
+                 clients: int, seconds: float) -> FakeRun:
+        self.seen.append((root, [(n, dict(a)) for n, a in calls], clients, seconds))
+        return self.run
+
+
+def test_fake_driver_is_a_load_driver() -> None:
+    """The fake keeps to the `LoadDriver` protocol the gate documents."""
+    driver: perf.LoadDriver = FakeDriver()
+    assert callable(driver)
+
+
+def test_load_test_without_a_driver_is_skipped(root: Path) -> None:
+    """`--load` needs the server package's driver; without one the load test is skipped."""
     result = run_gate(root, load=True)
-    assert result.data["load_test"]["status"] == "SKIPPED"
-    assert "the server package is not available" in result.data["load_test"]["reason"]
-    assert any(d.startswith("load test: SKIPPED") for d in result.details)
+    assert result.status is Status.PASSED
+    assert result.data["load_test"] == {"status": "SKIPPED", "reason": perf.NO_DRIVER}
+    assert "needs the server package (tallinn.serve)" in perf.NO_DRIVER
+    assert any(d.startswith("load test: SKIPPED (the load test needs the server package")
+               for d in result.details)
+    assert [m.name for m in result.metrics][-1] == "peak memory (RSS)"
+
+
+def test_load_test_grades_what_the_driver_measured(root: Path) -> None:
+    """The driver gets every measurable command with its arguments; its figures are graded."""
+    driver = FakeDriver()
+    result = run_gate(root, load=True, clients=2, duration=0.5, load_driver=driver)
+    assert driver.seen == [(root, [("bye", {}), ("greet", {"name": "Ada"}),
+                                   ("shout", {"word": "hey"})], 2, 0.5)]
+    assert result.status is Status.PASSED
+    assert result.data["load_test"] == {
+        "status": "MEASURED", "clients": 2, "seconds": 0.5, "requests": 40, "errors": 0,
+        "error_rate": 0.0, "first_errors": [], "requests_per_second": 80.0,
+        "count": 40, "p50_ms": 2.0, "p95_ms": 5.0, "max_ms": 9.0,
+    }
+    p95, error_rate = result.metrics[-2:]
+    assert (p95.name, p95.value, p95.threshold) == ("server prompts/get p95 under load", 5.0,
+                                                    500.0)
+    assert (error_rate.name, error_rate.value) == ("server error rate under load", 0.0)
+    assert "load test: 2 client(s) for 0.5 s, 40 prompts/get (80/s), p50 2.00 ms, " \
+           "p95 5.00 ms, max 9.00 ms, 0 error(s)" in result.details
+
+
+def test_load_test_errors_fail_the_gate(root: Path) -> None:
+    """Errors over `max_error_rate` fail the gate; the first five distinct ones are shown."""
+    messages = tuple(f"prompts/get greet: boom {n}" for n in (6, 5, 4, 3, 2, 1, 1))
+    driver = FakeDriver(FakeRun(calls=10, errors=7, error_messages=messages))
+    result = run_gate(root, load=True, clients=1, duration=1, load_driver=driver)
+    assert result.status is Status.FAILED
+    load = result.data["load_test"]
+    assert (load["count"], load["error_rate"]) == (3, 0.7)
+    assert load["first_errors"] == [f"prompts/get greet: boom {n}" for n in (1, 2, 3, 4, 5)]
+    assert result.metrics[-1].value == 70.0
+    assert result.metrics[-1].status is Status.FAILED
+    assert "load test error: prompts/get greet: boom 1" in result.details
+
+
+def test_load_test_with_no_requests_has_a_full_error_rate(root: Path) -> None:
+    """A run that made no request at all counts as all errors, never as a clean run."""
+    library = load_library(root)
+    driver = FakeDriver(FakeRun(calls=0, p50_ns=0, p95_ns=0, max_ns=0))
+    load = perf.load_test(library, perf.PerfSettings(), {"load_driver": driver})
+    assert load["error_rate"] == 1.0
+    assert driver.seen[0][2:] == (50, 10.0)  # [gates.perf] load_clients and load_seconds
+
+
+def test_load_test_needs_a_renderable_command(write_library: WriteLibrary) -> None:
+    """Without a command that renders with known arguments, no server is started."""
+    root = write_library({"tallinn.toml": FAST, "commands/people/orphan.md": ORPHAN})
+    driver = FakeDriver()
+    load = perf.load_test(load_library(root), perf.PerfSettings(), {"load_driver": driver})
+    assert load == {"status": "SKIPPED", "reason": "no command renders with known arguments"}
+    assert driver.seen == []
 
 
 # --- tallinn bench --------------------------------------------------------------------
@@ -228,37 +307,22 @@ def test_bench_table_and_failure_exit(root: Path) -> None:
 
 
 def test_bench_load_option_without_server(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the server package `bench --load` measures the rest and skips the load test."""
     monkeypatch.setitem(sys.modules, "tallinn.serve", None)
     result = runner.invoke(app, ["bench", "-L", str(root), "--json", "--load"])
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["data"]["load_test"]["status"] == "SKIPPED"
+    load = json.loads(result.stdout)["data"]["load_test"]
+    assert load == {"status": "SKIPPED", "reason": perf.NO_DRIVER}
 
 
-@needs_server
-def test_load_test_drives_a_live_server(root: Path) -> None:
-    """`--load` serves the library on a loopback port and drives it with MCP clients."""
-    result = run_gate(root, load=True, clients=2, duration=0.5)
-    load = result.data["load_test"]
-    assert load["status"] == "MEASURED"
-    assert load["clients"] == 2
-    assert load["requests"] > 0
-    assert load["errors"] == 0, load["first_errors"]
-    names = [m.name for m in result.metrics]
-    assert names[-2:] == ["server prompts/get p95 under load", "server error rate under load"]
-    assert result.metrics[-1].value == 0.0
-    assert any(d.startswith("load test: 2 client(s) for 0.5 s") for d in result.details)
-
-
-@needs_server
-def test_bench_load_option_runs_the_load_test(root: Path) -> None:
-    result = runner.invoke(app, ["bench", "-L", str(root), "--load", "--clients", "2",
+def test_bench_load_option_passes_the_servers_driver(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`bench --load` hands the gate the server's driver with --clients and --duration."""
+    driver = FakeDriver()
+    monkeypatch.setattr("tallinn.cli.quality.load_driver", lambda: driver)
+    result = runner.invoke(app, ["bench", "-L", str(root), "--load", "--clients", "3",
                                  "--duration", "0.3"])
     assert result.exit_code == 0, result.stdout
     assert "server error rate under load" in result.stdout
-
-
-@needs_server
-def test_load_test_needs_a_renderable_command(write_library: WriteLibrary) -> None:
-    root = write_library({"tallinn.toml": FAST, "commands/people/orphan.md": ORPHAN})
-    load = perf.load_test(load_library(root), perf.PerfSettings(), {})
-    assert load == {"status": "SKIPPED", "reason": "no command renders with known arguments"}
+    assert [seen[2:] for seen in driver.seen] == [(3, 0.3)]

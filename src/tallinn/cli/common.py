@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.markup import escape
 
 from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
 from tallinn.settings import Settings
+
+if TYPE_CHECKING:
+    from tallinn.gates.perf import LoadDriver
 
 
 class ExitCode(IntEnum):
@@ -69,6 +72,19 @@ def load(explicit: Path | None, *, quiet: bool = False) -> Library:
             "files with errors are left out (run 'tallinn check')"
         )
     return library
+
+
+def load_driver() -> LoadDriver | None:
+    """The perf gate's `--load` driver, `tallinn.serve.run_load_test`; None without the server.
+
+    Imported only when `--load` is given, so the other commands never load the MCP SDK.
+    """
+    try:
+        from tallinn.serve import run_load_test
+    except ImportError:
+        return None
+    driver: LoadDriver = run_load_test
+    return driver
 
 
 def print_diagnostics(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) -> None:

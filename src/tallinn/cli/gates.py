@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tallinn.cli.common import ExitCode, LibraryOption, app, err, load, write_raw
+from tallinn.cli.common import ExitCode, LibraryOption, app, err, load, load_driver, write_raw
 from tallinn.gates.base import GateResult, Status
 from tallinn.gates.report import Format, render
 from tallinn.gates.runner import (
@@ -107,7 +107,10 @@ def gates(
         names = select(only)
         lib = load(library, quiet=True)
         check_settings(lib, names)
-        options = {"baseline": baseline, "coverage_xml": coverage_xml, "load": load_test}
+        options: dict[str, object] = {"baseline": baseline, "coverage_xml": coverage_xml,
+                                      "load": load_test}
+        if load_test and (driver := load_driver()) is not None:
+            options["load_driver"] = driver
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),

@@ -26,6 +26,7 @@ from tallinn.cli.common import (
     err,
     fail,
     load,
+    load_driver,
     out,
     print_diagnostics,
     write_raw,
@@ -264,7 +265,8 @@ def bench(
         load_result = None
         if load_test:
             bar.update(task, description="load test")
-            options = {"load": True, "clients": clients, "duration": duration}
+            options = {"load": True, "clients": clients, "duration": duration,
+                       "load_driver": load_driver()}
             load_result = perf_gate.load_test(lib, settings, options)
     result = perf_gate.evaluate(lib, measured, settings, load_result,
                                 duration=time.perf_counter() - started)

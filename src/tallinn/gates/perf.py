@@ -9,15 +9,16 @@ Figures, from `[gates.perf]` in `tallinn.toml`:
 Each command is rendered with the arguments of its first prompt test that renders, else of
 its first example that renders, else with none. Every iteration composes the command afresh
 (its includes tokenised and expanded again) and renders it, timed with `perf_counter_ns`.
-`--load` also serves the library on a free loopback port (uvicorn in a thread) and drives it
-with `load_clients` concurrent MCP sessions calling `prompts/get` for `load_seconds`; its p95
-and error rate are graded too. Without the server package it is reported as skipped.
+`--load` also serves the library on a free loopback port and drives it with `load_clients`
+concurrent MCP sessions calling `prompts/get` for `load_seconds`; its p95 and error rate are
+graded too. The server side is a `LoadDriver` the CLI injects as `options["load_driver"]`
+(`tallinn.serve.run_load_test`): this gate never imports the server. Without a driver the
+load test is reported as skipped.
 """
 
 from __future__ import annotations
 
 import gc
-import importlib
 import math
 import statistics
 import sys
@@ -25,7 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 
@@ -278,20 +279,55 @@ def run(ctx: GateContext) -> GateResult:
                     duration=time.perf_counter() - started)
 
 
+class LoadRun(Protocol):
+    """What a load driver measured (`tallinn.serve.LoadResult` is one).
+
+    `calls` counts every `prompts/get` made, failed ones included, and each session that
+    could not be opened; `errors` counts the failures. Latencies are of the successful
+    calls, nearest-rank, in nanoseconds.
+    """
+
+    @property
+    def calls(self) -> int: ...
+    @property
+    def errors(self) -> int: ...
+    @property
+    def p50_ns(self) -> int: ...
+    @property
+    def p95_ns(self) -> int: ...
+    @property
+    def max_ns(self) -> int: ...
+    @property
+    def error_messages(self) -> Sequence[str]: ...
+
+
+class LoadDriver(Protocol):
+    """Serves the library at `root` and drives it with concurrent MCP clients.
+
+    The CLI passes `tallinn.serve.run_load_test` as `options["load_driver"]`, so that this
+    gate never imports the server. Given `calls` like `[("greet", {"name": "Ada"})]`,
+    `clients` sessions call `prompts/get` with them in turn for `seconds`.
+    """
+
+    def __call__(self, root: Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
+                 clients: int, seconds: float) -> LoadRun: ...
+
+
+NO_DRIVER = ("the load test needs the server package (tallinn.serve): no load driver was "
+             "given (options['load_driver'])")
+
+
 def load_test(library: Library, settings: PerfSettings,
               options: Mapping[str, Any]) -> dict[str, Any]:
-    """Serve the library on a free loopback port and drive it with concurrent MCP clients.
+    """Drive the library, served live, with concurrent MCP clients: `options["load_driver"]`.
 
     Each client opens its own session and calls `prompts/get` in turn over every measurable
-    command until the time is up. Skipped when the server package is not available.
+    command until the time is up. Skipped when no driver is given (the server package is
+    not there) or no command renders with known arguments.
     """
-    try:
-        serve = importlib.import_module("tallinn.serve")
-    except ImportError as exc:
-        return {"status": "SKIPPED", "reason": f"the server package is not available ({exc})"}
-    if not hasattr(serve, "build_app"):
-        return {"status": "SKIPPED",
-                "reason": "the server package tallinn.serve provides no build_app yet"}
+    driver: LoadDriver | None = options.get("load_driver")
+    if driver is None:
+        return {"status": "SKIPPED", "reason": NO_DRIVER}
     clients = int(options.get("clients") or settings.load_clients)
     seconds = float(options.get("duration") or settings.load_seconds)
     suite = load_tests(library.root)
@@ -303,99 +339,23 @@ def load_test(library: Library, settings: PerfSettings,
                                          chosen.arguments.items()}))
     if not calls:
         return {"status": "SKIPPED", "reason": "no command renders with known arguments"}
-    registry = serve.Registry(library.root)
-    registry.load()
-    app = serve.build_app(registry, serve.UnavailableStore("not needed for a load test"),
-                          serve.ServeConfig(host="127.0.0.1", port=0, reload=False))
-    with _LoopbackServer(app) as url:
-        latencies, errors = _drive(url, calls, clients, seconds)
-    requests = len(latencies) + len(errors)
-    stats = Latency.of(latencies)
+    measured = driver(library.root, calls, clients=clients, seconds=seconds)
+    requests = measured.calls
+    answered = measured.calls - measured.errors
     return {
         "status": "MEASURED",
         "clients": clients,
         "seconds": seconds,
         "requests": requests,
-        "errors": len(errors),
-        "error_rate": len(errors) / requests if requests else 1.0,
-        "first_errors": sorted(set(errors))[:5],
+        "errors": measured.errors,
+        "error_rate": measured.errors / requests if requests else 1.0,
+        "first_errors": sorted(set(measured.error_messages))[:5],
         "requests_per_second": requests / seconds,
-        **stats.as_ms(),
+        "count": answered,
+        "p50_ms": measured.p50_ns / 1e6,
+        "p95_ms": measured.p95_ns / 1e6,
+        "max_ms": measured.max_ns / 1e6,
     }
-
-
-class _LoopbackServer:
-    """uvicorn serving `app` on a free 127.0.0.1 port in a thread; stops on exit."""
-
-    def __init__(self, app: Any) -> None:
-        import socket
-        import threading
-
-        import uvicorn
-
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.port = int(self.socket.getsockname()[1])
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
-                                       daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                self.__exit__()
-                raise RuntimeError("the server did not start within 15 s")
-            time.sleep(0.01)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.socket.close()
-
-
-def _drive(url: str, calls: Sequence[tuple[str, dict[str, str]]], clients: int,
-           seconds: float) -> tuple[list[int], list[str]]:
-    """Run `clients` MCP sessions against `url` for `seconds`; return (latencies, errors)."""
-    import anyio
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    latencies: list[int] = []
-    errors: list[str] = []
-
-    async def client(index: int, deadline: float) -> None:
-        try:
-            async with httpx2.AsyncClient(timeout=httpx2.Timeout(10.0)) as http:
-                transport = streamable_http_client(f"{url}/mcp", http_client=http)
-                async with Client(transport, mode="legacy", cache=None) as session:
-                    turn = index
-                    while time.monotonic() < deadline:
-                        name, arguments = calls[turn % len(calls)]
-                        turn += 1
-                        started = time.perf_counter_ns()
-                        try:
-                            await session.get_prompt(name, arguments)
-                        except Exception as exc:
-                            errors.append(f"prompts/get {name}: {exc}"[:200])
-                        else:
-                            latencies.append(time.perf_counter_ns() - started)
-        except Exception as exc:
-            errors.append(f"session: {type(exc).__name__}: {exc}"[:200])
-
-    async def main() -> None:
-        deadline = time.monotonic() + seconds
-        with anyio.move_on_after(seconds + 30):  # a stuck server never hangs the gate
-            async with anyio.create_task_group() as group:
-                for index in range(clients):
-                    group.start_soon(client, index, deadline)
-
-    anyio.run(main)
-    return latencies, errors
 
 
 def evaluate(library: Library, measured: Measurements, settings: PerfSettings,

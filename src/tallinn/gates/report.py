@@ -85,7 +85,8 @@ def report_data(readiness: Readiness) -> dict[str, Any]:
         "duration_s": round(readiness.duration, 3),
         "library": library,
         "settings": _plain(readiness.settings.model_dump()),
-        "options": _plain(dict(readiness.options)),
+        # Collaborators passed as options (the load driver) are not options the user gave.
+        "options": _plain({k: v for k, v in readiness.options.items() if not callable(v)}),
         "status": "READY" if readiness.ready else "NOT READY",
         "decision": {
             "verdict": readiness.verdict.label,

@@ -8,6 +8,7 @@ from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
 from tallinn.serve._events import EventRecorder, StoreLike, UnavailableStore
 from tallinn.serve._http import McpGuard, build_app
+from tallinn.serve._loadtest import LoadResult, run_load_test
 from tallinn.serve._logging import JsonFormatter, configure_logging
 from tallinn.serve._metrics import Metrics
 from tallinn.serve._ratelimit import RateLimiter
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigError",
     "EventRecorder",
     "JsonFormatter",
+    "LoadResult",
     "McpGuard",
     "Metrics",
     "Outcome",
@@ -50,6 +52,7 @@ __all__ = [
     "parse_rate",
     "parse_uri",
     "resolve",
+    "run_load_test",
     "run_smoke",
     "serve_http",
     "serve_stdio",
