@@ -76,6 +76,11 @@ describe(UNMEASURED_COMMAND, "A command renders with none of its test or example
     Reports a command that renders neither with the `vars` of its prompt tests, nor with the
     `args` of its examples, nor with no arguments, so the performance gate cannot time it.
 
+    ## Why is this bad?
+    Its latency is left out of the compose+render p95 and `P101` can never flag it, so a
+    slow command passes the gate unseen; the `--load` test leaves it out too. And none of
+    its examples or tests shows arguments it accepts, so users have no working call to copy.
+
     ## Use instead
     Give the command an example with valid arguments.
     """)

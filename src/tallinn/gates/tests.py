@@ -118,6 +118,11 @@ describe(MISSING_SNAPSHOT, "An equals assertion names a snapshot file that does 
     ## What it does
     Reports an `equals` assertion whose snapshot file (relative to `tests/`) does not exist.
 
+    ## Why is this bad?
+    The case fails on every run, and the render it was meant to pin down is compared with
+    nothing, so a change to the command's output goes unnoticed. A missing snapshot is
+    usually one that was never written or not committed, or a file that was renamed.
+
     ## Use instead
     Write the snapshots from the current renders with `tallinn test --update-snapshots`,
     review them and commit them.
