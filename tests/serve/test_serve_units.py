@@ -14,6 +14,7 @@ from tallinn.serve import (
     ConfigError,
     EventRecorder,
     JsonFormatter,
+    McpGuard,
     Metrics,
     RateLimit,
     RateLimiter,
@@ -217,6 +218,34 @@ async def test_event_recorder_drains_on_shutdown() -> None:
             recorder.record("rate_limited", f"ip:{n}")
         tg.cancel_scope.cancel()
     assert len(store.events) == 5
+
+
+def test_request_metrics_count_every_request() -> None:
+    """Repeated requests add up under one series; unknown methods count as `other`."""
+    metrics = Metrics()
+    for _ in range(3):
+        metrics.observe_request("prompts/get", "code-review", "ok", 0.002)
+    metrics.observe_request("made/up", "", "error", 0.001)
+    text = metrics.render().decode()
+    labels = {"method": "prompts/get", "prompt": "code-review", "outcome": "ok"}
+    assert metric_value(text, "tallinn_mcp_requests_total", labels) == 3
+    assert metric_value(text, "tallinn_mcp_requests_total", {"method": "other"}) == 1
+    count = "tallinn_mcp_request_duration_seconds_count"
+    assert metric_value(text, count, {"method": "prompts/get"}) == 3
+
+
+def test_guard_builds_one_principal_per_token_name() -> None:
+    """The principal the SDK binds sessions to is built once per token name."""
+    guard = McpGuard(
+        lambda *a: None,  # type: ignore[arg-type,return-value]
+        config=ServeConfig(production=True),
+        store=FakeStore(),
+        recorder=EventRecorder(FakeStore(), Metrics()),
+    )
+    first = guard._user("ci-bot")
+    assert guard._user("ci-bot") is first
+    assert first.access_token.client_id == "ci-bot"
+    assert guard._user("alice").access_token.client_id == "alice"
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:

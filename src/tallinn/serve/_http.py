@@ -39,6 +39,7 @@ log = logging.getLogger("tallinn.serve")
 
 REALM = 'Bearer realm="tallinn"'
 _STORE_TIMEOUT = 2.0
+_MAX_USERS = 10_000
 
 
 def _json(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -82,6 +83,7 @@ class McpGuard:
         self.recorder = recorder
         self.limiter = RateLimiter(config.rate_limit) if config.rate_limit else None
         self._cached = store.cached_token if isinstance(store, CachesTokens) else None
+        self._users: dict[str, AuthenticatedUser] = {}  # token name -> the principal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -128,11 +130,21 @@ class McpGuard:
             client = f"token:{name}"
             # The SDK binds a stateful session to the principal that opened it: a session id
             # presented with another token is answered as if it did not exist.
-            scope["user"] = AuthenticatedUser(AccessToken(token="", client_id=name, scopes=[]))
+            scope["user"] = self._user(name)
         if await self._limited(scope, receive, send, client):
             return
         scope[CLIENT_KEY] = client
         await self.app(scope, receive, self._observing(send, client))
+
+    def _user(self, name: str) -> AuthenticatedUser:
+        """The principal of token `name`, built once: the SDK only reads it."""
+        user = self._users.get(name)
+        if user is None:
+            if len(self._users) >= _MAX_USERS:
+                self._users.clear()
+            user = AuthenticatedUser(AccessToken(token="", client_id=name, scopes=[]))
+            self._users[name] = user
+        return user
 
     async def _verify(self, token: str) -> str | None:
         # A token the store verified a moment ago is answered from its memory, here on the

@@ -6,6 +6,8 @@ never share counters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -93,11 +95,20 @@ class Metrics:
         )
         for kind in sorted(SECURITY_KINDS):
             self.security_events.labels(kind)
+        # (method, prompt, outcome) -> its counter and histogram: `labels()` takes a lock and
+        # checks its arguments on every call. The keys are label values, a closed set.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe_request(self, method: str, prompt: str, outcome: str, seconds: float) -> None:
         label = method if method in KNOWN_METHODS else "other"
-        self.requests.labels(label, prompt, outcome).inc()
-        self.latency.labels(label).observe(seconds)
+        key = (label, prompt, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(*key), self.latency.labels(label))
+            self._children[key] = children
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
 
     def library_loaded(self, library: Library) -> None:
         self.commands.set(len(library.commands))
