@@ -9,12 +9,13 @@ import anyio
 import anyio.abc
 from watchfiles import Change, DefaultFilter, awatch
 
+from tallinn.serve._inotify import Inotify
 from tallinn.serve._registry import Registry
 
 log = logging.getLogger("tallinn.serve")
 
-# Small steps so an edit is served well within 300 ms; the debounce groups an editor's
-# write-rename-chmod burst into one reload.
+# The debounce groups an editor's write-rename-chmod burst into one reload; the step is how
+# often watchfiles' thread looks (only where inotify is not available).
 DEBOUNCE_MS = 50
 STEP_MS = 20
 
@@ -49,20 +50,47 @@ async def watch_library(
     *,
     task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Reload `registry` after each batch of changes until `stop` is set."""
+    """Reload `registry` after each batch of changes until `stop` is set.
+
+    On Linux, inotify read on the event loop (no thread, nothing to do between edits); where
+    that cannot be had, watchfiles' polling thread.
+    """
     log.info("watching %s for changes", registry.root)
+    library_filter = LibraryFilter(registry.root)
+    try:
+        watcher = Inotify(registry.root, lambda path: library_filter(Change.modified, path))
+    except OSError as exc:
+        log.debug("inotify unavailable (%s); polling with watchfiles", exc)
+    else:
+        task_status.started()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_on, stop, tg.cancel_scope)
+                while True:
+                    changes = await watcher.next_batch(DEBOUNCE_MS / 1000)
+                    await _reload(registry, changes)
+        finally:
+            watcher.close()
+        return
     task_status.started()
-    async for changes in awatch(
+    async for batch in awatch(
         registry.root,
-        watch_filter=LibraryFilter(registry.root),
+        watch_filter=library_filter,
         debounce=DEBOUNCE_MS,
         step=STEP_MS,
         stop_event=stop,
         rust_timeout=500,
     ):
-        log.debug("library changed: %s", sorted(p for _, p in changes))
-        result = await registry.reload()
-        if result.problems:
-            log.error(
-                "kept the last good library; %d problem(s) in the new one", len(result.problems)
-            )
+        await _reload(registry, {path for _, path in batch})
+
+
+async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
+    await stop.wait()
+    scope.cancel()
+
+
+async def _reload(registry: Registry, changes: set[str]) -> None:
+    log.debug("library changed: %s", sorted(changes))
+    result = await registry.reload()
+    if result.problems:
+        log.error("kept the last good library; %d problem(s) in the new one", len(result.problems))
