@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -119,8 +121,24 @@ def test_migrations_keep_alembic_info_out_of_the_logs(
             pass
         assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
         alembic_logger.setLevel(logging.INFO)
-        with caplog.at_level(logging.INFO), open_store(store_url):
-            pass
+        with caplog.at_level(logging.INFO), open_store(store_url) as store:
+            migrate.current_revision(store.engine)
         assert any(r.name.startswith("alembic") for r in caplog.records)
     finally:
         alembic_logger.setLevel(saved)
+
+
+def test_head_names_the_newest_migration() -> None:
+    """HEAD, which spares an up-to-date database Alembic, is the newest migration script."""
+    assert migrate.head_revision() == migrate.HEAD
+
+
+def test_an_up_to_date_store_opens_without_alembic(store_url: str) -> None:
+    """Reopening a store at head reads the revision with plain SQL and never imports Alembic."""
+    open_store(store_url).close()
+    code = (
+        "import sys; from tallinn.ops import open_store; "
+        f"open_store({store_url!r}).close(); print('alembic' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -7,6 +7,9 @@ the first process migrates and the others find the schema already at head:
   transactional DDL, so a failed migration leaves nothing behind.
 - SQLite: `BEGIN IMMEDIATE`, which takes the database's write lock (others wait up to the busy
   timeout); SQLite DDL is transactional too, so the same holds.
+
+A database already at `HEAD` is recognised with one plain query, without importing Alembic
+(a tenth of a second and 10 MB at every server start).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, column, select, table, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from tallinn.ops.errors import StoreError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "tallinn_schema_version"
+# The newest revision in migrations/versions; a test keeps the two in step.
+HEAD = "0001"
+_SELECT_REVISION = select(table(VERSION_TABLE, column("version_num")))
 # Any fixed 64-bit number works; this one is "tallinn" in ASCII.
 PG_LOCK_KEY = int.from_bytes(b"tallinn", "big")
 
@@ -42,11 +49,15 @@ class Revisions:
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at; `None` for a database never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
     _quiet_alembic()
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
@@ -58,7 +69,16 @@ def revisions(engine: Engine) -> Revisions:
 
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
-    """Migrate the database to `target` under a lock; return the revisions before and after."""
+    """Migrate the database to `target` under a lock; return the revisions before and after.
+
+    Alembic's own errors are raised as `StoreError`.
+    """
+    if target in ("head", HEAD) and _stored_revision(engine) == HEAD:
+        return HEAD, HEAD  # the common case: nothing to do, and no Alembic to import
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.util.exc import CommandError
+
     _quiet_alembic()
     with engine.connect() as connection:
         _lock(connection)
@@ -66,9 +86,25 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
             connection, opts={"version_table": VERSION_TABLE}
         ).get_current_revision()
         _check_known(before)
-        command.upgrade(_config(connection), target)
+        try:
+            command.upgrade(_config(connection), target)
+        except CommandError as exc:
+            raise StoreError(str(exc)) from exc
         connection.commit()
     return before, current_revision(engine)
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """The revision in the version table, by plain SQL; None if there is no single one to read.
+
+    No lock: a database found at head stays there, whoever else is migrating.
+    """
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(_SELECT_REVISION).all()
+    except SQLAlchemyError:  # no version table yet, or no database: the full path will tell
+        return None
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def _quiet_alembic() -> None:
@@ -82,6 +118,8 @@ def _quiet_alembic() -> None:
 
 def _check_known(revision: str | None) -> None:
     """Refuse a database that a newer Tallinn migrated past what this one knows."""
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory(str(MIGRATIONS))
     if revision is not None and revision not in {s.revision for s in script.walk_revisions()}:
         raise StoreError(
@@ -101,6 +139,8 @@ def _lock(connection: Connection) -> None:
 
 
 def _config(connection: Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     # Config values pass through configparser interpolation: escape '%'.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -296,7 +295,7 @@ def open_store(url: str | None = None, *, library_root: Path | None = None) -> S
     engine = make_engine(resolved)
     try:
         migrate.upgrade(engine)
-    except (SQLAlchemyError, CommandError, StoreError) as exc:
+    except (SQLAlchemyError, StoreError) as exc:
         engine.dispose()
         raise StoreError(f"cannot open store {safe_url(resolved)}: {reason(exc)}") from exc
     return Store(engine)
