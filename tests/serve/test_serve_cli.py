@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import tallinn.serve as serving
 from tallinn.cli import app
-from tallinn.serve import Registry, ServeConfig, UnavailableStore, open_state_store
+from tallinn.serve import LazyStore, Registry, ServeConfig, UnavailableStore, open_state_store
 
 pytestmark = pytest.mark.timeout(60)
 runner = CliRunner()
@@ -173,6 +173,22 @@ def test_serve_stdio_by_default(monkeypatch: pytest.MonkeyPatch, library_dir: Pa
     assert seen["transport"] == "stdio"
     assert seen["reload"] is True
     assert result.stdout == ""  # stdout is the MCP wire
+    # The store is opened when a security event first needs it, not at start-up.
+    assert isinstance(seen["store"], LazyStore)
+    assert not seen["store"].opened
+
+
+def test_stdio_in_production_opens_the_store_at_once(
+    monkeypatch: pytest.MonkeyPatch, library_dir: Path
+) -> None:
+    """Production needs the store: over stdio too, a broken one stops the start."""
+    _capture(monkeypatch)
+    env = {"TALLINN_STORE_URL": "nonsense://"}
+    result = runner.invoke(
+        app, ["serve", "--library", str(library_dir), "--production"], env=env
+    )
+    assert result.exit_code == 2
+    assert "cannot open the state store" in result.stderr
 
 
 def test_production_from_the_environment(

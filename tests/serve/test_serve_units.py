@@ -14,6 +14,7 @@ from tallinn.serve import (
     ConfigError,
     EventRecorder,
     JsonFormatter,
+    LazyStore,
     McpGuard,
     Metrics,
     RateLimit,
@@ -246,6 +247,28 @@ def test_guard_builds_one_principal_per_token_name() -> None:
     assert guard._user("ci-bot") is first
     assert first.access_token.client_id == "ci-bot"
     assert guard._user("alice").access_token.client_id == "alice"
+
+
+def test_lazy_store_opens_once_at_first_use() -> None:
+    """LazyStore opens the real store at its first use, once, and closes only what it opened."""
+    opened: list[FakeStore] = []
+
+    def opener() -> FakeStore:
+        opened.append(FakeStore({"t": "ci"}))
+        return opened[-1]
+
+    unused = LazyStore(opener)
+    unused.close()
+    assert opened == []
+    store = LazyStore(opener)
+    assert not store.opened
+    store.record_event("path_traversal", client="stdio", detail="../x")
+    assert store.verify_token("t") == "ci"
+    assert store.ping() is True
+    store.close()
+    assert len(opened) == 1
+    assert opened[0].events == [("path_traversal", "stdio", "../x")]
+    assert opened[0].closed
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:

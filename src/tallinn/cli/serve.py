@@ -117,10 +117,17 @@ def serve(
         )
     except serving.ConfigError as exc:
         fail(str(exc))
-    try:
-        store = serving.open_state_store(settings.store_url, registry.root, required=production)
-    except serving.StoreUnavailable as exc:
-        fail(str(exc))
+    open_store = partial(
+        serving.open_state_store, settings.store_url, registry.root, required=production
+    )
+    if http or production:
+        try:
+            store: serving.StoreLike = open_store()
+        except serving.StoreUnavailable as exc:
+            fail(str(exc))
+    else:
+        # Over stdio the store only records security events: open it when one comes.
+        store = serving.LazyStore(open_store)
     try:
         if http:
             serving.serve_http(registry, store, config)

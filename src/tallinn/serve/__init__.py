@@ -6,7 +6,7 @@ app = build_app(registry, open_store(), ServeConfig(production=True))
 
 from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
-from tallinn.serve._events import EventRecorder, StoreLike, UnavailableStore
+from tallinn.serve._events import EventRecorder, LazyStore, StoreLike, UnavailableStore
 from tallinn.serve._http import McpGuard, build_app
 from tallinn.serve._loadtest import LoadResult, run_load_test
 from tallinn.serve._logging import JsonFormatter, configure_logging
@@ -28,6 +28,7 @@ __all__ = [
     "ConfigError",
     "EventRecorder",
     "JsonFormatter",
+    "LazyStore",
     "LoadResult",
     "McpGuard",
     "Metrics",

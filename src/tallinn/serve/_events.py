@@ -8,7 +8,9 @@ background task, which runs it in a worker thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -62,6 +64,45 @@ class UnavailableStore:
 
     def close(self) -> None:
         return None
+
+
+class LazyStore:
+    """Opens the store the first time it is used, in whichever thread uses it first.
+
+    A stdio server writes to the store only for a security event, which may never come, while
+    opening it (SQLAlchemy, the schema check) costs a quarter of a second and 15 MB at start-up.
+
+    >>> store = LazyStore(lambda: open_state_store(None, root, required=False))
+    """
+
+    def __init__(self, opener: Callable[[], StoreLike]) -> None:
+        self._opener = opener
+        self._store: StoreLike | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    def _get(self) -> StoreLike:
+        with self._lock:
+            if self._store is None:
+                self._store = self._opener()
+            return self._store
+
+    def ping(self) -> bool:
+        return self._get().ping()
+
+    def verify_token(self, token: str) -> str | None:
+        return self._get().verify_token(token)
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
+        self._get().record_event(kind, client=client, detail=detail)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
 
 
 @dataclass(frozen=True, slots=True)
