@@ -21,6 +21,7 @@ from tallinn.serve import (
     RateLimiter,
     ServeConfig,
     UriError,
+    _http,
     configure_logging,
     parse_rate,
     parse_uri,
@@ -269,6 +270,35 @@ def test_lazy_store_opens_once_at_first_use() -> None:
     assert len(opened) == 1
     assert opened[0].events == [("path_traversal", "stdio", "../x")]
     assert opened[0].closed
+
+
+async def test_guard_trusts_a_verified_token_for_one_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A good token is asked of the store once a second at most; a wrong one every time."""
+    asked: list[str] = []
+
+    class Counting(FakeStore):
+        def verify_token(self, token: str) -> str | None:
+            asked.append(token)
+            return super().verify_token(token)
+
+    clock = [100.0]
+    monkeypatch.setattr(_http.time, "monotonic", lambda: clock[0])
+    store = Counting({"good": "ci-bot"})
+    guard = McpGuard(
+        lambda *a: None,  # type: ignore[arg-type,return-value]
+        config=ServeConfig(production=True),
+        store=store,
+        recorder=EventRecorder(store, Metrics()),
+    )
+    assert [await guard._verify("good") for _ in range(3)] == ["ci-bot"] * 3
+    assert [await guard._verify("wrong") for _ in range(2)] == [None, None]
+    assert asked == ["good", "wrong", "wrong"]
+    clock[0] += 1.5
+    store.tokens.clear()  # revoked meanwhile
+    assert await guard._verify("good") is None
+    assert asked[-1] == "good"
 
 
 def test_json_log_lines(capsys: pytest.CaptureFixture[str]) -> None:
