@@ -232,8 +232,15 @@ def wrk_load(
         "BENCH_PROTOCOL": PROTOCOL,
     }
     argv = [
-        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
-        "-s", str(HERE / "prompts_get.lua"), server.url,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "prompts_get.lua"),
+        server.url,
     ]
     output = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=seconds + 30, check=True
@@ -252,8 +259,15 @@ def wrk_load(
 
 def loadgen(mode: str, server: Server, seconds: float, *extra: str) -> dict[str, Any]:
     argv = [
-        PYTHON, str(HERE / "loadgen.py"), mode, server.url, "--body", GET_BODY,
-        "--seconds", str(seconds), *extra,
+        PYTHON,
+        str(HERE / "loadgen.py"),
+        mode,
+        server.url,
+        "--body",
+        GET_BODY,
+        "--seconds",
+        str(seconds),
+        *extra,
     ]
     if server.token:
         argv += ["--token", server.token]
@@ -374,14 +388,30 @@ def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  {server.name}: {best['rps']:.0f} req/s", file=sys.stderr)
                 if not stateless:
                     results["open_loop"][kind] = loadgen(
-                        "open", server, args.open_seconds, "--stateful",
-                        "--clients", str(args.clients), "--rate", str(args.rate),
+                        "open",
+                        server,
+                        args.open_seconds,
+                        "--stateful",
+                        "--clients",
+                        str(args.clients),
+                        "--rate",
+                        str(args.rate),
                     )
-                    print(f"  {server.name}: open loop {results['open_loop'][kind]}",
-                          file=sys.stderr)
+                    print(
+                        f"  {server.name}: open loop {results['open_loop'][kind]}", file=sys.stderr
+                    )
                     results["rss_mb"][kind] = server.rss_mb()
     results["cold"] = cold_starts(fx, args.cold_runs)
     return results
+
+
+def uvicorn_loop() -> str:
+    """What uvicorn's "auto" picks for both servers: uvloop and httptools when installed."""
+    from importlib.util import find_spec
+
+    loop = f"uvloop {version('uvloop')}" if find_spec("uvloop") else "asyncio"
+    http = f"httptools {version('httptools')}" if find_spec("httptools") else "h11"
+    return f"{loop}, {http}"
 
 
 def verdict(ok: bool) -> str:
@@ -393,7 +423,8 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
     bodies = "JSON" if r["json_response"] else "SSE"
     print(
         f"Tallinn serving benchmark: {fx.commands} commands, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, mcp {version('mcp')}, uvicorn {version('uvicorn')}"
+        f"Python {platform.python_version()}, mcp {version('mcp')}, uvicorn {version('uvicorn')} "
+        f"({uvicorn_loop()})"
     )
     print(
         f"(a) {loader}, {args.connections} connections, {args.seconds:g} s "
@@ -418,32 +449,70 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
     for mode in ("stateless", "stateful"):
         bare, tallinn = r["throughput"][(mode, "bare")], r["throughput"][(mode, "tallinn")]
         ratio = tallinn["rps"] / bare["rps"]
-        row(f"prompts/get req/s, {mode}", f"{bare['rps']:.0f}", f"{tallinn['rps']:.0f}",
-            f"{ratio:.0%}", f">= {MIN_THROUGHPUT_RATIO:.0%}", ratio >= MIN_THROUGHPUT_RATIO)
-        row(f"  latency p50 / p99 ms, {mode}",
+        row(
+            f"prompts/get req/s, {mode}",
+            f"{bare['rps']:.0f}",
+            f"{tallinn['rps']:.0f}",
+            f"{ratio:.0%}",
+            f">= {MIN_THROUGHPUT_RATIO:.0%}",
+            ratio >= MIN_THROUGHPUT_RATIO,
+        )
+        row(
+            f"  latency p50 / p99 ms, {mode}",
             f"{bare['p50_ms']:.1f} / {bare['p99_ms']:.1f}",
-            f"{tallinn['p50_ms']:.1f} / {tallinn['p99_ms']:.1f}", "", "", None)
+            f"{tallinn['p50_ms']:.1f} / {tallinn['p99_ms']:.1f}",
+            "",
+            "",
+            None,
+        )
         errors = bare["errors"] + tallinn["errors"]
-        row(f"  errors, {mode}", str(bare["errors"]), str(tallinn["errors"]), "", "0",
-            errors == 0)
+        row(f"  errors, {mode}", str(bare["errors"]), str(tallinn["errors"]), "", "0", errors == 0)
     bare, tallinn = r["open_loop"]["bare"], r["open_loop"]["tallinn"]
     row("open loop p50 ms", f"{bare['p50_ms']:.1f}", f"{tallinn['p50_ms']:.1f}", "", "", None)
-    row("open loop p99 ms", f"{bare['p99_ms']:.1f}", f"{tallinn['p99_ms']:.1f}", "",
-        f"<= {MAX_P99_MS:g}", tallinn["p99_ms"] <= MAX_P99_MS)
-    row("open loop errors / requests", f"{bare['errors']} / {bare['requests']}",
-        f"{tallinn['errors']} / {tallinn['requests']}", "", "0", tallinn["errors"] == 0)
+    row(
+        "open loop p99 ms",
+        f"{bare['p99_ms']:.1f}",
+        f"{tallinn['p99_ms']:.1f}",
+        "",
+        f"<= {MAX_P99_MS:g}",
+        tallinn["p99_ms"] <= MAX_P99_MS,
+    )
+    row(
+        "open loop errors / requests",
+        f"{bare['errors']} / {bare['requests']}",
+        f"{tallinn['errors']} / {tallinn['requests']}",
+        "",
+        "0",
+        tallinn["errors"] == 0,
+    )
     cold = r["cold"]
     extra = cold["tallinn_s"] - cold["import_mcp_s"]
     row('python -c "import mcp" s', f"{cold['import_mcp_s']:.3f}", "", "", "", None)
-    row("stdio start to prompts/list s", f"{cold['bare_s']:.3f}", f"{cold['tallinn_s']:.3f}",
-        f"import +{extra * 1000:.0f} ms", f"<= +{MAX_COLD_START_EXTRA_S * 1000:.0f} ms",
-        extra <= MAX_COLD_START_EXTRA_S)
-    row("stdio RSS MB at prompts/list", f"{cold['bare_rss_mb']:.0f}",
-        f"{cold['tallinn_rss_mb']:.0f}", f"+{cold['tallinn_rss_mb'] - cold['bare_rss_mb']:.0f}",
-        "", None)
+    row(
+        "stdio start to prompts/list s",
+        f"{cold['bare_s']:.3f}",
+        f"{cold['tallinn_s']:.3f}",
+        f"import +{extra * 1000:.0f} ms",
+        f"<= +{MAX_COLD_START_EXTRA_S * 1000:.0f} ms",
+        extra <= MAX_COLD_START_EXTRA_S,
+    )
+    row(
+        "stdio RSS MB at prompts/list",
+        f"{cold['bare_rss_mb']:.0f}",
+        f"{cold['tallinn_rss_mb']:.0f}",
+        f"+{cold['tallinn_rss_mb'] - cold['bare_rss_mb']:.0f}",
+        "",
+        None,
+    )
     grown = r["rss_mb"]["tallinn"] - r["rss_mb"]["bare"]
-    row("HTTP RSS MB after load", f"{r['rss_mb']['bare']:.0f}", f"{r['rss_mb']['tallinn']:.0f}",
-        f"+{grown:.0f}", f"<= +{MAX_RSS_EXTRA_MB:g}", grown <= MAX_RSS_EXTRA_MB)
+    row(
+        "HTTP RSS MB after load",
+        f"{r['rss_mb']['bare']:.0f}",
+        f"{r['rss_mb']['tallinn']:.0f}",
+        f"+{grown:.0f}",
+        f"<= +{MAX_RSS_EXTRA_MB:g}",
+        grown <= MAX_RSS_EXTRA_MB,
+    )
 
     header = ("", "bare SDK", "Tallinn", "compared", "target", "")
     widths = [max(len(x[i]) for x in [header, *rows]) for i in range(6)]
