@@ -184,9 +184,7 @@ def test_stdio_in_production_opens_the_store_at_once(
     """Production needs the store: over stdio too, a broken one stops the start."""
     _capture(monkeypatch)
     env = {"TALLINN_STORE_URL": "nonsense://"}
-    result = runner.invoke(
-        app, ["serve", "--library", str(library_dir), "--production"], env=env
-    )
+    result = runner.invoke(app, ["serve", "--library", str(library_dir), "--production"], env=env)
     assert result.exit_code == 2
     assert "cannot open the state store" in result.stderr
 
