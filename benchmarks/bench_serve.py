@@ -277,10 +277,16 @@ def loadgen(mode: str, server: Server, seconds: float, *extra: str) -> dict[str,
 
 
 def throughput(
-    server: Server, session: str | None, seconds: float, warmup: float, connections: int
+    server: Server,
+    session: str | None,
+    seconds: float,
+    warmup: float,
+    connections: int,
+    *,
+    use_wrk: bool,
 ) -> dict[str, Any]:
     stateful = ["--stateful"] if session else []
-    if shutil.which("wrk"):
+    if use_wrk:
         wrk_load(server, session, warmup, connections)
         return wrk_load(server, session, seconds, connections)
     args = ["--connections", str(connections), *stateful]
@@ -384,7 +390,14 @@ def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(args.rounds):
                     session = None if stateless else server.session()
                     rounds.append(
-                        throughput(server, session, args.seconds, args.warmup, args.connections)
+                        throughput(
+                            server,
+                            session,
+                            args.seconds,
+                            args.warmup,
+                            args.connections,
+                            use_wrk=args.use_wrk,
+                        )
                     )
                 best = max(rounds, key=lambda r: r["rps"])
                 best["errors"] = sum(r["errors"] for r in rounds)
@@ -423,7 +436,7 @@ def verdict(ok: bool) -> str:
 
 
 def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
-    loader = "wrk" if shutil.which("wrk") else "loadgen.py closed (wrk not installed)"
+    loader = "wrk" if args.use_wrk else "loadgen.py closed"
     bodies = "JSON" if r["json_response"] else "SSE"
     print(
         f"Tallinn serving benchmark: {fx.commands} commands, {os.cpu_count()} CPUs, "
@@ -545,13 +558,17 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="also print raw results as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--no-wrk", dest="use_wrk", action="store_false", help="(a) load from Python, not wrk"
+    )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
+    if args.use_wrk and not shutil.which("wrk"):
         print(
             "wrk is not installed (apt-get install -y wrk); "
             "measuring throughput with benchmarks/loadgen.py instead",
             file=sys.stderr,
         )
+        args.use_wrk = False
     root = Path(tempfile.mkdtemp(prefix="tallinn-bench-"))
     try:
         print(f"preparing {args.commands} commands in {root}", file=sys.stderr)
