@@ -51,6 +51,11 @@ async def test_new_folders_are_watched_too(tmp_path: Path) -> None:
         (tmp_path / "review" / "b.md").write_text("new\n", encoding="utf-8")
         with anyio.fail_after(5):
             assert await watcher.next_batch(0.05) == {str(tmp_path / "review" / "b.md")}
+        (tmp_path / ".tallinn").mkdir()  # a hidden folder made later is not watched
+        with anyio.fail_after(5):
+            await watcher.next_batch(0.05)
+        assert str(tmp_path / ".tallinn") not in watcher._folders.values()
+        assert str(tmp_path / "review") in watcher._folders.values()
     finally:
         watcher.close()
     assert watcher.fd == -1

@@ -81,6 +81,8 @@ class Inotify:
             raise
 
     def _watch_tree(self, top: str) -> None:
+        if top != self.root and os.path.basename(top).startswith("."):
+            return  # hidden, like `.tallinn/` where the state store writes
         for folder, subfolders, _ in os.walk(top):
             subfolders[:] = [name for name in subfolders if not name.startswith(".")]
             wd = self._add_watch(self.fd, os.fsencode(folder), EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW)
