@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
+from tests.helpers import write_files
 
 WriteLibrary = Callable[[Mapping[str, str]], Path]
 
@@ -18,16 +18,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own library or production settings."""
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
-
-
-def write_files(root: Path, files: Mapping[str, str]) -> Path:
-    """Given {"commands/a/x.md": "..."}, write each file (dedented) under `root`."""
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return root
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import write_files
 from tests.serve.serve_helpers import (
     FIXTURE_LIBRARY,
     FakeStore,
     ServerProcess,
     ThreadServer,
     free_port,
-    write_files,
 )
 
 from tallinn.serve import (

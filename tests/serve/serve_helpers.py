@@ -9,11 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -98,16 +96,6 @@ FIXTURE_LIBRARY: dict[str, str] = {
         Be brief and kind.
     """,
 }
-
-
-def write_files(root: Path, files: Mapping[str, str]) -> Path:
-    """Given {"commands/a/x.md": "..."}, write each file (dedented) under `root`."""
-    root.mkdir(parents=True, exist_ok=True)
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-    return root
 
 
 class FakeStore:

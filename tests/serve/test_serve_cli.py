@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.helpers import write_files
 from tests.serve.conftest import StartThread
-from tests.serve.serve_helpers import FIXTURE_LIBRARY, free_port, write_files
+from tests.serve.serve_helpers import FIXTURE_LIBRARY, free_port
 from typer.testing import CliRunner
 
 import tallinn.serve as serving

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from starlette.applications import Starlette
-from tests.serve.serve_helpers import free_port, write_files
+from tests.helpers import write_files
+from tests.serve.serve_helpers import free_port
 from typer.testing import CliRunner
 
 from tallinn.cli import app
