@@ -1,19 +1,97 @@
-"""The `tallinn` command line: a thin front over the library, gates, server and operations."""
+"""The `tallinn` command line: a thin front over the library, gates, server and operations.
+
+Each command lives in a module of its own and is imported only when it runs (or when help
+lists it): `tallinn serve` never imports the gates, and `tallinn check` never imports the
+MCP SDK. `COMMANDS` is the table of contents, in the order `tallinn --help` shows.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
 import typer
+import typer.main
+from typer import _click
+from typer.core import TyperGroup
 
-from tallinn.cli import audit as _audit  # noqa: F401
-from tallinn.cli import gates as _gates  # noqa: F401
-from tallinn.cli import library as _library  # noqa: F401  (registers commands)
-from tallinn.cli import quality as _quality  # noqa: F401
-from tallinn.cli import serve as _serve  # noqa: F401
-from tallinn.cli import token as _token  # noqa: F401
-from tallinn.cli import validate as _validate  # noqa: F401
-from tallinn.cli.common import ExitCode, app
+from tallinn.cli.common import ExitCode
 
-__all__ = ["ExitCode", "app", "main"]
+__all__ = ["COMMANDS", "ExitCode", "app", "main"]
+
+COMMANDS: dict[str, str] = {
+    "list": "library",
+    "show": "library",
+    "render": "library",
+    "check": "library",
+    "init": "library",
+    "validate": "validate",
+    "test": "quality",
+    "audit": "audit",
+    "docs-coverage": "quality",
+    "bench": "quality",
+    "gates": "gates",
+    "serve": "serve",
+    "smoke": "serve",
+    "token": "token",
+    "db": "token",
+}
+
+
+class _LazyCommands(MutableMapping[str, _click.Command]):
+    """The root group's commands: a name in `COMMANDS` is built from its module on first use."""
+
+    def __init__(self, loaded: MutableMapping[str, _click.Command]) -> None:
+        self._loaded = dict(loaded)
+
+    def __getitem__(self, name: str) -> _click.Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            module = importlib.import_module(f"tallinn.cli.{COMMANDS[name]}")
+            built = typer.main.get_command(module.app)
+            if isinstance(built, TyperGroup):
+                self._loaded.update(built.commands)  # the module's other commands come along
+            else:
+                self._loaded[name] = built
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: _click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self._loaded if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(name not in COMMANDS for name in self._loaded)
+
+
+class LazyGroup(TyperGroup):
+    """A Typer group that imports a command's module only when the command is needed."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _LazyCommands(self.commands)
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(self.commands)  # the names alone; help builds each command it shows
+
+
+app = typer.Typer(
+    name="tallinn",
+    cls=LazyGroup,
+    help="Prompt libraries as code: check, test, gate and serve a prompt library.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold tokens and prompt text; never print them.
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
 
 
 def main() -> None:

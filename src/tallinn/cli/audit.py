@@ -16,7 +16,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
     load,
@@ -27,6 +27,8 @@ from tallinn.gates import baseline as baselines
 from tallinn.gates import security
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateContext, GateResult, Status
 from tallinn.library import TallinnError
+
+app = command_app()
 
 
 @app.command()

@@ -24,15 +24,15 @@ class ExitCode(IntEnum):
     USAGE = 2
 
 
-app = typer.Typer(
-    name="tallinn",
-    help="Prompt libraries as code: check, test, gate and serve a prompt library.",
-    no_args_is_help=True,
-    add_completion=False,
-    # Locals can hold tokens and prompt text; never print them.
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode="rich",
-)
+def command_app() -> typer.Typer:
+    """The Typer app one CLI module registers its commands on (see `tallinn.cli.COMMANDS`)."""
+    return typer.Typer(
+        add_completion=False,
+        # Locals can hold tokens and prompt text; never print them.
+        pretty_exceptions_show_locals=False,
+        rich_markup_mode="rich",
+    )
+
 
 # Data goes to stdout; messages, tables for people and progress go to stderr.
 out = Console(highlight=False, soft_wrap=True)
@@ -61,9 +61,10 @@ def library_path(explicit: Path | None) -> Path:
 
 def load(explicit: Path | None, *, quiet: bool = False) -> Library:
     """Load the library, or exit 2 with one line when the folder is unusable."""
-    path = library_path(explicit)
+    settings = Settings()
+    path = settings.library_path(explicit)
     try:
-        library = load_library(path)
+        library = load_library(path, cache_dir=settings.cache_dir(path))
     except LibraryError as exc:
         fail(str(exc))
     if library.errors and not quiet:

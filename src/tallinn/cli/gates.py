@@ -11,7 +11,15 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tallinn.cli.common import ExitCode, LibraryOption, app, err, load, load_driver, write_raw
+from tallinn.cli.common import (
+    ExitCode,
+    LibraryOption,
+    command_app,
+    err,
+    load,
+    load_driver,
+    write_raw,
+)
 from tallinn.gates.base import GateResult, Status
 from tallinn.gates.report import Format, render
 from tallinn.gates.runner import (
@@ -29,6 +37,9 @@ STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red"
 SUFFIXES = {".json": Format.JSON, ".md": Format.MARKDOWN, ".markdown": Format.MARKDOWN,
             ".sarif": Format.SARIF, ".txt": Format.TEXT}
 SHOWN_FINDINGS = 5
+
+app = command_app()
+
 
 class ProgressDisplay:
     """The runner's observer as a Rich progress display: a task per gate, its latest message."""

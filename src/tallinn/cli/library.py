@@ -16,7 +16,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
     load,
@@ -37,6 +37,9 @@ from tallinn.library import (
 )
 
 _DOTFILES = frozenset({"gitignore"})
+
+
+app = command_app()
 
 
 def command_json(command: Command) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
     load,
@@ -42,6 +42,9 @@ from tallinn.library.prompttests import CaseResult, case_json, load_tests, run_t
 ModelT = TypeVar("ModelT", bound=BaseModel)
 STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red",
           Status.SKIPPED: "dim"}
+
+
+app = command_app()
 
 
 def _settings(library: Library, gate: str, model: type[ModelT]) -> ModelT:

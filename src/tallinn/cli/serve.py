@@ -5,8 +5,11 @@ The server package is imported inside the commands, so `import tallinn.cli` stay
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,17 +20,36 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
-    library_path,
     write_raw,
 )
-from tallinn.library import LibraryError
+from tallinn.library import LibraryError, load_library
 from tallinn.settings import Settings
 
 if TYPE_CHECKING:
     from tallinn.serve import Check
+
+
+app = command_app()
+
+
+@contextmanager
+def start_up() -> Iterator[None]:
+    """Import the server and load the library with the garbage collector paused.
+
+    Start-up builds only what lives as long as the process (the SDK's modules, the loaded
+    library), and each collection during it would walk that growing heap for nothing: about
+    90 ms of a 0.7 s start with 1,000 commands. Afterwards the heap is frozen, out of the
+    collector's sight, and collection resumes for what requests allocate.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 @app.command()
@@ -89,18 +111,21 @@ def serve(
 
     Claude Code: claude mcp add tallinn -- tallinn serve
     """
-    import anyio
-
-    from tallinn import serve as serving
-
     settings = Settings()
     production = production or settings.production
-    serving.configure_logging(json_lines=production)
-    registry = serving.Registry(library_path(library))
-    try:
-        snapshot = registry.load()
-    except LibraryError as exc:
-        fail(str(exc))
+    root = settings.library_path(library)
+    cache_dir = settings.cache_dir(root)
+    with start_up():
+        import anyio
+
+        from tallinn import serve as serving
+
+        serving.configure_logging(json_lines=production)
+        registry = serving.Registry(root, loader=partial(load_library, cache_dir=cache_dir))
+        try:
+            snapshot = registry.load()
+        except LibraryError as exc:
+            fail(str(exc))
     try:
         config = serving.resolve(
             snapshot.library.config.table("serve"),

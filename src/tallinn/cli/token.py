@@ -20,7 +20,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
     library_path,
@@ -31,6 +31,7 @@ from tallinn.cli.common import (
 if TYPE_CHECKING:
     from tallinn.ops.store import Store
 
+app = command_app()
 token_app = typer.Typer(
     help="API tokens the server accepts (stored as hashes in the state store).",
     no_args_is_help=True,

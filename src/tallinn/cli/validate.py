@@ -11,7 +11,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
-    app,
+    command_app,
     err,
     fail,
     library_path,
@@ -23,6 +23,8 @@ from tallinn.gates.base import gate_settings
 from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
 from tallinn.library import Diagnostic, LibraryError, load_library
+
+app = command_app()
 
 
 @app.command()
