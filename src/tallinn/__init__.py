@@ -1,1 +1,3 @@
 """Tallinn: prompt libraries as code."""
+
+__version__ = "0.1.0"

@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from enum import Enum, StrEnum
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import PurePath
 from typing import Any
 
 import jinja2
 
+from tallinn import __version__
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateResult, Metric, Status
 from tallinn.gates.runner import Readiness, figure, severity_counts, unaccepted_blocking
 from tallinn.library import Severity
@@ -42,10 +42,7 @@ class Format(StrEnum):
 
 
 def tool_version() -> str:
-    try:
-        return version("tallinn")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0.0.0"
+    return __version__
 
 
 def render(readiness: Readiness, fmt: Format | str) -> str:

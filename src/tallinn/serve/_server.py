@@ -31,6 +31,7 @@ from mcp.server.subscriptions import (
 from mcp.shared.exceptions import MCPError
 from pydantic import ValidationError
 
+from tallinn import __version__
 from tallinn.library import ArgType, RenderError, render
 from tallinn.serve._catalog import Snapshot, UriError, parse_uri
 from tallinn.serve._events import EventRecorder
@@ -328,9 +329,4 @@ def build_server(
 
 
 def tallinn_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tallinn")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
+    return __version__
