@@ -10,7 +10,10 @@ from tests.helpers import write_files
 
 WriteLibrary = Callable[[Mapping[str, str]], Path]
 
-_ENV = ("TALLINN_LIBRARY", "PROJECT_ROOT", "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL")
+_ENV = (
+    "TALLINN_LIBRARY", "PROJECT_ROOT", "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL",
+    "TALLINN_CACHE_DIR", "TALLINN_NO_CACHE",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ The library location follows the 2025 system: `--library`, else `TALLINN_LIBRARY
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +31,8 @@ class Settings(BaseSettings):
     env: str = Field(default="", validation_alias="TALLINN_ENV")
     claude_code_env: str = Field(default="", validation_alias="CLAUDE_CODE_ENV")
     store_url: str | None = Field(default=None, validation_alias="TALLINN_STORE_URL")
+    cache_root: Path | None = Field(default=None, validation_alias="TALLINN_CACHE_DIR")
+    no_cache: bool = Field(default=False, validation_alias="TALLINN_NO_CACHE")
 
     @property
     def production(self) -> bool:
@@ -43,3 +46,21 @@ class Settings(BaseSettings):
             if candidate is not None and str(candidate):
                 return candidate
         return starter_path()
+
+
+    def cache_dir(self, library: Path) -> Path | None:
+        """Where loads of `library` keep parsed front matter; None for no cache.
+
+        `<library>/.tallinn/cache`, beside the state store, unless `TALLINN_CACHE_DIR` names
+        another folder (for a library on a read-only mount); none with `TALLINN_NO_CACHE=1`,
+        and none for the bundled starter, which is small and may sit in a read-only install.
+        """
+        if self.no_cache:
+            return None
+        root = library.resolve()
+        if self.cache_root is not None and str(self.cache_root):
+            digest = hashlib.blake2b(str(root).encode("utf-8"), digest_size=8).hexdigest()
+            return self.cache_root / f"{root.name}-{digest}"
+        if root == starter_path().resolve():
+            return None
+        return root / ".tallinn" / "cache"

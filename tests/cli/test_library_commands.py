@@ -183,3 +183,81 @@ def test_console_script_runs_as_module(lib: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "Message for: hello\n"
+
+
+def imported_after(*argv: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running `tallinn ARGV`."""
+    code = (
+        "import sys\n"
+        "from tallinn.cli import app\n"
+        f"try:\n    app({list(argv)!r})\nexcept SystemExit:\n    pass\n"
+        "print(','.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    return set(done.stderr.strip().splitlines()[-1].split(","))
+
+
+def test_a_command_imports_only_its_own_module(lib: Path) -> None:
+    """`tallinn check` loads neither the gates nor the MCP SDK; `--help` sees every command."""
+    check = imported_after("check", "-L", str(lib))
+    assert "tallinn.cli.library" in check
+    assert not {"tallinn.cli.gates", "tallinn.gates.runner", "tallinn.cli.serve", "mcp"} & check
+    listing = imported_after("--help")
+    assert {"tallinn.cli.gates", "tallinn.cli.serve", "tallinn.cli.token"} <= listing
+    assert "mcp" not in listing
+
+
+def test_every_command_is_listed_and_resolves() -> None:
+    from tallinn.cli import COMMANDS
+
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert f" {name} " in result.stdout
+        assert runner.invoke(app, [name, "--help"]).exit_code == 0, name
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    result = runner.invoke(app, ["chek"])
+    assert result.exit_code == 2
+    assert "Did you mean 'check'?" in result.stderr
+
+
+def test_library_commands_keep_a_front_matter_cache_beside_the_state_store(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("list", "-L", str(lib)).exit_code == 0  # type: ignore[attr-defined]
+    assert (lib / ".tallinn" / "cache" / "frontmatter.json").is_file()
+
+
+def test_no_cache_and_cache_dir_settings(
+    write_library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    quiet = write_library(FILES)
+    monkeypatch.setenv("TALLINN_NO_CACHE", "1")
+    assert run("list", "-L", str(quiet)).exit_code == 0  # type: ignore[attr-defined]
+    assert not (quiet / ".tallinn").exists()
+    monkeypatch.delenv("TALLINN_NO_CACHE")
+    monkeypatch.setenv("TALLINN_CACHE_DIR", str(tmp_path / "caches"))
+    assert run("list", "-L", str(quiet)).exit_code == 0  # type: ignore[attr-defined]
+    assert not (quiet / ".tallinn").exists()
+    (folder,) = (tmp_path / "caches").iterdir()
+    assert folder.name.startswith(quiet.name + "-")
+    assert (folder / "frontmatter.json").is_file()
+
+
+def test_the_bundled_starter_gets_no_cache() -> None:
+    from tallinn.settings import Settings, starter_path
+
+    assert Settings().cache_dir(starter_path()) is None
+    assert run("list").exit_code == 0  # type: ignore[attr-defined]
+    assert not (starter_path() / ".tallinn").exists()
+
+
+def test_a_relative_library_path_loads_the_same(lib: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = run("list", "--json", "-L", str(lib))
+    monkeypatch.chdir(lib)
+    relative = run("list", "--json", "-L", ".")
+    assert relative.exit_code == 0  # type: ignore[attr-defined]
+    assert json.loads(relative.stdout) == json.loads(absolute.stdout)  # type: ignore[attr-defined]

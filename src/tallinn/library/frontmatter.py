@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tallinn.library.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from tallinn.library.cache import FrontMatterCache
 
 try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
     from yaml import CSafeLoader as _Loader
@@ -125,12 +128,28 @@ def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
     )
 
 
-def parse(text: str, path: str) -> Parsed | Diagnostic:
-    """Split `text` and parse its front matter into plain data, with key positions."""
+def parse(text: str, path: str, cache: FrontMatterCache | None = None) -> Parsed | Diagnostic:
+    """Split `text` and parse its front matter into plain data, with key positions.
+
+    With a `cache`, front matter parsed before is taken from it and new front matter is
+    recorded in it.
+    """
     parts = split(text, path)
     if isinstance(parts, Diagnostic):
         return parts
     yaml_text, first_line, body, body_line = parts
+    cached = cache.get(yaml_text) if cache is not None else None
+    if cached is not None:
+        return Parsed(cached[0], cached[1], cached[2], body, body_line)
+    parsed = _parse_yaml(yaml_text, first_line, body, body_line, path)
+    if cache is not None and isinstance(parsed, Parsed):
+        cache.put(yaml_text, (dict(parsed.data), dict(parsed.key_marks), dict(parsed.value_marks)))
+    return parsed
+
+
+def _parse_yaml(
+    yaml_text: str, first_line: int, body: str, body_line: int, path: str
+) -> Parsed | Diagnostic:
     try:
         loader = _Loader(yaml_text)
         try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tallinn.library import frontmatter
+from tallinn.library.cache import FrontMatterCache
 from tallinn.library.compose import Composer, Template
 from tallinn.library.diagnostics import Diagnostic, Severity
 from tallinn.library.errors import LibraryError
@@ -34,10 +35,12 @@ COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOC_NAMES = {"readme.md"}
 
 
-def load_library(root: PathInput) -> Library:
+def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Library:
     """Load, validate and compose the library at `root`.
 
     A library in the 2025 Tallinn format is detected and read by `tallinn.library.legacy`.
+    With `cache_dir`, parsed front matter is kept there between loads (see
+    `tallinn.library.cache`); the result is the same with or without it.
 
     >>> lib = load_library("my-library")
     >>> lib.commands["code-review"].description
@@ -53,6 +56,7 @@ def load_library(root: PathInput) -> Library:
 
     if legacy.detect(base):
         return legacy.load(base)
+    cache = FrontMatterCache.open(Path(cache_dir)) if cache_dir is not None else None
     diagnostics: list[Diagnostic] = []
     digest = hashlib.sha256()
     config = load_config(base, diagnostics, digest)
@@ -61,7 +65,7 @@ def load_library(root: PathInput) -> Library:
     failed_components: dict[str, str] = {}
     for rel, text in _read_markdown(base, "components", diagnostics, digest):
         name = rel.removeprefix("components/").removesuffix(".md")
-        component = _component(name, rel, text, diagnostics)
+        component = _component(name, rel, text, diagnostics, cache)
         if component is None:
             failed_components[name] = rel
         else:
@@ -69,7 +73,7 @@ def load_library(root: PathInput) -> Library:
 
     commands: dict[str, Command] = {}
     for rel, text in _read_markdown(base, "commands", diagnostics, digest):
-        command = _command(rel, text, diagnostics)
+        command = _command(rel, text, diagnostics, cache)
         if command is None:
             continue
         other = commands.get(command.name)
@@ -92,6 +96,8 @@ def load_library(root: PathInput) -> Library:
             templates[name] = template
     composer.check_all_components()
     diagnostics.extend(composer.diagnostics)
+    if cache is not None:
+        cache.save()
     return assemble(base, commands, components, templates, diagnostics, config, digest)
 
 
@@ -168,9 +174,11 @@ def _read_markdown(
         for filename in filenames:
             if filename.endswith(".md") and filename.lower() not in _DOC_NAMES:
                 paths.append(os.path.join(dirpath, filename))
+    prefix = len(os.path.join(top, ""))  # os.walk's paths start with `top` as given
     for full in sorted(paths):
-        rel = Path(full).relative_to(base).as_posix()
-        raw = Path(full).read_bytes()
+        rel = folder + "/" + full[prefix:].replace(os.sep, "/")
+        with open(full, "rb") as file:
+            raw = file.read()
         digest.update(rel.encode() + b"\0" + raw + b"\0")
         text = decode(raw, rel)
         if isinstance(text, Diagnostic):
@@ -179,8 +187,10 @@ def _read_markdown(
         yield rel, text
 
 
-def _component(name: str, rel: str, text: str, diagnostics: list[Diagnostic]) -> Component | None:
-    parsed = frontmatter.parse(text, rel)
+def _component(
+    name: str, rel: str, text: str, diagnostics: list[Diagnostic], cache: FrontMatterCache | None
+) -> Component | None:
+    parsed = frontmatter.parse(text, rel, cache)
     if isinstance(parsed, Diagnostic):
         diagnostics.append(parsed)
         return None
@@ -197,8 +207,10 @@ def _component(name: str, rel: str, text: str, diagnostics: list[Diagnostic]) ->
     )
 
 
-def _command(rel: str, text: str, diagnostics: list[Diagnostic]) -> Command | None:
-    parsed = frontmatter.parse(text, rel)
+def _command(
+    rel: str, text: str, diagnostics: list[Diagnostic], cache: FrontMatterCache | None
+) -> Command | None:
+    parsed = frontmatter.parse(text, rel, cache)
     if isinstance(parsed, Diagnostic):
         diagnostics.append(parsed)
         return None
