@@ -48,9 +48,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from lxml import etree
+from typing import TYPE_CHECKING, Any, Literal
 
 from tallinn.library import frontmatter, loader
 from tallinn.library.compose import Composer, Template
@@ -65,6 +63,9 @@ from tallinn.library.model import (
     Library,
     LibraryConfig,
 )
+
+if TYPE_CHECKING:
+    from lxml import etree  # imported where XML is parsed: `detect` must stay light
 
 FORMAT = "tallinn-2025"
 ROOTS = ("command_file", "prompt_component")
@@ -262,6 +263,8 @@ def _parse_xml(
             f"embedded XML is not well-formed: <{span.name}> is never closed", rel, line, col,
         ))
         return None
+    from lxml import etree
+
     source = text[span.start : span.end]
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
@@ -324,6 +327,8 @@ def _prompt(element: etree._Element | None) -> str | None:
     prompt = element.find("claude_prompt/prompt")
     if prompt is None:
         return None
+    from lxml import etree
+
     parts = [prompt.text or ""]
     parts.extend(etree.tostring(child, encoding="unicode") for child in prompt)
     return "".join(parts)
