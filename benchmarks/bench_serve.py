@@ -11,8 +11,10 @@ rendered text Tallinn would answer, computed here. Measured:
     the rate limit set far above the load);
 (b) an open-loop team load: 200 clients at 1 request/s each (benchmarks/loadgen.py open),
     against the stateful servers, one session per client: p50, p99, errors;
-(c) stdio cold start to the first prompts/list answer, and `python -c "import mcp"`;
-(d) the RSS of both HTTP servers after (a) and (b).
+(c) stdio cold start to the first prompts/list answer, and `python -c "import mcp"`; Tallinn
+    also without its front-matter cache, as on a library's first start;
+(d) the RSS of both HTTP servers at start, after (a) and (b), and at start with 10 commands
+    (what a server costs before its library).
 
 Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
 """
@@ -69,6 +71,7 @@ MIN_THROUGHPUT_RATIO = 0.85
 MAX_P99_MS = 20.0
 MAX_COLD_START_EXTRA_S = 0.150
 MAX_RSS_EXTRA_MB = 25.0
+SMALL_LIBRARY = 10  # commands: what a server costs before its library
 
 
 # -- the library, the bare server's input, the state store ---------------------------------
@@ -94,9 +97,7 @@ def prepare(root: Path, commands: int) -> Fixture:
     snapshot = Registry(library).load()
     command = snapshot.library.commands[COMMAND]
     spec = {
-        "prompts": [
-            p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in snapshot.prompts
-        ],
+        "prompts": list(snapshot.prompts),
         "get": {
             "description": command.description,
             "text": render(snapshot.library, command, ARGUMENTS),
@@ -351,8 +352,10 @@ def cold_starts(fx: Fixture, runs: int) -> dict[str, Any]:
     import_time(env)
     first_list(bare, env, log)
     first_list(tallinn, env, log)  # a first start may migrate the store; not a cold start
-    imports, bare_s, tallinn_s, bare_rss, tallinn_rss = [], [], [], [], []
-    for _ in range(runs):  # interleaved, so drift hits all three alike
+    # A library's first start, or one after every file changed, parses all its front matter.
+    uncached = {**env, "TALLINN_NO_CACHE": "1"}
+    imports, bare_s, tallinn_s, uncached_s, bare_rss, tallinn_rss = [], [], [], [], [], []
+    for _ in range(runs):  # interleaved, so drift hits all of them alike
         imports.append(import_time(env))
         seconds, rss = first_list(bare, env, log)
         bare_s.append(seconds)
@@ -360,10 +363,12 @@ def cold_starts(fx: Fixture, runs: int) -> dict[str, Any]:
         seconds, rss = first_list(tallinn, env, log)
         tallinn_s.append(seconds)
         tallinn_rss.append(rss)
+        uncached_s.append(first_list(tallinn, uncached, log)[0])
     return {
         "import_mcp_s": statistics.median(imports),
         "bare_s": statistics.median(bare_s),
         "tallinn_s": statistics.median(tallinn_s),
+        "tallinn_uncached_s": statistics.median(uncached_s),
         "bare_rss_mb": statistics.median(bare_rss),
         "tallinn_rss_mb": statistics.median(tallinn_rss),
     }
@@ -373,7 +378,9 @@ def cold_starts(fx: Fixture, runs: int) -> dict[str, Any]:
 
 
 def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"throughput": {}, "open_loop": {}, "rss_mb": {}}
+    results: dict[str, Any] = {
+        "throughput": {}, "open_loop": {}, "rss_mb": {}, "rss_start_mb": {}, "rss_small_mb": {}
+    }
     # Answer the way Tallinn answers (JSON bodies or SSE streams), so the bodies compare.
     with running(tallinn_http(fx, stateless=True)) as probe:
         json_response = probe.media_type() == "application/json"
@@ -386,6 +393,8 @@ def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
         }
         for kind, server in servers.items():
             with running(server):
+                if not stateless:
+                    results["rss_start_mb"][kind] = server.rss_mb()
                 rounds = []
                 for _ in range(args.rounds):
                     session = None if stateless else server.session()
@@ -418,6 +427,14 @@ def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
                         f"  {server.name}: open loop {results['open_loop'][kind]}", file=sys.stderr
                     )
                     results["rss_mb"][kind] = server.rss_mb()
+    # What a server costs before its library: the same servers with a library of 10 commands.
+    small = prepare(fx.root / "small", SMALL_LIBRARY)
+    for kind, server in {
+        "bare": bare_http(small, stateless=False, json_response=json_response),
+        "tallinn": tallinn_http(small, stateless=False),
+    }.items():
+        with running(server):
+            results["rss_small_mb"][kind] = server.rss_mb()
     results["cold"] = cold_starts(fx, args.cold_runs)
     return results
 
@@ -513,14 +530,30 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
         f"<= +{MAX_COLD_START_EXTRA_S * 1000:.0f} ms",
         extra <= MAX_COLD_START_EXTRA_S,
     )
+    uncached = cold["tallinn_uncached_s"] - cold["import_mcp_s"]
+    row(
+        "  first start (no front-matter cache) s",
+        "",
+        f"{cold['tallinn_uncached_s']:.3f}",
+        f"import +{uncached * 1000:.0f} ms",
+        "",
+        None,
+    )
+    stdio_extra = cold["tallinn_rss_mb"] - cold["bare_rss_mb"]
     row(
         "stdio RSS MB at prompts/list",
         f"{cold['bare_rss_mb']:.0f}",
         f"{cold['tallinn_rss_mb']:.0f}",
-        f"+{cold['tallinn_rss_mb'] - cold['bare_rss_mb']:.0f}",
-        "",
-        None,
+        f"+{stdio_extra:.0f}",
+        f"<= +{MAX_RSS_EXTRA_MB:g}",
+        stdio_extra <= MAX_RSS_EXTRA_MB,
     )
+    for label, key in (
+        (f"HTTP RSS MB at start, {SMALL_LIBRARY} commands", "rss_small_mb"),
+        (f"HTTP RSS MB at start, {fx.commands} commands", "rss_start_mb"),
+    ):
+        bare_mb, tallinn_mb = r[key]["bare"], r[key]["tallinn"]
+        row(label, f"{bare_mb:.0f}", f"{tallinn_mb:.0f}", f"+{tallinn_mb - bare_mb:.0f}", "", None)
     grown = r["rss_mb"]["tallinn"] - r["rss_mb"]["bare"]
     row(
         "HTTP RSS MB after load",

@@ -14,7 +14,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from tallinn.cli.common import (
     ExitCode,
@@ -204,6 +203,8 @@ def _report(url: str, checks: list[Check], *, as_json: bool) -> None:
             )
         )
     else:
+        from rich.table import Table
+
         table = Table(title=f"smoke test of {url}", title_justify="left")
         table.add_column("check", style="bold")
         table.add_column("result")

@@ -52,21 +52,24 @@ class IncludeNode:
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """A composed command: `literals[0] slot[0] literals[1] ... slot[n-1] literals[n]`."""
+    """A composed command: its text in pieces, with an empty piece where each slot goes.
 
-    literals: tuple[str, ...]
-    slots: tuple[str, ...]
+    The pieces are kept as composed, not joined: the text of a component is one string shared
+    by every command that includes it, so a library holds each component's text once.
+    """
+
+    pieces: tuple[str, ...]
+    slots: tuple[str, ...]  # the argument name (or `$ARGUMENTS`) of each slot, in order
+    slot_at: tuple[int, ...]  # the index in `pieces` of each slot
     placeholders: frozenset[str]
     uses_all_arguments: bool
     includes: tuple[IncludeNode, ...] = ()
 
     def fill(self, values: Mapping[str, str]) -> str:
-        """Join literals with values; `values` holds a string for every slot name."""
-        literals = self.literals
-        out = [literals[0]]
-        for index, slot in enumerate(self.slots, 1):
-            out.append(values[slot])
-            out.append(literals[index])
+        """Join the pieces with values; `values` holds a string for every slot name."""
+        out = list(self.pieces)
+        for index, slot in zip(self.slot_at, self.slots, strict=True):
+            out[index] = values[slot]
         return "".join(out)
 
     @property
@@ -289,20 +292,19 @@ class Composer:
 
 
 def _template(expanded: _Expanded) -> Template:
-    literals: list[str] = []
+    pieces: list[str] = []
     slots: list[str] = []
-    current: list[str] = []
+    slot_at: list[int] = []
     for part in expanded.parts:
         if isinstance(part, Slot):
-            literals.append("".join(current))
-            current = []
+            slot_at.append(len(pieces))
             slots.append(part.name)
+            pieces.append("")
         else:
-            current.append(part)
-    literals.append("".join(current))
+            pieces.append(part)
     return Template(
-        tuple(literals), tuple(slots), frozenset(expanded.needs), expanded.uses_all,
-        expanded.tree,
+        tuple(pieces), tuple(slots), tuple(slot_at), frozenset(expanded.needs),
+        expanded.uses_all, expanded.tree,
     )
 
 

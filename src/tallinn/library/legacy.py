@@ -583,7 +583,7 @@ def _component(legacy: LegacyFile) -> Component:
     return Component(
         name=legacy.name, path=legacy.path, description=legacy.description,
         arguments=legacy.arguments, body=legacy.body, body_line=legacy.body_line,
-        source=legacy.text, front_matter=legacy.front_matter,
+        source=legacy.text,
     )
 
 
@@ -605,7 +605,7 @@ def _commands(
         command = Command(
             name=legacy.name, path=legacy.path, description=legacy.description,
             arguments=legacy.arguments, body=legacy.body, body_line=legacy.body_line,
-            source=legacy.text, front_matter=data, category=legacy.category,
+            source=legacy.text, category=legacy.category,
             argument_hint=None if hint is None else str(hint), allowed_tools=allowed,
             model=data.get("model") if isinstance(data.get("model"), str) else None,
             tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),

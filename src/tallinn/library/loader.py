@@ -203,7 +203,7 @@ def _component(
         return None
     return Component(
         name=name, path=rel, description=spec.description.strip(), arguments=arguments,
-        body=parsed.body, body_line=parsed.body_line, source=text, front_matter=parsed.data,
+        body=parsed.body, body_line=parsed.body_line, source=text,
     )
 
 
@@ -240,7 +240,7 @@ def _command(
         allowed = tuple(t.strip() for t in tools or () if t.strip())
     return Command(
         name=stem, path=rel, description=spec.description.strip(), arguments=arguments,
-        body=parsed.body, body_line=parsed.body_line, source=text, front_matter=parsed.data,
+        body=parsed.body, body_line=parsed.body_line, source=text,
         category=category, argument_hint=spec.argument_hint, allowed_tools=allowed,
         model=spec.model, tags=tuple(spec.tags), critical=spec.critical, examples=examples,
     )

@@ -74,7 +74,18 @@ class Document:
     body: str
     body_line: int  # 1-based line of the file on which the body starts
     source: str  # the whole file, as read (newlines normalised)
-    front_matter: Mapping[str, Any]
+
+    @property
+    def front_matter(self) -> Mapping[str, Any]:
+        """Every key of the front matter as written, unknown ones included.
+
+        Parsed again from `source` at each call: it is seldom read (the known keys are fields
+        already), and a served library of thousands of commands need not hold it.
+        """
+        from tallinn.library.frontmatter import Parsed, parse
+
+        parsed = parse(self.source, self.path)
+        return parsed.data if isinstance(parsed, Parsed) else {}
 
     def argument(self, name: str) -> Argument | None:
         for arg in self.arguments:

@@ -7,13 +7,12 @@ request re-derives anything from the library.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
-
-from mcp import types
 
 from tallinn.library import ArgType, Argument, Command, Library, format_value
 
@@ -44,7 +43,9 @@ class SearchEntry:
     category: str
     description: str
     tags: tuple[str, ...]
-    words: frozenset[str]  # of the description, lowercased
+    # The description's distinct words, lowercased. A tuple of interned strings: a few
+    # words each, so a scan is as quick as a set, at a fraction of the memory.
+    words: tuple[str, ...]
     lowered: str  # the description, lowercased
 
 
@@ -60,8 +61,11 @@ class Snapshot:
 
     library: Library
     loaded_at: float
-    prompts: tuple[types.Prompt, ...]
-    resources: tuple[types.Resource, ...]
+    # prompts/list and resources/list entries in their wire form, built once per load: plain
+    # JSON data takes a third of the memory of the SDK's models, and the SDK checks results
+    # against the protocol on the way out either way.
+    prompts: tuple[dict[str, Any], ...]
+    resources: tuple[dict[str, Any], ...]
     texts: Mapping[str, str]  # resource URI -> text
     index: tuple[SearchEntry, ...]
 
@@ -108,33 +112,21 @@ def _term_score(entry: SearchEntry, term: str) -> float:
 def build_snapshot(library: Library) -> Snapshot:
     """Given a loaded library, compute every MCP view of it."""
     prompts = tuple(_prompt(c) for c in library.commands.values())
-    resources: list[types.Resource] = []
+    resources: list[dict[str, Any]] = []
     texts: dict[str, str] = {}
     for component in library.components.values():
         uri = f"{SCHEME}components/{component.name}"
-        resources.append(
-            types.Resource(
-                uri=uri,
-                name=f"components/{component.name}",
-                title=component.name,
-                description=component.description,
-                mime_type=MIME,
-                size=len(component.source.encode("utf-8")),
-            )
-        )
+        resources.append(_resource(
+            uri, f"components/{component.name}", component.name, component.description,
+            component.source,
+        ))
         texts[uri] = component.source
     for command in library.commands.values():
         uri = f"{SCHEME}commands/{command.name}"
-        resources.append(
-            types.Resource(
-                uri=uri,
-                name=f"commands/{command.name}",
-                title=f"/{command.name}",
-                description=f"Source of /{command.name}: {command.description}",
-                mime_type=MIME,
-                size=len(command.source.encode("utf-8")),
-            )
-        )
+        resources.append(_resource(
+            uri, f"commands/{command.name}", f"/{command.name}",
+            f"Source of /{command.name}: {command.description}", command.source,
+        ))
         texts[uri] = command.source
     index = tuple(
         SearchEntry(
@@ -142,7 +134,7 @@ def build_snapshot(library: Library) -> Snapshot:
             category=c.category,
             description=c.description,
             tags=tuple(t.lower() for t in c.tags),
-            words=frozenset(_WORD.findall(c.description.lower())),
+            words=tuple(dict.fromkeys(map(sys.intern, _WORD.findall(c.description.lower())))),
             lowered=c.description.lower(),
         )
         for c in library.commands.values()
@@ -150,15 +142,24 @@ def build_snapshot(library: Library) -> Snapshot:
     return Snapshot(library, time.time(), prompts, tuple(resources), texts, index)
 
 
-def _prompt(command: Command) -> types.Prompt:
-    return types.Prompt(
-        name=command.name,
-        description=command.description,
-        arguments=[
-            types.PromptArgument(name=a.name, description=describe_argument(a), required=a.required)
+def _prompt(command: Command) -> dict[str, Any]:
+    """A `types.Prompt` in its wire form."""
+    return {
+        "name": command.name,
+        "description": command.description,
+        "arguments": [
+            {"name": a.name, "description": describe_argument(a), "required": a.required}
             for a in command.arguments
         ],
-    )
+    }
+
+
+def _resource(uri: str, name: str, title: str, description: str, text: str) -> dict[str, Any]:
+    """A `types.Resource` in its wire form."""
+    return {
+        "uri": uri, "name": name, "title": title, "description": description,
+        "mimeType": MIME, "size": len(text.encode("utf-8")),
+    }
 
 
 def describe_argument(argument: Argument) -> str:

@@ -215,6 +215,15 @@ def _unknown_prompt(snapshot: Snapshot, name: str) -> MCPError:
     return invalid(f"unknown prompt '{shown}'{hint}")
 
 
+def _envelope(result: types.Result) -> dict[str, Any]:
+    """The fields an empty result carries on the wire (cache hints, result type), from the SDK."""
+    return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+_LIST_PROMPTS = _envelope(types.ListPromptsResult(prompts=[]))
+_LIST_RESOURCES = _envelope(types.ListResourcesResult(resources=[]))
+
+
 def build_server(
     registry: Registry, recorder: EventRecorder, *, name: str = "tallinn"
 ) -> TallinnServer:
@@ -222,9 +231,9 @@ def build_server(
     notifier = Notifier()
 
     async def list_prompts(
-        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListPromptsResult:
-        return types.ListPromptsResult(prompts=list(registry.snapshot().prompts))
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+    ) -> HandlerResult:
+        return {**_LIST_PROMPTS, "prompts": list(registry.snapshot().prompts)}
 
     async def get_prompt(
         ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
@@ -243,9 +252,9 @@ def build_server(
         )
 
     async def list_resources(
-        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
-    ) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=list(registry.snapshot().resources))
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
+    ) -> HandlerResult:
+        return {**_LIST_RESOURCES, "resources": list(registry.snapshot().resources)}
 
     async def read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
@@ -313,15 +322,18 @@ def build_server(
         version=tallinn_version(),
         title="Tallinn prompt library",
         instructions=INSTRUCTIONS,
-        on_list_prompts=list_prompts,
         on_get_prompt=get_prompt,
-        on_list_resources=list_resources,
         on_read_resource=read_resource,
         on_list_tools=list_tools,
         on_call_tool=call,
         on_completion=complete,
         on_subscriptions_listen=notifier.listen,
     )
+    # The list views are held as wire data (see Snapshot), so these two answer with mappings:
+    # the generic registration takes any result the SDK accepts, and advertises the
+    # capabilities just as `on_list_prompts` and `on_list_resources` would.
+    server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
+    server.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
     server.middleware.append(Observe(registry, notifier))
     registry.subscribe(notifier.changed)
     server.notifier = notifier
