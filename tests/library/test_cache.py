@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -191,3 +193,15 @@ def test_counts_hits_and_misses(tmp_path: Path) -> None:
     assert again.get("description: x") == ({"description": "x"}, {"description": (2, 1)}, {})
     assert (again.hits, again.misses) == (1, 0)
     assert not again.changed
+
+
+def test_the_cache_file_is_readable_by_whoever_can_read_the_library(
+    lib: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    previous = os.umask(0o022)
+    try:
+        load_library(lib, cache_dir=cache)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((cache / FILE_NAME).stat().st_mode) == 0o644

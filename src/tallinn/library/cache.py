@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import yaml
 from tallinn import __version__
 
 FILE_NAME = "frontmatter.json"
-_FORMAT = 1
+_FORMAT = 1  # bump whenever what an entry holds, or how it is computed, changes
 _GITIGNORE = "# Written by Tallinn: a cache, safe to delete.\n*\n"
 
 # (data, key marks, value marks), as `frontmatter.Parsed` holds them.
@@ -123,13 +123,17 @@ class FrontMatterCache:
             ignore = self.folder / ".gitignore"
             if not ignore.exists():
                 ignore.write_text(_GITIGNORE, encoding="utf-8")
-            handle, temporary = tempfile.mkstemp(prefix=".frontmatter-", dir=self.folder)
+            # A private name, then an atomic rename: a concurrent load reads the old file or
+            # the new one, never half of one. Created with the umask's permissions (not
+            # mkstemp's 0600), so everyone who can read the library can use its cache.
+            temporary = self.folder / f".frontmatter-{os.getpid()}-{secrets.token_hex(4)}.tmp"
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 with os.fdopen(handle, "w", encoding="utf-8") as file:
                     json.dump(document, file, ensure_ascii=False, separators=(",", ":"))
                 os.replace(temporary, self.folder / FILE_NAME)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError:
             return False
