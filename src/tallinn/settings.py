@@ -47,7 +47,6 @@ class Settings(BaseSettings):
                 return candidate
         return starter_path()
 
-
     def cache_dir(self, library: Path) -> Path | None:
         """Where loads of `library` keep parsed front matter; None for no cache.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,24 @@ async def test_every_command_is_a_prompt_with_its_arguments(
         assert service.description == "The service to model (matching [a-z][a-z0-9-]*)"
         count = {a.name: a for a in prompts["write-tests"].arguments or []}["count"]
         assert "integer" in (count.description or "")
+
+
+async def test_list_views_are_answered_whole_and_left_unchanged(
+    mode: str, server: TallinnServer, registry: Registry
+) -> None:
+    """The held wire data is the answer each time; serving it never alters it."""
+    held = copy.deepcopy((registry.snapshot().prompts, registry.snapshot().resources))
+    async with Client(server, mode=mode) as client:
+        for _ in range(2):
+            prompts = (await client.list_prompts()).prompts
+            resources = (await client.list_resources()).resources
+            assert [p.model_dump(by_alias=True, exclude_none=True) for p in prompts] == list(
+                held[0]
+            )
+            assert [r.model_dump(by_alias=True, exclude_none=True) for r in resources] == list(
+                held[1]
+            )
+    assert (registry.snapshot().prompts, registry.snapshot().resources) == held
 
 
 async def test_get_prompt_renders_one_user_message(mode: str, server: TallinnServer) -> None:

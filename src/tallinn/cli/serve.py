@@ -40,7 +40,7 @@ def start_up() -> Iterator[None]:
 
     Start-up builds only what lives as long as the process (the SDK's modules, the loaded
     library), and each collection during it would walk that growing heap for nothing: about
-    90 ms of a 0.7 s start with 1,000 commands. Afterwards the heap is frozen, out of the
+    75 ms of a 0.7 s start with 1,000 commands. Afterwards the heap is frozen, out of the
     collector's sight, and collection resumes for what requests allocate.
     """
     gc.disable()
