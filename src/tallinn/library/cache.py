@@ -67,9 +67,12 @@ def _plain(value: Any) -> bool:
 class FrontMatterCache:
     """Parsed front matter by the hash of its text, kept in `<folder>/frontmatter.json`.
 
+    `load_library(root, cache_dir=folder)` opens one for the load and saves it at the end;
+    by hand:
+
     >>> cache = FrontMatterCache.open(Path("lib/.tallinn/cache"))
-    >>> load_library("lib", cache=cache)    # looks entries up, records new ones
-    >>> cache.save()                          # writes only if something changed
+    >>> frontmatter.parse(text, "commands/x.md", cache)   # looks up, or parses and records
+    >>> cache.save()                                       # writes only if something changed
     """
 
     def __init__(self, folder: Path, entries: Mapping[str, Any] | None = None) -> None:
