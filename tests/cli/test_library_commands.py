@@ -261,3 +261,11 @@ def test_a_relative_library_path_loads_the_same(lib: Path, monkeypatch: pytest.M
     relative = run("list", "--json", "-L", ".")
     assert relative.exit_code == 0  # type: ignore[attr-defined]
     assert json.loads(relative.stdout) == json.loads(absolute.stdout)  # type: ignore[attr-defined]
+
+
+def test_version() -> None:
+    from tallinn import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"tallinn {__version__}\n"

@@ -16,6 +16,7 @@ import typer.main
 from typer import _click
 from typer.core import TyperGroup
 
+from tallinn import __version__
 from tallinn.cli.common import ExitCode
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
@@ -99,9 +100,19 @@ def main() -> None:
     app()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"tallinn {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on internal errors."),
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True,
+        callback=_print_version,
+    ),
 ) -> None:
     """Prompt libraries as code."""
     app.pretty_exceptions_enable = debug
