@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.main
-from typer import _click
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:  # for annotations only: Typer's click (vendored in recent Typer) is private
+    from typer._click import Command, Context
 
 from tallinn import __version__
 from tallinn.cli.common import ExitCode
@@ -40,13 +42,13 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class _LazyCommands(MutableMapping[str, _click.Command]):
+class _LazyCommands(MutableMapping[str, "Command"]):
     """The root group's commands: a name in `COMMANDS` is built from its module on first use."""
 
-    def __init__(self, loaded: MutableMapping[str, _click.Command]) -> None:
+    def __init__(self, loaded: MutableMapping[str, Command]) -> None:
         self._loaded = dict(loaded)
 
-    def __getitem__(self, name: str) -> _click.Command:
+    def __getitem__(self, name: str) -> Command:
         if name not in self._loaded:
             if name not in COMMANDS:
                 raise KeyError(name)
@@ -58,7 +60,7 @@ class _LazyCommands(MutableMapping[str, _click.Command]):
                 self._loaded[name] = built
         return self._loaded[name]
 
-    def __setitem__(self, name: str, command: _click.Command) -> None:
+    def __setitem__(self, name: str, command: Command) -> None:
         self._loaded[name] = command
 
     def __delitem__(self, name: str) -> None:
@@ -79,7 +81,7 @@ class LazyGroup(TyperGroup):
         super().__init__(**attrs)
         self.commands = _LazyCommands(self.commands)
 
-    def list_commands(self, ctx: _click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(self.commands)  # the names alone; help builds each command it shows
 
 
