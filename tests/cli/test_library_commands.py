@@ -208,6 +208,15 @@ def test_a_command_imports_only_its_own_module(lib: Path) -> None:
     assert "mcp" not in listing
 
 
+def test_rich_loads_only_when_something_is_printed(lib: Path) -> None:
+    """The server's command module loads no Rich: a running server prints nothing through it."""
+    code = "import sys, tallinn.cli.serve; print(sorted(m for m in sys.modules if 'rich' in m))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+    assert "rich.console" in imported_after("list", "-L", str(lib))
+
+
 def test_every_command_is_listed_and_resolves() -> None:
     from tallinn.cli import COMMANDS
 

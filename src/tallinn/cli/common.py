@@ -5,16 +5,16 @@ from __future__ import annotations
 import sys
 from enum import IntEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
 from tallinn.settings import Settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tallinn.gates.perf import LoadDriver
 
 
@@ -35,8 +35,32 @@ def command_app() -> typer.Typer:
 
 
 # Data goes to stdout; messages, tables for people and progress go to stderr.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+_CONSOLES: dict[str, dict[str, Any]] = {
+    "out": {"highlight": False, "soft_wrap": True},
+    "err": {"stderr": True, "highlight": False},
+}
+if TYPE_CHECKING:
+    out: Console
+    err: Console
+
+
+def console(name: str) -> Console:
+    """The console `out` or `err`, made on first use: a command that prints nothing, such as a
+    running server, never loads Rich (1.5 MB of memory, 15 ms of start-up)."""
+    made = globals().get(name)
+    if made is None:
+        from rich.console import Console
+
+        made = globals()[name] = Console(**_CONSOLES[name])
+    return made
+
+
+def __getattr__(name: str) -> Any:
+    """`from tallinn.cli.common import err` makes the console then (see `console`)."""
+    if name in _CONSOLES:
+        return console(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 LibraryOption = Annotated[
     Path | None,
@@ -51,7 +75,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machine
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
+    from rich.markup import escape
+
+    console("err").print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(int(code))
 
 
@@ -68,7 +94,7 @@ def load(explicit: Path | None, *, quiet: bool = False) -> Library:
     except LibraryError as exc:
         fail(str(exc))
     if library.errors and not quiet:
-        err.print(
+        console("err").print(
             f"[yellow]warning:[/yellow] {len(library.errors)} problem(s) in {path}; "
             "files with errors are left out (run 'tallinn check')"
         )
@@ -92,12 +118,12 @@ def print_diagnostics(diagnostics: tuple[Diagnostic, ...] | list[Diagnostic]) ->
     for diagnostic in diagnostics:
         colour = "red" if diagnostic.severity is Severity.ERROR else "yellow"
         location = f"{diagnostic.path}:{diagnostic.line}:{diagnostic.col}:"
-        out.print(
+        console("out").print(
             f"[bold]{location}[/bold] [{colour}]{diagnostic.code}[/{colour}] ",
             end="",
             markup=True,
         )
-        out.print(diagnostic.message, markup=False)
+        console("out").print(diagnostic.message, markup=False)
 
 
 def write_raw(text: str) -> None:

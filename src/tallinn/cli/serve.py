@@ -20,7 +20,7 @@ from tallinn.cli.common import (
     JsonOption,
     LibraryOption,
     command_app,
-    err,
+    console,
     fail,
     write_raw,
 )
@@ -211,6 +211,7 @@ def _report(url: str, checks: list[Check], *, as_json: bool) -> None:
         table.add_column("detail")
         for check in checks:
             table.add_row(check.name, "[green]ok[/]" if check.ok else "[red]FAIL[/]", check.detail)
+        err = console("err")
         err.print(table)
         style = "red" if failed else "green"
         err.print(f"[{style}]{len(checks) - len(failed)}/{len(checks)} checks passed[/]")
