@@ -41,7 +41,9 @@ def start_up() -> Iterator[None]:
     Start-up builds only what lives as long as the process (the SDK's modules, the loaded
     library), and each collection during it would walk that growing heap for nothing: about
     75 ms of a 0.7 s start with 1,000 commands. Afterwards the heap is frozen, out of the
-    collector's sight, and collection resumes for what requests allocate.
+    collector's sight, and collection resumes for what requests allocate. The few hundred
+    objects of garbage that start-up leaves in cycles are frozen with the rest: collecting
+    them would cost the 50 ms saved.
     """
     gc.disable()
     try:
