@@ -222,6 +222,7 @@ def _envelope(result: types.Result) -> dict[str, Any]:
 
 _LIST_PROMPTS = _envelope(types.ListPromptsResult(prompts=[]))
 _LIST_RESOURCES = _envelope(types.ListResourcesResult(resources=[]))
+_GET_PROMPT = _envelope(types.GetPromptResult(messages=[]))
 
 
 def build_server(
@@ -237,7 +238,7 @@ def build_server(
 
     async def get_prompt(
         ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
-    ) -> types.GetPromptResult:
+    ) -> HandlerResult:
         snapshot = registry.snapshot()
         command = snapshot.library.commands.get(params.name)
         if command is None:
@@ -246,10 +247,13 @@ def build_server(
             text = render(snapshot.library, command, params.arguments or {})
         except RenderError as exc:
             raise invalid(str(exc)) from None
-        return types.GetPromptResult(
-            description=command.description,
-            messages=[types.PromptMessage(role="user", content=types.TextContent(text=text))],
-        )
+        # The wire form of a GetPromptResult: the SDK validates a result against the protocol
+        # on its way out, so building the models first would only validate it twice.
+        return {
+            **_GET_PROMPT,
+            "description": command.description,
+            "messages": [{"role": "user", "content": {"type": "text", "text": text}}],
+        }
 
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
@@ -322,7 +326,6 @@ def build_server(
         version=tallinn_version(),
         title="Tallinn prompt library",
         instructions=INSTRUCTIONS,
-        on_get_prompt=get_prompt,
         on_read_resource=read_resource,
         on_list_tools=list_tools,
         on_call_tool=call,
@@ -333,6 +336,7 @@ def build_server(
     # the generic registration takes any result the SDK accepts, and advertises the
     # capabilities just as `on_list_prompts` and `on_list_resources` would.
     server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
+    server.add_request_handler("prompts/get", types.GetPromptRequestParams, get_prompt)
     server.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
     server.middleware.append(Observe(registry, notifier))
     registry.subscribe(notifier.changed)
