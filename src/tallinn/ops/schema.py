@@ -19,7 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
+    case,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -72,14 +72,17 @@ tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
-    # One active token per name; revoked ones keep their name for the record.
-    Index(
-        "uq_tokens_active_name",
-        "name",
-        unique=True,
-        sqlite_where=text("revoked_at IS NULL"),
-        postgresql_where=text("revoked_at IS NULL"),
-    ),
+)
+
+# One active token per name; revoked ones keep their name for the record. A unique index on
+# the name of active tokens only (NULL for revoked ones, and NULLs never collide), written
+# the same for SQLite and PostgreSQL: a partial index needs `sqlite_where=` and
+# `postgresql_where=`, and naming a dialect makes SQLAlchemy import it (the PostgreSQL
+# dialect costs 20 ms and 2 MB in every process, SQLite ones included).
+Index(
+    "uq_tokens_active_name",
+    case((tokens.c.revoked_at.is_(None), tokens.c.name)),
+    unique=True,
 )
 
 security_events = Table(
