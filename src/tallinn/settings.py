@@ -7,11 +7,14 @@ The library location follows the 2025 system: `--library`, else `TALLINN_LIBRARY
 from __future__ import annotations
 
 import hashlib
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tallinn.library.errors import TallinnError
 
 PRODUCTION_VALUES = frozenset({"production", "prod"})
 
@@ -21,18 +24,42 @@ def starter_path() -> Path:
     return Path(str(resources.files("tallinn") / "starter"))
 
 
-class Settings(BaseSettings):
-    """Environment variables Tallinn reads."""
+class SettingsError(TallinnError):
+    """An environment variable has a value Tallinn cannot use:
+    `SettingsError("TALLINN_NO_CACHE='nope': Input should be a valid boolean")`."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    library: Path | None = Field(default=None, validation_alias="TALLINN_LIBRARY")
-    project_root: Path | None = Field(default=None, validation_alias="PROJECT_ROOT")
-    env: str = Field(default="", validation_alias="TALLINN_ENV")
-    claude_code_env: str = Field(default="", validation_alias="CLAUDE_CODE_ENV")
-    store_url: str | None = Field(default=None, validation_alias="TALLINN_STORE_URL")
-    cache_root: Path | None = Field(default=None, validation_alias="TALLINN_CACHE_DIR")
-    no_cache: bool = Field(default=False, validation_alias="TALLINN_NO_CACHE")
+class Settings(BaseModel):
+    """Environment variables Tallinn reads, validated: `Settings()` reads them at that moment.
+
+    Each field's alias is its variable. Values given by name win over the environment.
+    """
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    library: Path | None = Field(default=None, alias="TALLINN_LIBRARY")
+    project_root: Path | None = Field(default=None, alias="PROJECT_ROOT")
+    env: str = Field(default="", alias="TALLINN_ENV")
+    claude_code_env: str = Field(default="", alias="CLAUDE_CODE_ENV")
+    store_url: str | None = Field(default=None, alias="TALLINN_STORE_URL")
+    cache_root: Path | None = Field(default=None, alias="TALLINN_CACHE_DIR")
+    no_cache: bool = Field(default=False, alias="TALLINN_NO_CACHE")
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}={e['input']!r}: {e['msg']}" for e in exc.errors()
+            )
+            raise SettingsError(f"invalid environment: {problems}") from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, values: Any) -> Any:
+        names = {field.alias for field in cls.model_fields.values()}
+        found = {name: value for name, value in os.environ.items() if name in names}
+        return {**found, **values} if isinstance(values, dict) else values
 
     @property
     def production(self) -> bool:

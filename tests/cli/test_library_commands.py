@@ -278,3 +278,31 @@ def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0
     assert result.stdout == f"tallinn {__version__}\n"
+
+
+def test_a_bad_environment_variable_is_a_usage_error(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TALLINN_NO_CACHE", "nope")
+    result = run("list", "-L", str(lib))
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "TALLINN_NO_CACHE='nope'" in result.stderr  # type: ignore[attr-defined]
+    assert "Traceback" not in result.output  # type: ignore[attr-defined]
+
+
+def test_settings_read_the_environment_and_values_given_win(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from tallinn.settings import Settings, SettingsError
+
+    monkeypatch.setenv("TALLINN_LIBRARY", str(tmp_path))
+    monkeypatch.setenv("CLAUDE_CODE_ENV", "production")
+    monkeypatch.setenv("TALLINN_NO_CACHE", "true")
+    settings = Settings()
+    assert settings.library == tmp_path
+    assert settings.production
+    assert settings.no_cache
+    assert Settings(TALLINN_LIBRARY="/elsewhere").library == Path("/elsewhere")
+    monkeypatch.setenv("TALLINN_NO_CACHE", "sometimes")
+    with pytest.raises(SettingsError, match="TALLINN_NO_CACHE='sometimes'"):
+        Settings()

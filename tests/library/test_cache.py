@@ -6,6 +6,8 @@ import datetime as dt
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,15 @@ def test_the_cache_file_is_readable_by_whoever_can_read_the_library(
     finally:
         os.umask(previous)
     assert stat.S_IMODE((cache / FILE_NAME).stat().st_mode) == 0o644
+
+
+def test_a_warm_load_does_not_even_import_pyyaml(lib: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    load_library(lib, cache_dir=cache)
+    code = (
+        "import sys; from tallinn.library import load_library; "
+        f"load_library({str(lib)!r}, cache_dir={str(cache)!r}); print('yaml' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "False"

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # for annotations only: Typer's click (vendored in recent Typ
     from typer._click import Command, Context
 
 from tallinn import __version__
-from tallinn.cli.common import ExitCode
+from tallinn.cli.common import ExitCode, fail
+from tallinn.settings import Settings, SettingsError
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
 
@@ -118,3 +119,7 @@ def _root(
 ) -> None:
     """Prompt libraries as code."""
     app.pretty_exceptions_enable = debug
+    try:
+        Settings()  # a bad environment variable is a usage error, before any command runs
+    except SettingsError as exc:
+        fail(str(exc))

@@ -23,15 +23,14 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from tallinn import __version__
 
 FILE_NAME = "frontmatter.json"
-_FORMAT = 1  # bump whenever what an entry holds, or how it is computed, changes
+_FORMAT = 2  # bump whenever what an entry holds, or how it is computed, changes
 _GITIGNORE = "# Written by Tallinn: a cache, safe to delete.\n*\n"
 
 # (data, key marks, value marks), as `frontmatter.Parsed` holds them.
@@ -39,12 +38,13 @@ Entry = tuple[dict[str, Any], dict[str, tuple[int, int]], dict[str, tuple[int, i
 
 
 def _stamp() -> dict[str, Any]:
-    return {
-        "format": _FORMAT,
-        "tallinn": __version__,
-        "pyyaml": yaml.__version__,
-        "libyaml": yaml.__with_libyaml__,
-    }
+    """What the entries depend on. PyYAML's version is read from its metadata, not by importing
+    it: a load that finds everything here never imports PyYAML at all."""
+    try:
+        pyyaml = version("PyYAML")
+    except PackageNotFoundError:  # pragma: no cover - PyYAML is a dependency
+        pyyaml = ""
+    return {"format": _FORMAT, "tallinn": __version__, "pyyaml": pyyaml}
 
 
 def _key(yaml_text: str) -> str:

@@ -12,18 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tallinn.library.diagnostics import Diagnostic, Severity
 
 if TYPE_CHECKING:
-    from tallinn.library.cache import FrontMatterCache
+    import yaml
 
-try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - only on builds without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+    from tallinn.library.cache import FrontMatterCache
 
 ARGUMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _FENCE = "---"
@@ -150,8 +146,16 @@ def parse(text: str, path: str, cache: FrontMatterCache | None = None) -> Parsed
 def _parse_yaml(
     yaml_text: str, first_line: int, body: str, body_line: int, path: str
 ) -> Parsed | Diagnostic:
+    # Imported here: a load that finds everything in the front-matter cache needs no YAML.
+    import yaml
+
+    try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
+        from yaml import CSafeLoader as Loader
+    except ImportError:  # pragma: no cover - only on builds without libyaml
+        from yaml import SafeLoader as Loader  # type: ignore[assignment]
+
     try:
-        loader = _Loader(yaml_text)
+        loader = Loader(yaml_text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else {}
