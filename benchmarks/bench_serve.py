@@ -526,7 +526,7 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
         "stdio start to prompts/list s",
         f"{cold['bare_s']:.3f}",
         f"{cold['tallinn_s']:.3f}",
-        f"import +{extra * 1000:.0f} ms",
+        f"import {extra * 1000:+.0f} ms",
         f"<= +{MAX_COLD_START_EXTRA_S * 1000:.0f} ms",
         extra <= MAX_COLD_START_EXTRA_S,
     )
@@ -535,7 +535,7 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
         "  first start (no front-matter cache) s",
         "",
         f"{cold['tallinn_uncached_s']:.3f}",
-        f"import +{uncached * 1000:.0f} ms",
+        f"import {uncached * 1000:+.0f} ms",
         "",
         None,
     )
