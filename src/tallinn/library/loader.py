@@ -12,6 +12,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from tallinn.library import frontmatter
@@ -223,7 +224,7 @@ def _command(
     if arguments is None:
         return None
     stem = rel.rsplit("/", 1)[-1].removesuffix(".md")
-    category = rel.removeprefix("commands/").rpartition("/")[0] or "general"
+    category = intern(rel.removeprefix("commands/").rpartition("/")[0] or "general")
     if not COMMAND_NAME.fullmatch(stem):
         diagnostics.append(Diagnostic(
             "V109",
@@ -242,7 +243,8 @@ def _command(
         name=stem, path=rel, description=spec.description.strip(), arguments=arguments,
         body=parsed.body, body_line=parsed.body_line, source=text,
         category=category, argument_hint=spec.argument_hint, allowed_tools=allowed,
-        model=spec.model, tags=tuple(spec.tags), critical=spec.critical, examples=examples,
+        model=spec.model, tags=tuple(map(intern, spec.tags)), critical=spec.critical,
+        examples=examples,
     )
 
 
@@ -304,9 +306,12 @@ def _arguments(
         if spec.required and spec.default is not None:
             problem(f"argument '{spec.name}' is required and has a default; choose one")
             continue
+        # Names and enum values are identifiers that recur across a library ("path", "focus",
+        # "high"): interned, each is held once however many commands declare it.
         argument = Argument(
-            name=spec.name, description=spec.description.strip(), type=ArgType(spec.type),
-            required=spec.required, enum=tuple(spec.enum or ()), pattern=spec.pattern,
+            name=intern(spec.name), description=spec.description.strip(),
+            type=ArgType(spec.type), required=spec.required,
+            enum=tuple(map(intern, spec.enum or ())), pattern=spec.pattern,
             compiled_pattern=compiled,
         )
         if spec.default is not None:
