@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -306,3 +307,27 @@ def test_settings_read_the_environment_and_values_given_win(
     monkeypatch.setenv("TALLINN_NO_CACHE", "sometimes")
     with pytest.raises(SettingsError, match="TALLINN_NO_CACHE='sometimes'"):
         Settings()
+
+
+def test_the_lazy_group_takes_commands_added_at_run_time() -> None:
+    """Commands added to the built group (as click plugins do) are listed after Tallinn's own."""
+    import typer.main
+
+    from tallinn.cli import COMMANDS
+
+    group: Any = typer.main.get_command(app)
+    plugin = typer.Typer()
+
+    @plugin.command()
+    def extra() -> None:
+        """A command from elsewhere."""
+
+    extra_command = typer.main.get_command(plugin)
+    group.add_command(extra_command, "extra")
+    assert list(group.commands) == [*COMMANDS, "extra"]
+    assert len(group.commands) == len(COMMANDS) + 1
+    assert group.commands["extra"] is extra_command
+    del group.commands["extra"]
+    assert "extra" not in group.commands
+    with pytest.raises(KeyError):
+        group.commands["no-such-command"]
