@@ -582,8 +582,8 @@ def load(base: Path) -> Library:
 def _component(legacy: LegacyFile) -> Component:
     return Component(
         name=legacy.name, path=legacy.path, description=legacy.description,
-        arguments=legacy.arguments, body=legacy.body, body_line=legacy.body_line,
-        source=legacy.text,
+        arguments=legacy.arguments, body_line=legacy.body_line, source=legacy.text,
+        body_start=len(legacy.text), converted_body=legacy.body,
     )
 
 
@@ -604,8 +604,9 @@ def _commands(
         tags = data.get("tags")
         command = Command(
             name=legacy.name, path=legacy.path, description=legacy.description,
-            arguments=legacy.arguments, body=legacy.body, body_line=legacy.body_line,
-            source=legacy.text, category=legacy.category,
+            arguments=legacy.arguments, body_line=legacy.body_line,
+            source=legacy.text, body_start=len(legacy.text), converted_body=legacy.body,
+            category=legacy.category,
             argument_hint=None if hint is None else str(hint), allowed_tools=allowed,
             model=data.get("model") if isinstance(data.get("model"), str) else None,
             tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),

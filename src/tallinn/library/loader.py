@@ -204,7 +204,7 @@ def _component(
         return None
     return Component(
         name=name, path=rel, description=spec.description.strip(), arguments=arguments,
-        body=parsed.body, body_line=parsed.body_line, source=text,
+        body_line=parsed.body_line, source=text, body_start=len(text) - len(parsed.body),
     )
 
 
@@ -241,7 +241,7 @@ def _command(
         allowed = tuple(t.strip() for t in tools or () if t.strip())
     return Command(
         name=stem, path=rel, description=spec.description.strip(), arguments=arguments,
-        body=parsed.body, body_line=parsed.body_line, source=text,
+        body_line=parsed.body_line, source=text, body_start=len(text) - len(parsed.body),
         category=category, argument_hint=spec.argument_hint, allowed_tools=allowed,
         model=spec.model, tags=tuple(map(intern, spec.tags)), critical=spec.critical,
         examples=examples,

@@ -71,9 +71,19 @@ class Document:
     path: str  # relative to the library root, with forward slashes
     description: str
     arguments: tuple[Argument, ...]
-    body: str
     body_line: int  # 1-based line of the file on which the body starts
     source: str  # the whole file, as read (newlines normalised)
+    body_start: int  # where the body starts in `source`
+    # The body when it is not the end of the source: a 2025-format prompt, converted.
+    converted_body: str | None = None
+
+    @property
+    def body(self) -> str:
+        """The text after the front matter: the template. Sliced from `source` when asked, so
+        a served library holds each file's text once (it is read only to compose)."""
+        if self.converted_body is not None:
+            return self.converted_body
+        return self.source[self.body_start :]
 
     @property
     def front_matter(self) -> Mapping[str, Any]:
