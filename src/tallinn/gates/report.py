@@ -41,10 +41,6 @@ class Format(StrEnum):
     SARIF = "sarif"
 
 
-def tool_version() -> str:
-    return __version__
-
-
 def render(readiness: Readiness, fmt: Format | str) -> str:
     """The report in `fmt` (text, json, markdown or sarif), ending with a newline."""
     kind = Format(fmt)
@@ -77,7 +73,7 @@ def report_data(readiness: Readiness) -> dict[str, Any]:
     library = asdict(readiness.library)
     return {
         "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "tallinn", "version": tool_version()},
+        "tool": {"name": "tallinn", "version": __version__},
         "generated_at": readiness.started.isoformat(timespec="seconds"),
         "duration_s": round(readiness.duration, 3),
         "library": library,

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
+from tallinn import __version__
 from tallinn.gates.base import RULES, Confidence, Finding, Rule
 from tallinn.gates.runner import Readiness
 from tallinn.library import Fix, Severity
@@ -48,8 +49,6 @@ def fingerprint(finding: Finding) -> str:
 
 def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> dict[str, Any]:
     """The SARIF 2.1.0 log of a gate run (a JSON-ready dict)."""
-    from tallinn.gates.report import tool_version
-
     registry = RULES if rules is None else rules
     root = Path(readiness.library.path)
     texts = _Texts(root)
@@ -77,8 +76,8 @@ def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> d
         "runs": [{
             "tool": {"driver": {
                 "name": "tallinn",
-                "version": tool_version(),
-                "semanticVersion": tool_version(),
+                "version": __version__,
+                "semanticVersion": __version__,
                 "rules": descriptors,
             }},
             "automationDetails": {"id": "tallinn/gates/"},

@@ -28,12 +28,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tallinn import __version__
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._events import CachesTokens, EventRecorder, StoreLike
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
-from tallinn.serve._server import CLIENT_KEY, build_server, tallinn_version
+from tallinn.serve._server import CLIENT_KEY, build_server
 
 log = logging.getLogger("tallinn.serve")
 
@@ -242,7 +243,6 @@ def build_app(
     )
     guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
     started = time.monotonic()
-    version = tallinn_version()
 
     async def health(request: Request) -> Response:
         snapshot = registry.current
@@ -250,7 +250,7 @@ def build_app(
         return JSONResponse(
             {
                 "status": "ok",
-                "version": version,
+                "version": __version__,
                 "library": library.name if library else None,
                 "content_hash": library.content_hash if library else None,
                 "commands": len(library.commands) if library else 0,

@@ -323,7 +323,7 @@ def build_server(
 
     server = TallinnServer(
         name,
-        version=tallinn_version(),
+        version=__version__,
         title="Tallinn prompt library",
         instructions=INSTRUCTIONS,
         on_read_resource=read_resource,
@@ -332,9 +332,9 @@ def build_server(
         on_completion=complete,
         on_subscriptions_listen=notifier.listen,
     )
-    # The list views are held as wire data (see Snapshot), so these two answer with mappings:
-    # the generic registration takes any result the SDK accepts, and advertises the
-    # capabilities just as `on_list_prompts` and `on_list_resources` would.
+    # These three answer with their wire form (the list views are held as wire data, see
+    # Snapshot): the generic registration takes any result the SDK accepts, and the
+    # capabilities follow from the methods registered, as with `on_list_prompts`.
     server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
     server.add_request_handler("prompts/get", types.GetPromptRequestParams, get_prompt)
     server.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
@@ -342,7 +342,3 @@ def build_server(
     registry.subscribe(notifier.changed)
     server.notifier = notifier
     return server
-
-
-def tallinn_version() -> str:
-    return __version__
