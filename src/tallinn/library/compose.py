@@ -29,7 +29,8 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_INCLUDE = re.compile(r"""<include\s+component\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*/>""")
+# A whole native include; group 1 or 2 holds the component name, as written.
+INCLUDE = re.compile(r"""<include\s+component\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*/>""")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ def tokenize(doc: Document, diagnostics: list[Diagnostic]) -> _Tokens:
         else:
             tag = match.group("include")
             line, col = where(match.start())
-            full = _INCLUDE.match(body, match.start())
+            full = INCLUDE.match(body, match.start())
             if full is None:
                 diagnostics.append(Diagnostic(
                     "V202",

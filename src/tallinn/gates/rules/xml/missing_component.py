@@ -7,6 +7,7 @@ import re
 from tallinn.gates.base import describe
 from tallinn.gates.rules.xml._common import GATE, offset
 from tallinn.library import Diagnostic, Edit, Fix, Library, Severity
+from tallinn.library.compose import INCLUDE
 from tallinn.library.legacy import component_name, native_include
 
 CODE = "V201"
@@ -42,7 +43,6 @@ RULE = describe(CODE, "An include names a component that does not exist", GATE,
                 Severity.ERROR, "missing-component", DOC, fixable=True)
 
 _NAMED = re.compile(r"component '([^']*)'")
-_ATTRIBUTE = re.compile(r"""<include\s+component\s*=\s*(?:"([^"<>]*)"|'([^'<>]*)')\s*/>""")
 
 
 def missing_name(diagnostic: Diagnostic) -> str | None:
@@ -54,7 +54,7 @@ def missing_name(diagnostic: Diagnostic) -> str | None:
 def fix(diagnostic: Diagnostic, text: str, library: Library) -> Fix | None:
     """Rewrite `component="components/x/y.md"` as `component="x/y"` when x/y exists."""
     at = offset(text, diagnostic.line, diagnostic.col)
-    match = _ATTRIBUTE.match(text, at) if at is not None else None
+    match = INCLUDE.match(text, at) if at is not None else None
     if match is None:
         return None
     written = match.group(1) if match.group(1) is not None else match.group(2)
