@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 from collections.abc import Mapping
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -37,9 +38,11 @@ _GITIGNORE = "# Written by Tallinn: a cache, safe to delete.\n*\n"
 Entry = tuple[dict[str, Any], dict[str, tuple[int, int]], dict[str, tuple[int, int]]]
 
 
+@cache
 def _stamp() -> dict[str, Any]:
-    """What the entries depend on. PyYAML's version is read from its metadata, not by importing
-    it: a load that finds everything here never imports PyYAML at all."""
+    """What the entries depend on; fixed for the life of the process, so read once. PyYAML's
+    version comes from its metadata, not by importing it: a load that finds everything here
+    never imports PyYAML at all."""
     try:
         pyyaml = version("PyYAML")
     except PackageNotFoundError:  # pragma: no cover - PyYAML is a dependency
