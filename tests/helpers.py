@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 
 def write_files(root: Path, files: Mapping[str, str]) -> Path:
@@ -15,3 +19,21 @@ def write_files(root: Path, files: Mapping[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     return root
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> Callable[[], int]:
+    """Wrap `owner.name` so that calls to it are counted; return a function giving the count.
+
+    Tests use it to show that work grows as it should (once per case, once per file), which
+    holds on any machine, where a stopwatch would not.
+    """
+    original = getattr(owner, name)
+    calls = [0]
+
+    @functools.wraps(original)
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return lambda: calls[0]

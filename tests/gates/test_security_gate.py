@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -268,9 +267,7 @@ def test_positions_are_file_lines_and_columns() -> None:
 @needs_corpus
 def test_the_2025_corpus_is_audited_without_false_positives_from_prose() -> None:
     """The 2025 audit flagged every eval( in text; this one flags code, not words."""
-    started = time.perf_counter()
     result = security.audit(CORPUS)
-    elapsed = time.perf_counter() - started
     by_rule = Counter(f.code for f in result.findings)
     assert len(result.files) >= 250
     assert by_rule["S601"] >= 100  # `allowed-tools: ..., Bash` throughout
@@ -278,11 +275,12 @@ def test_the_2025_corpus_is_audited_without_false_positives_from_prose() -> None
     for finding in result.findings:
         if finding.code.startswith(("S1", "S2")):
             assert finding.line in files[finding.path].fence_lines, finding
-    assert elapsed < 5, f"{elapsed:.2f} s"
 
 
-def test_a_thousand_commands_are_audited_in_well_under_a_few_seconds(tmp_path: Path) -> None:
-    """About 2.5 MB of prompts with code, shell lines and front matter."""
+def test_a_thousand_commands_are_each_audited(tmp_path: Path) -> None:
+    """About 2.5 MB of prompts with code, shell lines and front matter: every file is audited,
+    and the safe shell and Python in them are not flagged (its speed is in
+    benchmarks/bench_gates.py)."""
     body = (starter_path() / "commands/review/code-review.md").read_text()
     extra = ("\n```bash\nrm -rf \"${OUT:?}\"/build && curl -fsSLo x.sh https://e.com/x.sh\n```\n"
              "```python\nimport json\nprint(json.loads(data))\n```\nState: !`git status`\n")
@@ -290,9 +288,5 @@ def test_a_thousand_commands_are_audited_in_well_under_a_few_seconds(tmp_path: P
         path = tmp_path / "commands" / f"c{index % 20}" / f"cmd-{index}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body + extra)
-    security.audit(tmp_path / "commands")  # import the detect-secrets plugins first
-    started = time.perf_counter()
     result = security.audit(tmp_path)
-    elapsed = time.perf_counter() - started
     assert len(result.files) == 1000
-    assert elapsed < 3, f"{elapsed:.2f} s"

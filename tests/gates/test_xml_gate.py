@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -121,19 +120,18 @@ def test_an_unreadable_left_out_file_is_not_scanned(write_library) -> None:  # t
     assert result.metrics[1].value == 100.0
 
 
-def test_a_thousand_commands_validate_well_under_a_second(write_library) -> None:  # type: ignore[no-untyped-def]
+def test_a_thousand_commands_validate_clean(write_library) -> None:  # type: ignore[no-untyped-def]
+    """Every one of 1,000 commands with twenty tags each is checked, and none is flagged (the
+    speed of this is in benchmarks/bench_gates.py)."""
     body = GOOD + "\n".join(
         f"<step{i}>Check `item {i}` with care; a < b.</step{i}>" for i in range(20)) + "\n"
     files = {f"commands/c{i % 10}/cmd-{i}.md": body for i in range(1000)}
     files["components/shared/rules.md"] = RULES
     library = load_library(write_library(files))
     assert len(library.commands) == 1000
-    start = time.perf_counter()
     outcome = xml.check(library)
-    elapsed = time.perf_counter() - start
     assert outcome.findings == ()
     assert len(outcome.files) == 1001
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
 
 
 @needs_corpus

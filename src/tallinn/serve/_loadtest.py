@@ -57,7 +57,7 @@ def run_load_test(root: Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
     """Serve the library at `root` on a free loopback port and drive it for `seconds`.
 
     Given `calls` like `[("greet", {"name": "Ada"}), ("bye", {})]`, client `i` starts at
-    call `i` and makes them in turn until the time is up, one at a time.
+    call `i` and makes them in turn until the time is up, one at a time, and at least once.
     """
     if not calls:
         raise ValueError("a load test needs at least one call")
@@ -134,7 +134,10 @@ def _drive(url: str, calls: Sequence[tuple[str, Mapping[str, str]]], clients: in
                 transport = streamable_http_client(f"{url}/mcp", http_client=http)
                 async with Client(transport, mode="legacy", cache=None) as session:
                     turn = index
-                    while time.monotonic() < deadline:
+                    # Each client makes one call at least: on a busy machine opening the
+                    # session can take longer than the whole run, and a run with no call
+                    # would measure nothing.
+                    while turn == index or time.monotonic() < deadline:
                         name, arguments = calls[turn % len(calls)]
                         turn += 1
                         started = time.perf_counter_ns()
