@@ -151,21 +151,29 @@ async def test_stateful_sessions_hear_list_changed(
 ) -> None:
     """A stateful HTTP session gets list_changed on its GET stream after a reload."""
     server = serve_thread(ServeConfig(port=free_port(), reload=True))
-    received: list[str] = []
+    heard = anyio.Event()
 
     async def on_message(message: Any) -> None:
-        if isinstance(message, types.ServerNotification):
-            received.append(message.method)
+        if isinstance(message, types.ServerNotification) and (
+            message.method == "notifications/prompts/list_changed"
+        ):
+            heard.set()
 
     async with connect(server.url, message_handler=on_message) as client:
         await client.list_prompts()
-        await anyio.sleep(0.2)  # let the client open its standalone GET stream
-        (library_dir / "commands/docs/fresh.md").write_text(
-            "---\ndescription: Fresh\n---\nFresh.\n", encoding="utf-8"
-        )
-        with anyio.fail_after(5):
-            while "notifications/prompts/list_changed" not in received:
-                await anyio.sleep(0.02)
+        # The client opens its standalone GET stream in the background, and nothing tells
+        # when it is open: a notification sent before then is not delivered. So edit again,
+        # with new text each time, until one is heard.
+        command = library_dir / "commands/docs/fresh.md"
+        with anyio.fail_after(30):
+            for edit in range(1_000):
+                command.write_text(
+                    f"---\ndescription: Fresh\n---\nFresh {edit}.\n", encoding="utf-8"
+                )
+                with anyio.move_on_after(1):
+                    await heard.wait()
+                if heard.is_set():
+                    break
         assert "fresh" in [p.name for p in (await client.list_prompts()).prompts]
 
 

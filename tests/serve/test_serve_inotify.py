@@ -74,8 +74,7 @@ async def test_without_inotify_watchfiles_polls(
     first = registry.load()
     stop = anyio.Event()
     async with anyio.create_task_group() as tg:
-        await tg.start(_reload.watch_library, registry, stop)
-        await anyio.sleep(0.2)
+        await tg.start(_reload.watch_library, registry, stop)  # returns once it watches
         (library_dir / "commands/docs/fresh.md").write_text(
             "---\ndescription: Fresh\n---\nFresh.\n", encoding="utf-8"
         )

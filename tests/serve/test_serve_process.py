@@ -44,11 +44,13 @@ async def test_stdio_session(library_dir: Path, tmp_path: Path) -> None:
 
 async def test_stdio_session_hears_list_changed(library_dir: Path, tmp_path: Path) -> None:
     """With reload on, an edit reaches a stdio client as notifications/prompts/list_changed."""
-    received: list[str] = []
+    heard = anyio.Event()
 
     async def on_message(message: object) -> None:
-        if isinstance(message, types.ServerNotification):
-            received.append(message.method)
+        if isinstance(message, types.ServerNotification) and (
+            message.method == "notifications/prompts/list_changed"
+        ):
+            heard.set()
 
     params = StdioServerParameters(
         command=sys.executable,
@@ -56,14 +58,12 @@ async def test_stdio_session_hears_list_changed(library_dir: Path, tmp_path: Pat
         env={**os.environ, "TALLINN_STORE_URL": f"sqlite:///{tmp_path / 'state.db'}"},
     )
     async with Client(params, mode="legacy", message_handler=on_message) as client:
-        await client.list_prompts()
-        await anyio.sleep(0.5)  # the watcher starts with the server
+        await client.list_prompts()  # the server watches the library before it answers
         (library_dir / "commands/docs/added.md").write_text(
             "---\ndescription: Added\n---\nAdded.\n", encoding="utf-8"
         )
-        with anyio.fail_after(10):
-            while "notifications/prompts/list_changed" not in received:
-                await anyio.sleep(0.05)
+        with anyio.fail_after(30):
+            await heard.wait()
         assert "added" in [p.name for p in (await client.list_prompts()).prompts]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import anyio
@@ -43,20 +42,18 @@ async def _prompt_text(url: str, service: str = "billing") -> str:
         return result.messages[0].content.text  # type: ignore[union-attr]
 
 
-async def _wait_for_text(url: str, wanted: str, timeout: float = 3.0) -> float:
-    """Poll prompts/get until its text contains `wanted`; return the seconds it took."""
-    started = time.monotonic()
+async def _wait_for_text(url: str, wanted: str, timeout: float = 30.0) -> None:
+    """Poll prompts/get until its text contains `wanted` (how fast: benchmarks/bench_serve.py)."""
     with anyio.fail_after(timeout):
         while wanted not in await _prompt_text(url):
             await anyio.sleep(0.02)
-    return time.monotonic() - started
 
 
 @pytest.mark.slow
 async def test_edit_break_and_fix_a_command(
     serve_thread: StartThread, library_dir: Path, tmp_path: Path
 ) -> None:
-    """Edits are served within a second; a broken edit keeps the last good library serving."""
+    """Edits are served; a broken edit keeps the last good library serving."""
     served = tmp_path / "served"
     shutil.copytree(library_dir, served)
     registry = Registry(served)
@@ -66,7 +63,7 @@ async def test_edit_break_and_fix_a_command(
     assert "Model the threats to billing." in await _prompt_text(server.url)
 
     command.write_text(THREAT_MODEL.format(body="Version two for {{service}}."), encoding="utf-8")
-    assert await _wait_for_text(server.url, "Version two for billing.", timeout=1.0) < 1.0
+    await _wait_for_text(server.url, "Version two for billing.")
 
     command.write_text(BROKEN, encoding="utf-8")
 
@@ -74,7 +71,7 @@ async def test_edit_break_and_fix_a_command(
         text = httpx2.get(f"{server.url}/metrics").text
         return metric_value(text, "tallinn_library_reload_failures_total") >= 1
 
-    wait_until(refused, timeout=3)
+    wait_until(refused, timeout=30)
     assert "Version two for billing." in await _prompt_text(server.url)
     ready = httpx2.get(f"{server.url}/ready")
     assert ready.status_code == 200  # still serving the last good library
@@ -83,8 +80,8 @@ async def test_edit_break_and_fix_a_command(
     assert not any(str(tmp_path) in p for p in problems)
 
     command.write_text(THREAT_MODEL.format(body="Version three for {{service}}."), encoding="utf-8")
-    await _wait_for_text(server.url, "Version three for billing.", timeout=3.0)
-    wait_until(lambda: "reload_error" not in httpx2.get(f"{server.url}/ready").json(), timeout=3)
+    await _wait_for_text(server.url, "Version three for billing.")
+    wait_until(lambda: "reload_error" not in httpx2.get(f"{server.url}/ready").json(), timeout=30)
     text = httpx2.get(f"{server.url}/metrics").text
     assert metric_value(text, "tallinn_library_reloads_total") >= 2
 

@@ -24,11 +24,13 @@ pytestmark = pytest.mark.timeout(30)
 
 async def test_stdio_loop_serves_and_reloads(registry: Registry, library_dir: Path) -> None:
     """The stdio runner serves a session, and its watcher turns an edit into list_changed."""
-    received: list[str] = []
+    heard = anyio.Event()
 
     async def on_message(message: Any) -> None:
-        if isinstance(message, types.ServerNotification):
-            received.append(message.method)
+        if isinstance(message, types.ServerNotification) and (
+            message.method == "notifications/prompts/list_changed"
+        ):
+            heard.set()
 
     async with create_client_server_memory_streams() as (client_streams, server_streams):
 
@@ -47,13 +49,12 @@ async def test_stdio_loop_serves_and_reloads(registry: Registry, library_dir: Pa
             async with Client(client_side(), mode="legacy", message_handler=on_message) as client:
                 result = await client.get_prompt("explain-code", {})
                 assert result.messages[0].content.text.startswith("Explain this code:")  # type: ignore[union-attr]
-                await anyio.sleep(0.3)
+                # The server watches the library before it answers its first request.
                 (library_dir / "commands/docs/later.md").write_text(
                     "---\ndescription: Later\n---\nLater.\n", encoding="utf-8"
                 )
-                with anyio.fail_after(5):
-                    while "notifications/prompts/list_changed" not in received:
-                        await anyio.sleep(0.02)
+                with anyio.fail_after(30):
+                    await heard.wait()
             # EOF: the server loop ends by itself and the task group exits (bounded by the
             # test timeout).
             await client_streams[1].aclose()

@@ -118,11 +118,9 @@ class EventRecorder:
     def __init__(self, store: StoreLike, metrics: Metrics) -> None:
         self.store = store
         self.metrics = metrics
-        self._send: MemoryObjectSendStream[Event]
-        self._receive: MemoryObjectReceiveStream[Event]
-        self._send, self._receive = anyio.create_memory_object_stream[Event](_QUEUE)
+        # The queue exists while `run` runs: made there and closed there, never left open.
+        self._send: MemoryObjectSendStream[Event] | None = None
         self._last: dict[tuple[str, str | None], float] = {}
-        self._running = False
 
     def record(self, kind: str, client: str | None, detail: str = "") -> None:
         """Count the event now; queue it for the store unless one like it was just queued."""
@@ -136,7 +134,7 @@ class EventRecorder:
             self._last.clear()
         self._last[key] = now
         event = Event(kind, client, detail[:500])
-        if not self._running:
+        if self._send is None:
             # No background task (a bare server in tests): write now, best effort.
             self._write(event)
             return
@@ -155,17 +153,19 @@ class EventRecorder:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Write queued events until cancelled; then write what is left."""
-        self._running = True
-        task_status.started()
-        try:
-            async for event in self._receive:
-                await anyio.to_thread.run_sync(self._write, event)
-        finally:
-            self._running = False
-            with anyio.CancelScope(shield=True):
-                while True:
-                    try:
-                        event = self._receive.receive_nowait()
-                    except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                        break
-                    self._write(event)
+        send, receive = anyio.create_memory_object_stream[Event](_QUEUE)
+        with send, receive:
+            self._send = send
+            task_status.started()
+            try:
+                async for event in receive:
+                    await anyio.to_thread.run_sync(self._write, event)
+            finally:
+                self._send = None
+                with anyio.CancelScope(shield=True):
+                    while True:
+                        try:
+                            event = receive.receive_nowait()
+                        except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                            break
+                        self._write(event)

@@ -18,6 +18,8 @@ log = logging.getLogger("tallinn.serve")
 # often watchfiles' thread looks (only where inotify is not available).
 DEBOUNCE_MS = 50
 STEP_MS = 20
+# How long the watchfiles fallback waits for a change before it yields an empty batch.
+POLL_READY_MS = 200
 
 
 class LibraryFilter(DefaultFilter):
@@ -53,7 +55,8 @@ async def watch_library(
     """Reload `registry` after each batch of changes until `stop` is set.
 
     On Linux, inotify read on the event loop (no thread, nothing to do between edits); where
-    that cannot be had, watchfiles' polling thread.
+    that cannot be had, watchfiles' polling thread. `task_status.started()` is called once the
+    watch is in place: every edit after `await tg.start(watch_library, ...)` is seen.
     """
     log.info("watching %s for changes", registry.root)
     library_filter = LibraryFilter(registry.root)
@@ -72,16 +75,24 @@ async def watch_library(
         finally:
             watcher.close()
         return
-    task_status.started()
+    # watchfiles sets its watch up inside the generator, so the first batch it yields (empty
+    # when nothing changed within `rust_timeout`) is the moment the watcher is known to run:
+    # the caller is told then, and an edit made after that is never missed.
+    watching = False
     async for batch in awatch(
         registry.root,
         watch_filter=library_filter,
         debounce=DEBOUNCE_MS,
         step=STEP_MS,
         stop_event=stop,
-        rust_timeout=500,
+        rust_timeout=POLL_READY_MS,
+        yield_on_timeout=True,
     ):
-        await _reload(registry, {path for _, path in batch})
+        if not watching:
+            watching = True
+            task_status.started()
+        if batch:
+            await _reload(registry, {path for _, path in batch})
 
 
 async def _cancel_on(stop: anyio.Event, scope: anyio.CancelScope) -> None:
