@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from tallinn.serve._metrics import Metrics
 
