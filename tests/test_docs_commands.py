@@ -22,6 +22,7 @@ prompts that the rules flag, not commands.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -29,6 +30,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -247,24 +249,20 @@ class Reader:
         log.close()
         self.background.append(process)
         url = f"http://127.0.0.1:{block.background_port}/health"
-        deadline = START_TIMEOUT
-        waited = 0.0
+        deadline = time.monotonic() + START_TIMEOUT
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+                with urllib.request.urlopen(url, timeout=2):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
-            if process.poll() is not None or waited > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 output = (self.home / f"background-{block.line}.log").read_text(
                     errors="replace")
                 raise AssertionError(f"{block.where}: the server did not answer at {url}:\n"
                                      f"{output[-3000:]}")
-            waited += 0.1
-            try:
-                process.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                pass
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=0.1)  # wakes at once if the server exits
 
     def close(self) -> None:
         for process in self.background:
