@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.conftest import WriteLibrary
+from tests.helpers import count_calls
 from typer.testing import CliRunner
 
 from tallinn.cli import app
 from tallinn.gates import perf
 from tallinn.gates.base import GateContext, Status
 from tallinn.library import load_library
-from tallinn.library.prompttests import load_tests
+from tallinn.library.prompttests import estimate_tokens, load_tests
 
 runner = CliRunner()
 
@@ -109,6 +112,7 @@ def test_figures_of_a_small_library(root: Path) -> None:
     tokens, depth, memory, source, render_cost = (m.value for m in result.metrics)
     data = result.data
     assert tokens == max(t["tokens"] for t in data["per_command"].values()) > 0
+    assert all(t["chars"] >= t["tokens"] for t in data["per_command"].values())
     assert depth == 1  # greet includes style/polite
     assert 0 < memory < 1
     files = [*root.glob("commands/*/*.md"), *root.glob("components/*/*.md")]
@@ -157,6 +161,30 @@ def test_settings_that_timed_the_machine_name_their_replacement(root: Path) -> N
     result = runner.invoke(app, ["bench", "--library", str(root)])
     assert result.exit_code == 2
     assert "iterations was replaced by rounds" in " ".join(result.output.split())
+
+
+@given(st.text(max_size=200))
+def test_the_token_estimate_never_exceeds_the_characters(text: str) -> None:
+    """The gate estimates only renders long enough to reach the budget: that is sound only
+    because an estimate is never more tokens than the text has characters."""
+    assert estimate_tokens(text) <= len(text)
+
+
+def test_only_renders_that_could_reach_the_budget_are_estimated(
+    write_library: WriteLibrary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a sample of one, the longest render and those longer than the budget are
+    estimated, and no other; the longest over the budget is still flagged."""
+    files = {f"commands/c/cmd-{n}.md": f"---\ndescription: Command number {n}\n---\n"
+             + "word " * (10 * n) for n in range(1, 21)}
+    root = write_library({**files, "tallinn.toml": FAST + "sample = 1\nmax_render_tokens = 150\n"})
+    estimated = count_calls(monkeypatch, perf, "estimate_tokens")
+    result = run_gate(root)
+    long_enough = [n for n in range(1, 21) if len("word " * (10 * n)) > 150]
+    assert estimated() == len(long_enough)
+    flagged = {f.path for f in result.findings if f.code == "P103"}
+    assert "commands/c/cmd-20.md" in flagged
+    assert result.metrics[0].value == result.data["per_command"]["cmd-20"]["tokens"]
 
 
 def test_the_median_interval_is_the_binomial_one() -> None:

@@ -14,13 +14,13 @@ and a load's time depends on the machine's memory and disk as much as on the lib
     compose+render cost                <= max_render_cost (50)        timed, in reference renders
 
 A *reference render* is one compose and render of a fixed command that ships with this module
-(about 2 KB of text, two includes, three placeholders). For each of the `sample` largest
-commands, each of `rounds` rounds times the reference, each command and the reference again
-(`repeat` runs of each, the fastest kept: a busy machine only ever adds time to a run), and
-divides by the faster reference; a machine that is busy slows both sides alike and leaves the ratio where it was. The figure is
-the median over the rounds, given with a distribution-free confidence interval (order
-statistics of the rounds); when the interval straddles the threshold the gate runs more rounds,
-up to `max_rounds`, and the report says how confident the verdict is.
+(about 2 KB of text, two includes, three placeholders). Each of `rounds` rounds times the
+reference, each of the `sample` longest commands and the reference again (`repeat` runs of
+each, the fastest kept: a busy machine only ever adds time to a run), and divides by the faster
+reference; a busy machine slows both sides alike and leaves the ratio where it was. The figure
+is the median over the rounds, with a distribution-free confidence interval (order statistics
+of the rounds); when the interval straddles the threshold the gate runs more rounds, up to
+`max_rounds`, and the report says how confident the verdict is.
 
 Each command is rendered with the arguments of its first prompt test that renders, else of its
 first example that renders, else with none. `--load` also serves the library on a free loopback
@@ -260,7 +260,8 @@ class Measurements:
     """Everything `measure` found. Costs are in reference renders (see the module docstring)."""
 
     commands: int
-    render_tokens: Mapping[str, int]  # measured command -> estimated tokens of its render
+    render_chars: Mapping[str, int]  # measured command -> characters of its render
+    render_tokens: Mapping[str, int]  # estimated tokens, of the renders that could matter
     include_depth: Mapping[str, int]  # command -> its deepest include chain (0: no include)
     library_bytes: int
     source_bytes: int  # what a load reads: the UTF-8 text of every command and component
@@ -370,8 +371,7 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
     commands = list(library.commands.values())
     report("rendering every command once", 0, 3)
     cases = cases_by_command(load_tests(root)) if root is not None else {}
-    tokens: dict[str, int] = {}
-    sizes: dict[str, int] = {}
+    texts: dict[str, str] = {}
     invocations: dict[str, Invocation] = {}
     unmeasured: dict[str, str] = {}
     for command in commands:
@@ -379,10 +379,16 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
         if isinstance(chosen, str):
             unmeasured[command.name] = chosen
             continue
-        text = render(library, command, chosen.arguments, chosen.raw)
+        texts[command.name] = render(library, command, chosen.arguments, chosen.raw)
         invocations[command.name] = chosen
-        tokens[command.name] = estimate_tokens(text)
-        sizes[command.name] = len(text)
+    sizes = {name: len(text) for name, text in texts.items()}
+    longest = sorted(sizes, key=lambda name: (-sizes[name], name))
+    # The estimate never counts more tokens than characters, so a render shorter than the
+    # budget cannot be over it: only the longest ones, and any long enough, are estimated.
+    estimated = set(longest[: settings.sample])
+    estimated.update(name for name in longest if sizes[name] > settings.max_render_tokens)
+    tokens = {name: estimate_tokens(texts[name]) for name in estimated}
+    del texts
     depths = {name: max((depth + 1 for depth, _ in walk(template.includes)), default=0)
               for name, template in library.templates.items()}
     report("measuring the library's memory", 1, 3)
@@ -390,7 +396,7 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
     documents = [*library.commands.values(), *library.components.values()]
     source_bytes = sum(len(d.source.encode("utf-8")) for d in documents)
     report("timing the largest commands against the reference", 2, 3)
-    sample = sorted(sizes, key=lambda name: (-sizes[name], name))[: settings.sample]
+    sample = longest[: settings.sample]
     ref_library, ref_command = reference()
 
     def ref() -> object:
@@ -434,7 +440,8 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
             gc.enable()
     report("done", 3, 3)
     return Measurements(
-        commands=len(commands), render_tokens=tokens, include_depth=depths,
+        commands=len(commands), render_chars=sizes, render_tokens=tokens,
+        include_depth=depths,
         library_bytes=library_bytes, source_bytes=source_bytes,
         render_cost={name: Ratio.of(values) for name, values in ratios.items()},
         reference_ns=statistics.median(reference_ns) if reference_ns else 0.0,
@@ -448,16 +455,22 @@ def deep_size(root: object) -> int:
     (they are shared with the rest of the program)."""
     shared = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
               types.MethodType, types.CodeType)
+    atoms = {str, bytes, int, float, bool, type(None)}  # nothing to follow inside
+    sizeof, referents = sys.getsizeof, gc.get_referents
     seen: set[int] = set()
     stack: list[object] = [root]
     total = 0
     while stack:
         obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, shared):
+        key = id(obj)
+        if key in seen:
             continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        stack.extend(gc.get_referents(obj))
+        seen.add(key)
+        if type(obj) in atoms:
+            total += sizeof(obj)
+        elif not isinstance(obj, shared):
+            total += sizeof(obj)
+            stack.extend(referents(obj))
     return total
 
 
@@ -592,10 +605,10 @@ def evaluate(library: Library, measured: Measurements, settings: PerfSettings,
         "render_cost": {name: ratio.as_dict() for name, ratio in measured.render_cost.items()},
         "source_mb": measured.source_bytes / MB,
         "per_command": {
-            name: {"tokens": measured.render_tokens[name],
+            name: {"chars": chars, "tokens": measured.render_tokens.get(name),
                    "include_depth": measured.include_depth.get(name, 0),
                    "arguments": measured.invocations[name].source}
-            for name in measured.render_tokens
+            for name, chars in measured.render_chars.items()
         },
         "unmeasured": dict(measured.unmeasured),
     }
