@@ -1,52 +1,60 @@
-"""How long the security audit, the XML check and the prompt-test runner take on libraries
-that the test suite checks only for their results.
+"""The quality gates, whole and in parts, on 250, 1,000 and 10,000 files, beside an earlier
+version of Tallinn in the same run.
 
-    uv run python benchmarks/bench_gates.py [--commands 1000] [--repeat 5]
+    uv run python benchmarks/bench_gates.py [--sizes 1000 10000] [--repeat 3]
+                                            [--against REV] [--parts]
 
-Prints the median and the best of `--repeat` runs of each, for 1,000 synthetic commands
-(about 2.5 MB with code blocks and shell lines), and for the 2025 corpus when it is beside
-the project (../shared/corpora/tallinn-2025-07).
+Whole runs: `tallinn gates --format json` in a fresh process on the 2025 corpus (250 files,
+when it is beside the project: ../shared/corpora/tallinn-2025-07) and on synthetic libraries
+(benchmarks/synth.py, with code blocks and shell lines added, and one prompt test per command):
+the wall time, each gate's own time and the peak RSS, median of `--repeat` runs. `--against
+REV` checks REV out into a scratch worktree, installs it with uv from the lock file, and runs
+the same libraries through it, so the figures stand side by side. `--parts` adds in-process
+timings of the security audit, the XML check and the prompt-test runner.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
 
-from synth import generate
-from tallinn.gates import security, xml
-from tallinn.library import load_library
-from tallinn.library.prompttests import run_tests
+from synth import generate  # noqa: E402
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "tallinn-2025-07"
+CORPUS = ROOT.parent / "shared" / "corpora" / "tallinn-2025-07"
 EXTRA = (
     "\n```bash\nrm -rf \"${OUT:?}\"/build && curl -fsSLo x.sh https://e.com/x.sh\n```\n"
     "```python\nimport json\nprint(json.loads(data))\n```\nState: !`git status`\n"
 )
+# Runs the CLI in this interpreter and prints the peak RSS (KB) on stderr as it exits.
+RUNNER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['tallinn', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('tallinn', run_name='__main__')\n"
+    "finally:\n"
+    "    print('peak-rss-kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+    " file=sys.stderr)\n"
+)
 
 
-def timed(work: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """The median and the best of `repeat` runs of `work`, in seconds (after one warm-up)."""
-    work()
-    runs = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs), min(runs)
-
-
-def write_tests(root: Path) -> None:
-    """One prompt test per command, with three assertions, in `root/tests/`."""
+def write_library(root: Path, commands: int) -> Path:
+    """A synthetic library with shell and Python in every command, and a test for each."""
+    generate(root, commands)
     cases = []
     for path in sorted((root / "commands").rglob("*.md")):
+        path.write_text(path.read_text(encoding="utf-8") + EXTRA, encoding="utf-8")
         name = path.stem
         cases.append(
             f"  - command: {name}\n    description: {name} names its target\n"
@@ -56,36 +64,107 @@ def write_tests(root: Path) -> None:
             f"{{type: max-tokens, value: 2000}}]\n")
     (root / "tests").mkdir(exist_ok=True)
     (root / "tests" / "bench.yaml").write_text("tests:\n" + "".join(cases), encoding="utf-8")
+    return root
+
+
+@dataclass
+class Run:
+    seconds: float
+    gates: dict[str, float]
+    rss_mb: float
+    verdict: str
+
+
+def whole_run(python: Path, library: Path) -> Run:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(python), "-c", RUNNER, "gates", "--library", str(library), "--format", "json"],
+        capture_output=True, text=True, check=False, cwd=library,
+    )
+    seconds = time.perf_counter() - started
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        sys.exit(f"{python}: tallinn gates did not print a report:\n{done.stderr[-2000:]}")
+    rss = next(int(line.split()[1]) for line in done.stderr.splitlines()
+               if line.startswith("peak-rss-kb"))
+    gates = {g["name"]: g["duration_s"] for g in report["gates"]}
+    return Run(seconds, gates, rss / 1024, report["status"])
+
+
+def median_run(python: Path, library: Path, repeat: int) -> Run:
+    runs = [whole_run(python, library) for _ in range(repeat)]
+    return Run(
+        statistics.median(r.seconds for r in runs),
+        {g: statistics.median(r.gates[g] for r in runs) for g in runs[0].gates},
+        statistics.median(r.rss_mb for r in runs),
+        "/".join(sorted({r.verdict for r in runs})),
+    )
+
+
+def install_revision(rev: str, folder: Path) -> Path:
+    """Check `rev` out into `folder` and install it; return its Python."""
+    subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(folder), rev],
+                   cwd=ROOT, check=True)
+    subprocess.run(["uv", "sync", "--locked", "--all-extras", "--quiet"], cwd=folder, check=True)
+    return folder / ".venv" / "bin" / "python"
+
+
+def timed(work: Callable[[], object], repeat: int) -> float:
+    """The median of `repeat` runs of `work`, in seconds (after one warm-up)."""
+    work()
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def parts(libraries: Sequence[tuple[str, Path]], repeat: int) -> None:
+    from tallinn.gates import security, xml
+    from tallinn.library import load_library
+    from tallinn.library.prompttests import run_tests
+
+    print("\nparts, in this process (median seconds)")
+    for label, root in libraries:
+        library = load_library(root)
+        audit = timed(lambda root=root: security.audit(root), repeat)  # type: ignore[misc]
+        check = timed(lambda library=library: xml.check(library), repeat)  # type: ignore[misc]
+        cases = timed(lambda library=library: run_tests(library), repeat)  # type: ignore[misc]
+        print(f"  {label:24} audit {audit:7.3f}   xml {check:7.3f}   tests {cases:7.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--commands", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", metavar="REV", help="an earlier commit or tag to compare")
+    parser.add_argument("--parts", action="store_true")
     args = parser.parse_args()
-    rows: list[tuple[str, float, float]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = generate(Path(tmp) / "lib", args.commands)
-        for path in sorted((root / "commands").rglob("*.md")):
-            path.write_text(path.read_text(encoding="utf-8") + EXTRA, encoding="utf-8")
-        write_tests(root)
-        library = load_library(root)
-        outcome = run_tests(library)
-        assert outcome.passed == args.commands, outcome  # time passing cases, not failures
-        n = args.commands
-        rows.append((f"audit, {n} commands", *timed(lambda: security.audit(root), args.repeat)))
-        rows.append((f"xml check, {n} commands", *timed(lambda: xml.check(library), args.repeat)))
-        rows.append((f"prompt tests, {n} commands",
-                     *timed(lambda: run_tests(library), args.repeat)))
-    if CORPUS.is_dir():
-        corpus = load_library(CORPUS)
-        rows.append(("audit, 2025 corpus", *timed(lambda: security.audit(CORPUS), args.repeat)))
-        rows.append(("xml check, 2025 corpus",
-                     *timed(lambda: xml.check(corpus), args.repeat)))
-    width = max(len(name) for name, _, _ in rows)
-    print(f"{'':{width}}  {'median':>9}  {'best':>9}")
-    for name, median, best in rows:
-        print(f"{name:{width}}  {median:8.3f}s  {best:8.3f}s")
+    with tempfile.TemporaryDirectory(prefix="tallinn-bench-gates-") as tmp:
+        scratch = Path(tmp)
+        libraries = [("2025 corpus (250 files)", CORPUS)] if CORPUS.is_dir() else []
+        for size in args.sizes:
+            libraries.append((f"{size:,} commands", write_library(scratch / f"lib{size}", size)))
+        versions = [("this tree", Path(sys.executable))]
+        if args.against:
+            versions.append((args.against, install_revision(args.against, scratch / "rev")))
+        try:
+            print(f"whole runs of `tallinn gates`, median of {args.repeat}")
+            for label, library in libraries:
+                for name, python in versions:
+                    run = median_run(python, library, args.repeat)
+                    per_gate = "  ".join(f"{g} {s:.2f}" for g, s in run.gates.items())
+                    print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.rss_mb:6.0f} MB"
+                          f"  {run.verdict:6}  {per_gate}", flush=True)
+            if args.parts:
+                parts(libraries, args.repeat)
+        finally:
+            if args.against:
+                subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "rev")],
+                               cwd=ROOT, check=False)
+                shutil.rmtree(scratch / "rev", ignore_errors=True)
 
 
 if __name__ == "__main__":
