@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from tests.gates.readiness_factory import COMMAND, NOW, finding, install_gates
+from tests.helpers import count_calls
 
 from tallinn.gates import GATE_MODULES, runner
 from tallinn.gates.base import (
@@ -408,3 +409,15 @@ def test_settings_model_prefers_settings_and_refuses_to_guess() -> None:
     assert settings_model(module) is None
     module.SETTINGS = Two  # type: ignore[attr-defined]
     assert settings_model(module) is Two
+
+
+def test_the_prompt_tests_are_read_once_for_all_gates(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests gate and the perf gate share one reading of `tests/`."""
+    from tallinn.library import prompttests
+
+    reads = count_calls(monkeypatch, prompttests, "load_tests")
+    readiness = run_gates(library, ["tests", "perf"])
+    assert [r.gate for r in readiness.results] == ["tests", "perf"]
+    assert reads() == 1

@@ -16,11 +16,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from tallinn.library import Diagnostic, Library, LibraryError, Severity
+
+if TYPE_CHECKING:
+    from tallinn.library.prompttests import PromptSuite
 
 Finding = Diagnostic
 
@@ -161,12 +164,26 @@ def describe(code: str, summary: str, gate: str, severity: Severity, name: str,
 
 @dataclass(slots=True)
 class GateContext:
-    """What a gate gets: the library, its folder, options from the command line."""
+    """What a gate gets: the library, its folder, options from the command line.
+
+    `shared` is one dictionary for all the gates of one run: what one gate reads (the prompt
+    tests) the next one takes from there instead of reading it again.
+    """
 
     root: Path
     library: Library
     options: Mapping[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = field(default=lambda _message: None)
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    def prompt_tests(self) -> PromptSuite:
+        """The library's prompt tests, read once for all the gates of a run."""
+        from tallinn.library.prompttests import PromptSuite, load_tests  # PyYAML: when needed
+
+        suite = self.shared.get("prompt_tests")
+        if not isinstance(suite, PromptSuite):
+            suite = self.shared["prompt_tests"] = load_tests(self.root)
+        return suite
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

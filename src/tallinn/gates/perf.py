@@ -365,12 +365,15 @@ def _best(work: Callable[[], object], repeat: int) -> int:
 
 
 def measure(library: Library, root: Path | None, settings: PerfSettings,
-            step: Step | None = None) -> Measurements:
-    """Count what the library costs and time what must be timed; `step` reports progress."""
+            step: Step | None = None, suite: PromptSuite | None = None) -> Measurements:
+    """Count what the library costs and time what must be timed; `step` reports progress.
+    `suite` is the library's prompt tests when they were read already."""
     report: Step = step or (lambda _message, _done, _total: None)
     commands = list(library.commands.values())
     report("rendering every command once", 0, 3)
-    cases = cases_by_command(load_tests(root)) if root is not None else {}
+    if suite is None and root is not None:
+        suite = load_tests(root)
+    cases = cases_by_command(suite) if suite is not None else {}
     texts: dict[str, str] = {}
     invocations: dict[str, Invocation] = {}
     unmeasured: dict[str, str] = {}
@@ -478,12 +481,13 @@ def run(ctx: GateContext) -> GateResult:
     """Measure the library's load time, render latency and memory, and grade them."""
     started = time.perf_counter()
     settings = gate_settings(ctx.library, NAME, PerfSettings)
+    suite = ctx.prompt_tests()
     measured = measure(ctx.library, ctx.root, settings,
-                       lambda message, _done, _total: ctx.progress(message))
+                       lambda message, _done, _total: ctx.progress(message), suite)
     load = None
     if ctx.options.get("load"):
         ctx.progress("load test against a live server")
-        load = load_test(ctx.library, settings, ctx.options)
+        load = load_test(ctx.library, settings, ctx.options, suite)
     return evaluate(ctx.library, measured, settings, load,
                     duration=time.perf_counter() - started)
 
@@ -526,8 +530,8 @@ NO_DRIVER = ("the load test needs the server package (tallinn.serve): no load dr
              "given (options['load_driver'])")
 
 
-def load_test(library: Library, settings: PerfSettings,
-              options: Mapping[str, Any]) -> dict[str, Any]:
+def load_test(library: Library, settings: PerfSettings, options: Mapping[str, Any],
+              suite: PromptSuite | None = None) -> dict[str, Any]:
     """Drive the library, served live, with concurrent MCP clients: `options["load_driver"]`.
 
     Each client opens its own session and calls `prompts/get` in turn over every measurable
@@ -539,7 +543,7 @@ def load_test(library: Library, settings: PerfSettings,
         return {"status": "SKIPPED", "reason": NO_DRIVER}
     clients = int(options.get("clients") or settings.load_clients)
     seconds = float(options.get("duration") or settings.load_seconds)
-    cases = cases_by_command(load_tests(library.root))
+    cases = cases_by_command(suite if suite is not None else load_tests(library.root))
     calls: list[tuple[str, dict[str, str]]] = []
     for command in library.commands.values():
         chosen = invocation(library, command, cases.get(command.name, ()))

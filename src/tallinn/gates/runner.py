@@ -266,6 +266,7 @@ def run_gates(
     started = clock()
     t0 = time.perf_counter()
     results: list[GateResult] = []
+    shared: dict[str, Any] = {}  # what one gate reads, the next takes from here
     for name in selected:
         watcher.started(name, _title(name))
         context = GateContext(
@@ -273,6 +274,7 @@ def run_gates(
             library=library,
             options=dict(options or {}),
             progress=_progress(watcher, name),
+            shared=shared,
         )
         result = run_gate(name, context)
         watcher.finished(name, result)

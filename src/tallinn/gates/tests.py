@@ -35,7 +35,6 @@ from tallinn.library.prompttests import (
     FailureKind,
     SuiteResult,
     case_json,
-    load_tests,
     run_tests,
 )
 
@@ -193,7 +192,7 @@ def run(ctx: GateContext) -> GateResult:
     started = time.perf_counter()
     settings = gate_settings(ctx.library, NAME, PromptTestSettings)
     ctx.progress("reading prompt tests")
-    suite = load_tests(ctx.root)
+    suite = ctx.prompt_tests()
     ctx.progress(f"running {len(suite.tests)} prompt test(s)")
     result = run_tests(ctx.library, suite)
     coverage = coverage_path(ctx.root, ctx.options.get("coverage_xml"), settings)
