@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.conftest import WriteLibrary
 from tests.helpers import count_calls
 
@@ -478,3 +480,32 @@ def test_a_hundred_cases_are_each_rendered_once(
     result = run_tests(library)
     assert result.passed == 100
     assert renders() == 100
+
+
+def _tokens_one_piece_at_a_time(text: str) -> int:
+    """The token estimate as docs/testing.md states it, piece by piece: the oracle."""
+    import math
+
+    from tallinn.library.prompttests import _PIECE
+
+    total = 0
+    for match in _PIECE.finditer(text):
+        kind, size = match.lastgroup, match.end() - match.start()
+        if kind == "word":
+            total += 1 + max(0, math.ceil((size - 5) / 6))
+        elif kind in ("cjk", "newlines"):
+            total += 1
+        elif kind == "digits":
+            total += math.ceil(size / 3)
+        elif kind == "letters":
+            total += 1 + size // 2
+        else:
+            total += math.ceil(size / 2)
+    return total
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+       | st.text(alphabet="ab 1_\n.-äö中", max_size=300))
+def test_the_token_estimate_is_the_documented_one(text: str) -> None:
+    """The fast estimate gives what the documented rule gives, piece by piece."""
+    assert estimate_tokens(text) == _tokens_one_piece_at_a_time(text)

@@ -17,7 +17,6 @@ The format is described in `docs/testing.md`.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 import time
@@ -430,19 +429,20 @@ def estimate_tokens(text: str) -> int:
     published; `docs/testing.md` gives the figures.
     """
     total = 0
-    for match in _PIECE.finditer(text):
-        kind = match.lastgroup
-        size = match.end() - match.start()
-        if kind == "word":
-            total += 1 + max(0, math.ceil((size - 5) / 6))
-        elif kind == "cjk" or kind == "newlines":
+    # One tuple per piece, the piece in its kind's place: no match objects to ask, which
+    # makes this the fastest exact form in pure Python. 1 + ceil((n - 5) / 6) for n > 5, and 1
+    # below, is 1 + n // 6; ceil(n / 3) is (n + 2) // 3; ceil(n / 2) is (n + 1) // 2.
+    for cjk, word, digits, newlines, letters, other in _PIECE.findall(text):
+        if word:
+            total += 1 + len(word) // 6
+        elif cjk or newlines:
             total += 1
-        elif kind == "digits":
-            total += math.ceil(size / 3)
-        elif kind == "letters":  # other scripts tokenise less well than English
-            total += 1 + size // 2
+        elif digits:
+            total += (len(digits) + 2) // 3
+        elif letters:  # other scripts tokenise less well than English
+            total += 1 + len(letters) // 2
         else:  # punctuation and symbols
-            total += math.ceil(size / 2)
+            total += (len(other) + 1) // 2
     return total
 
 
