@@ -138,7 +138,12 @@ class Store:
         Raises `StoreError` with a code (see `StoreError`) when it cannot.
         """
         with self._lock:
-            self._open_locked()
+            try:
+                self._open_locked()
+            except StoreError as exc:
+                self._problem = exc  # the caller reports it; retries do not again
+                self._next_retry = time.monotonic() + RETRY_INTERVAL
+                raise
 
     def _open_locked(self) -> None:
         if self._path is not None:
@@ -175,8 +180,9 @@ class Store:
             try:
                 self._open_locked()
             except StoreError as exc:
-                if self._problem is None or self._problem.code != exc.code:
-                    log.error("%s", exc)  # once per condition, not at every retry
+                if self._problem is not None and self._problem.code == exc.code:
+                    raise self._problem from None  # the first message, logged once
+                log.error("%s", exc)
                 self._problem = exc
                 raise
         finally:
@@ -202,6 +208,7 @@ class Store:
                     "or run 'tallinn db upgrade' for an empty one)",
                     "store_missing",
                 )
+                self._next_retry = time.monotonic() + RETRY_INTERVAL
                 log.error("%s", self._problem)
             else:
                 log.warning(

@@ -89,6 +89,7 @@ class McpGuard:
         self._cached = store.cached_token if isinstance(store, CachesTokens) else None
         self._users: dict[str, AuthenticatedUser] = {}  # token name -> the principal
         self._recent: dict[str, tuple[str, float]] = {}  # token -> (name, trusted until)
+        self._store_error = ""  # the last failure to verify a token, logged once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -167,9 +168,12 @@ class McpGuard:
                     name = await anyio.to_thread.run_sync(
                         self.store.verify_token, token, abandon_on_cancel=True
                     )
-            except Exception as exc:  # one line: a store that is down fails every request
-                log.warning("could not verify a token: %s", exc)
+            except Exception as exc:  # a store that is down fails every request: log news only
+                if str(exc) != self._store_error:
+                    log.warning("could not verify a token: %s", exc)
+                    self._store_error = str(exc)
                 raise _StoreDown from None
+            self._store_error = ""
         if name is not None:
             if len(self._recent) >= _MAX_USERS:
                 self._recent.clear()
