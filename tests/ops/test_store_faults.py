@@ -4,7 +4,9 @@ how long a token revoked elsewhere is still accepted."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -196,3 +198,38 @@ def test_a_token_revoked_in_another_process_is_refused_after_the_cache_ttl(
 def test_the_cache_ttl_is_at_most_one_second() -> None:
     """With the server's one-second guard, a revocation takes effect within 2 s everywhere."""
     assert CACHE_TTL.total_seconds() <= 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork to drop privileges")
+def test_a_folder_without_permission_is_one_line(tmp_path: Path) -> None:
+    """A user who may not write the store's folder gets one line naming it, exit 2 (run in a
+    child process that drops root to `nobody`, as permissions do not bind root)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    tmp_path.chmod(0o755)
+    locked.chmod(0o755)  # nobody may enter but not write
+    url = f"sqlite:///{locked}/.tallinn/state.db"
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe and exits
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            result = runner.invoke(app, ["token", "create", "ci", "--store", url])
+            os.write(write, json.dumps([result.exit_code, result.stderr]).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        exit_code, stderr = json.loads(pipe.read() or b"[null, null]")
+    os.waitpid(child, 0)
+    assert exit_code == 2
+    assert stderr == (
+        f"error: state store {url}: cannot create the folder {locked}/.tallinn: "
+        "Permission denied\n"
+    )

@@ -168,11 +168,11 @@ class Store:
         if self._open:
             return
         if self._problem is not None and now < self._next_retry:
-            raise self._problem
+            raise self._again()
         # One thread tries at a time; the others do not queue up behind a connection attempt
         # that may take `PG_CONNECT_TIMEOUT_S`.
         if not self._lock.acquire(timeout=RETRY_INTERVAL):
-            raise self._problem or StoreError(f"state store {self.url}: still opening it")
+            raise self._again()
         try:
             if self._open:
                 return
@@ -181,12 +181,20 @@ class Store:
                 self._open_locked()
             except StoreError as exc:
                 if self._problem is not None and self._problem.code == exc.code:
-                    raise self._problem from None  # the first message, logged once
+                    raise self._again() from None  # the first message, logged once
                 log.error("%s", exc)
                 self._problem = exc
                 raise
         finally:
             self._lock.release()
+
+    def _again(self) -> StoreError:
+        """The current problem as a new exception (one raised again and again would keep
+        growing its traceback, and threads would share it)."""
+        problem = self._problem
+        if problem is None:
+            return StoreError(f"state store {self.url}: another thread is opening it")
+        return StoreError(str(problem), problem.code)
 
     def _check_file(self) -> None:
         """Given the SQLite file opened earlier, notice when the path holds another or none."""
