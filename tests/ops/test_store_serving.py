@@ -242,6 +242,28 @@ def test_postgresql_down_at_start_then_back(
     assert "Traceback" not in server.log()
 
 
+@pytest.mark.postgres
+def test_postgresql_restarted_while_serving(
+    library: Path, tmp_path: Path, servers: list[Server], bouncing_pg: Postgres
+) -> None:
+    """PostgreSQL stopped under a serving production server: tokens get 503 and /ready is 503;
+    started again, the same server accepts them, with no restart."""
+    with open_store(bouncing_pg.url) as store:
+        token = store.create_token("restart")
+    server = Server(library, bouncing_pg.url, tmp_path / "server.log")
+    servers.append(server)
+    assert accepted(server.mcp_status(token))
+    bouncing_pg.stop()
+    try:
+        wait_until(lambda: server.mcp_status(token) == 503)
+        assert server.ready()["store_code"] in ("store_unavailable", "store_timeout")
+    finally:
+        bouncing_pg.start()
+    wait_until(lambda: accepted(server.mcp_status(token)), timeout=30)
+    assert server.ready()["http_status"] == 200
+    assert "Traceback" not in server.log()
+
+
 # -- revocation seen by another process ----------------------------------------------------
 
 

@@ -169,9 +169,10 @@ class McpGuard:
                         self.store.verify_token, token, abandon_on_cancel=True
                     )
             except Exception as exc:  # a store that is down fails every request: log news only
-                if str(exc) != self._store_error:
-                    log.warning("could not verify a token: %s", exc)
-                    self._store_error = str(exc)
+                message = str(exc) or f"no answer within {_STORE_TIMEOUT:g} s"
+                if message != self._store_error:
+                    log.warning("could not verify a token: %s", message)
+                    self._store_error = message
                 raise _StoreDown from None
             self._store_error = ""
         if name is not None:
