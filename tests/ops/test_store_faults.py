@@ -233,3 +233,27 @@ def test_a_folder_without_permission_is_one_line(tmp_path: Path) -> None:
         f"error: state store {url}: cannot create the folder {locked}/.tallinn: "
         "Permission denied\n"
     )
+
+
+def test_a_development_server_store_that_cannot_open_yet_is_kept_and_retried(
+    tmp_path: Path,
+) -> None:
+    """The server's opener keeps a store that cannot open yet (not a stand-in that never
+    recovers): /ready's health says why, and once the cause is gone it answers."""
+    from tallinn.serve import LazyStore, UnavailableStore, open_state_store
+
+    blocker = tmp_path / "blocked"
+    blocker.write_text("x", encoding="utf-8")
+    store = open_state_store(f"sqlite:///{blocker}/state.db", tmp_path, required=False)
+    lazy = LazyStore(lambda: store)
+    try:
+        assert not isinstance(store, UnavailableStore)
+        health = lazy.health()
+        assert (health.ok, health.code) == (False, "store_path")
+        blocker.unlink()
+        wait_until(lambda: lazy.health().ok)
+        assert lazy.ping()
+    finally:
+        lazy.close()
+    stand_in = UnavailableStore("nonsense:// is not a store URL")
+    assert stand_in.health().code == "store_unavailable"
