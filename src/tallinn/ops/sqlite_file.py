@@ -85,11 +85,13 @@ def _problem(path: Path, *, create: bool, make_folder: bool) -> tuple[str, str] 
 
 def free_bytes(folder: Path) -> int | None:
     """Bytes this process may still write in `folder`'s file system (root may use reserved)."""
+    if not hasattr(os, "statvfs"):  # pragma: no cover - Windows has no statvfs
+        return None
     try:
         stat = os.statvfs(folder)
     except OSError:
         return None
-    blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
+    blocks = stat.f_bfree if getattr(os, "geteuid", lambda: -1)() == 0 else stat.f_bavail
     return blocks * stat.f_frsize
 
 
