@@ -145,7 +145,8 @@ def test_database_from_a_newer_tallinn_is_refused(store_url: str) -> None:
     """A schema revision this code does not know stops the open with a clear error."""
     with open_store(store_url) as store, store.engine.begin() as connection:
         connection.execute(text(f"UPDATE {migrate.VERSION_TABLE} SET version_num = 'ffff'"))
-    with pytest.raises(StoreError, match=r"cannot open store .*revision ffff, which this version"):
+    expected = r"state store .*: cannot open it: .*revision ffff, which this version"
+    with pytest.raises(StoreError, match=expected):
         open_store(store_url)
 
 

@@ -111,7 +111,9 @@ def test_environment_store_url_is_used(tmp_path: Path, monkeypatch: pytest.Monke
 def test_unreachable_store_is_one_line_and_exit_2() -> None:
     result = tallinn("token", "list", "--store", "postgresql://u:pw@127.0.0.1:1/db")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: cannot open store")
+    assert result.stderr.startswith("error: state store postgresql+psycopg://u:***@127.0.0.1:1/db")
+    assert "cannot open it" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
     assert ":pw@" not in result.stderr
 
 
@@ -151,7 +153,8 @@ def test_db_current_does_not_create_a_sqlite_file(tmp_path: Path) -> None:
 def test_db_commands_on_an_unreachable_store(command: str) -> None:
     result = tallinn("db", command, "--store", "postgresql://u@127.0.0.1:1/db")
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: cannot ")
+    assert result.stderr.startswith("error: state store postgresql+psycopg://u@127.0.0.1:1/db: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_help_lists_the_subcommands() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -139,8 +140,12 @@ def gates(
     summarise(readiness)
     for path in report or []:
         kind = chosen or SUFFIXES.get(path.suffix.lower(), Format.TEXT)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(readiness, kind), encoding="utf-8")
+        try:
+            write_whole(path, render(readiness, kind))
+        except OSError as exc:  # a full disk, a read-only folder: one line, the old file kept
+            err.print(f"[red]error:[/red] cannot write the report {escape(str(path))}: "
+                      f"{escape(exc.strerror or str(exc))}", soft_wrap=True)
+            raise typer.Exit(int(ExitCode.USAGE)) from None
         err.print(f"{kind.value} report written to {path}", markup=False, soft_wrap=True)
     if not report and chosen not in (None, Format.TEXT):
         write_raw(render(readiness, chosen))
@@ -154,6 +159,22 @@ def gates(
                   "reason before it is accepted", markup=False, soft_wrap=True)
     if not readiness.verdict.go and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a private file beside it, flushed to disk,
+    then renamed over it. A full disk leaves the old file as it was, and no other."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def save_baseline(readiness: Readiness, path: Path, previous: Path | None) -> int:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich import box
@@ -61,13 +61,22 @@ def opened(url: str | None, library: Path | None) -> Iterator[Store]:
     try:
         store = open_store(url, library_root=library_path(library))
     except StoreError as exc:
-        fail(str(exc))
+        store_failed(exc)
     try:
         yield store
     except StoreError as exc:
-        fail(str(exc))
+        store_failed(exc)
     finally:
         store.close()
+
+
+def store_failed(exc: Exception) -> NoReturn:
+    """One line on stderr, never wrapped (a URL or path stays whole), then exit 2."""
+    from rich.markup import escape
+
+    message = " ".join(str(exc).split())
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(int(ExitCode.USAGE))
 
 
 @token_app.command("create")
@@ -136,23 +145,29 @@ def revoke(name: NameArgument, store: StoreOption = None, library: LibraryOption
         revoked = state.revoke_token(name)
     if not revoked:
         fail(f"no active token named '{name}'", ExitCode.PROBLEMS)
-    note(f"revoked token '{name}' (servers with it cached stop accepting it within 30 s)")
+    note(f"revoked token '{name}' (every server refuses it within 2 s)")
 
 
 @db_app.command("upgrade")
 def db_upgrade(store: StoreOption = None, library: LibraryOption = None) -> None:
     """Migrate the store's schema to the latest revision (servers also do it on start)."""
-    from tallinn.ops import migrate
+    from tallinn.ops import migrate, sqlite_file
     from tallinn.ops.engine import make_engine, resolve_url, safe_url
     from tallinn.ops.errors import StoreError
     from tallinn.ops.store import reason
 
-    url = resolve_url(store, library_path(library))
-    engine = make_engine(url)
+    try:
+        url = resolve_url(store, library_path(library))
+        path = sqlite_file.file_path(url)
+        if path is not None:
+            sqlite_file.prepare(path, safe_url(url), create=True)
+        engine = make_engine(url)
+    except StoreError as exc:
+        store_failed(exc)
     try:
         before, after = migrate.upgrade(engine)
     except Exception as exc:  # database and Alembic errors alike: one line, exit 2
-        fail(str(StoreError(f"cannot upgrade {safe_url(url)}: {reason(exc)}")))
+        store_failed(StoreError(f"state store {safe_url(url)}: cannot upgrade it: {reason(exc)}"))
     finally:
         engine.dispose()
     if before == after:
@@ -168,18 +183,27 @@ def db_current(
     """Show the store's schema revision and the latest one (exit 1 if behind)."""
     from tallinn.ops import migrate
     from tallinn.ops.engine import is_memory, make_engine, resolve_url, safe_url
+    from tallinn.ops.errors import StoreError
     from tallinn.ops.store import reason
 
-    url = resolve_url(store, library_path(library))
+    try:
+        url = resolve_url(store, library_path(library))
+    except StoreError as exc:
+        store_failed(exc)
     head = migrate.head_revision()
     current: str | None = None
     # Asking must not create a SQLite file that does not exist yet.
     if url.get_backend_name() != "sqlite" or is_memory(url) or Path(str(url.database)).exists():
-        engine = make_engine(url)
+        try:
+            engine = make_engine(url)
+        except StoreError as exc:
+            store_failed(exc)
         try:
             current = migrate.current_revision(engine)
         except Exception as exc:  # database errors: one line, exit 2
-            fail(f"cannot read the revision of {safe_url(url)}: {reason(exc)}")
+            store_failed(
+                StoreError(f"state store {safe_url(url)}: cannot read its revision: {reason(exc)}")
+            )
         finally:
             engine.dispose()
     if as_json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 
+from tallinn.ops import sqlite_file
 from tallinn.ops.errors import StoreError
 from tallinn.settings import Settings, starter_path
 
@@ -69,7 +71,8 @@ def make_engine(url: URL) -> Engine:
     """An engine for `url`: SQLite gets WAL, a busy timeout and foreign keys on every connection.
 
     SQLite file databases use SQLAlchemy's default `QueuePool` with `check_same_thread` off, so
-    the engine may be shared by threads; `:memory:` uses one shared connection.
+    the engine may be shared by threads; `:memory:` uses one shared connection. Nothing is
+    touched on disk until the first connection (`Store.open` prepares the folder).
     """
     backend = url.get_backend_name()
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -77,8 +80,6 @@ def make_engine(url: URL) -> Engine:
         if is_memory(url):
             kwargs["poolclass"] = StaticPool
             kwargs["connect_args"] = {"check_same_thread": False}
-        else:
-            Path(str(url.database)).expanduser().parent.mkdir(parents=True, exist_ok=True)
     elif backend == "postgresql":
         kwargs["connect_args"] = {"connect_timeout": PG_CONNECT_TIMEOUT_S}
     try:
@@ -86,11 +87,19 @@ def make_engine(url: URL) -> Engine:
     except (ArgumentError, ImportError) as exc:
         raise StoreError(f"cannot use store URL {safe_url(url)}: {exc}") from None
     if backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", partial(_sqlite_on_connect, sqlite_file.file_path(url)))
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+def _sqlite_on_connect(
+    path: Path | None, dbapi_connection: sqlite3.Connection, _record: object
+) -> None:
+    if path is not None:
+        # Every new connection may be the one that creates the -shm index: never on a full
+        # file system, where mapping it can kill the process (see `sqlite_file`).
+        free = sqlite_file.free_bytes(path.parent)
+        if free is not None and free < sqlite_file.MIN_FREE_BYTES:
+            raise sqlite3.OperationalError(f"database or disk is full ({free} bytes free)")
     cursor = dbapi_connection.cursor()
     try:
         # The busy timeout first: switching to WAL needs a lock another process may hold.

@@ -12,7 +12,17 @@ from tallinn.library.errors import TallinnError
 
 
 class StoreError(TallinnError):
-    """The store failed: `StoreError("cannot open store sqlite:///x.db: unable to open file")`."""
+    """The store failed: `StoreError("cannot open store sqlite:///x.db: unable to open file")`.
+
+    `code` names the condition for `/ready` and logs: `store_unavailable` (the database does
+    not answer), `store_missing` (the SQLite file vanished while serving), `store_full` (its
+    file system is full), `store_read_only` (it cannot be written), `store_path` (the path
+    cannot exist).
+    """
+
+    def __init__(self, message: str, code: str = "store_unavailable") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class TokenExistsError(StoreError):

@@ -34,3 +34,12 @@ class SecurityEvent:
     occurred_at: datetime
     client: str | None
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """Whether the store answers: `StoreHealth(False, "store_missing", "state store ...")`."""
+
+    ok: bool
+    code: str | None
+    message: str

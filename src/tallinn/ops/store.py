@@ -6,13 +6,23 @@
     store.record_event("auth_failure", client="10.0.0.7", detail="bad token")
 
 Every method runs one short transaction, so a `Store` may be shared by threads (an asyncio
-server calls it from a worker thread). Database failures raise `StoreError`; `ping()` never
-raises.
+server calls it from a worker thread). Database failures raise `StoreError`; `ping()` and
+`health()` never raise.
+
+A server's store outlives faults. `connect_store` returns one without touching the database;
+each use opens it when it is not open yet (at most once every `RETRY_INTERVAL`, failing fast
+in between), so a database down at start-up is used as soon as it answers. A SQLite file is
+checked every `FILE_CHECK_INTERVAL` against the file at its path (device and inode): one
+replaced is reopened (and migrated), one deleted makes the store unavailable, with the code
+`store_missing`, until a file is back at the path.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,17 +32,24 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine, delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from tallinn.ops import migrate
+from tallinn.ops import migrate, sqlite_file
 from tallinn.ops.engine import make_engine, resolve_url, safe_url
 from tallinn.ops.errors import StoreError, TokenExistsError
-from tallinn.ops.records import SecurityEvent, TokenInfo
+from tallinn.ops.records import SecurityEvent, StoreHealth, TokenInfo
 from tallinn.ops.schema import security_events, tokens
 from tallinn.ops.tokens import TokenCache, check_name, generate, hash_secret, parse, same_hash
 
+log = logging.getLogger("tallinn.ops")
+
 Clock = Callable[[], datetime]
 
-# How long a verified token is trusted without asking the database again.
-CACHE_TTL = timedelta(seconds=30)
+# How long a verified token is trusted without asking the database again: the longest a token
+# revoked elsewhere (another replica, the CLI) is still accepted here.
+CACHE_TTL = timedelta(seconds=1)
+# How often a SQLite store compares its open file with the file at its path, in seconds.
+FILE_CHECK_INTERVAL = 1.0
+# How often a store that is not open tries again, in seconds; in between it fails at once.
+RETRY_INTERVAL = 1.0
 # last_used_at is written at most this often per token, to keep verification read-only.
 TOUCH_INTERVAL = timedelta(minutes=1)
 KIND_MAX = 64
@@ -59,11 +76,21 @@ class Store:
         *,
         clock: Clock = utcnow,
         cache_ttl: timedelta = CACHE_TTL,
+        is_open: bool = True,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._cache = TokenCache(cache_ttl)
         self._closed = False
+        self._path = sqlite_file.file_path(engine.url)
+        # Set while the store is open; for SQLite, also the file it opened.
+        self._open = is_open
+        self._identity = sqlite_file.identity(self._path) if self._path and is_open else None
+        self._opened_once = is_open
+        self._problem: StoreError | None = None
+        self._next_file_check = 0.0
+        self._next_retry = 0.0
+        self._lock = threading.Lock()
 
     @property
     def engine(self) -> Engine:
@@ -83,14 +110,132 @@ class Store:
 
     def ping(self) -> bool:
         """True when the database answers `SELECT 1`; never raises."""
+        return self.health().ok
+
+    def health(self) -> StoreHealth:
+        """Whether the store answers now, and if not, why: `StoreHealth(False, "store_full", ...)`.
+
+        Checks the SQLite file at once (not waiting for `FILE_CHECK_INTERVAL`) and tries to
+        open a store that is not open (at most once every `RETRY_INTERVAL`); never raises.
+        """
         if self._closed:
-            return False
+            return StoreHealth(False, "store_closed", "the store is closed")
         try:
+            self._ensure_open(force_check=True)
             with self._engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
-        except Exception:  # any failure means "not ready"; the caller only wants a yes or no
-            return False
-        return True
+        except StoreError as exc:
+            return StoreHealth(False, exc.code, str(exc))
+        except Exception as exc:  # any failure means "not ready", whatever raised it
+            return StoreHealth(False, "store_unavailable", str(self._failure(exc, "answer")))
+        return StoreHealth(True, None, "")
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the store now: prepare the SQLite folder, bring the schema up to date.
+
+        Raises `StoreError` with a code (see `StoreError`) when it cannot.
+        """
+        with self._lock:
+            try:
+                self._open_locked()
+            except StoreError as exc:
+                self._problem = exc  # the caller reports it; retries do not again
+                self._next_retry = time.monotonic() + RETRY_INTERVAL
+                raise
+
+    def _open_locked(self) -> None:
+        if self._path is not None:
+            sqlite_file.prepare(self._path, self.url, create=not self._opened_once)
+        try:
+            migrate.upgrade(self._engine)
+        except (SQLAlchemyError, StoreError) as exc:
+            self._engine.dispose()
+            raise self._failure(exc, "open it") from exc
+        if self._path is not None:
+            self._identity = sqlite_file.identity(self._path)
+        if self._opened_once or self._problem is not None:
+            log.warning("state store %s answers; opened it again", self.url)
+        self._open, self._opened_once, self._problem = True, True, None
+
+    def _ensure_open(self, *, force_check: bool = False) -> None:
+        """Reopen a store that is not open, or whose SQLite file was replaced or deleted."""
+        now = time.monotonic()
+        if self._open and self._path is not None and (force_check or now >= self._next_file_check):
+            self._next_file_check = now + FILE_CHECK_INTERVAL
+            self._check_file()
+        if self._open:
+            return
+        if self._problem is not None and now < self._next_retry:
+            raise self._again()
+        # One thread tries at a time; the others do not queue up behind a connection attempt
+        # that may take `PG_CONNECT_TIMEOUT_S`.
+        if not self._lock.acquire(timeout=RETRY_INTERVAL):
+            raise self._again()
+        try:
+            if self._open:
+                return
+            self._next_retry = time.monotonic() + RETRY_INTERVAL
+            try:
+                self._open_locked()
+            except StoreError as exc:
+                if self._problem is not None and self._problem.code == exc.code:
+                    raise self._again() from None  # the first message, logged once
+                log.error("%s", exc)
+                self._problem = exc
+                raise
+        finally:
+            self._lock.release()
+
+    def _again(self) -> StoreError:
+        """The current problem as a new exception (one raised again and again would keep
+        growing its traceback, and threads would share it)."""
+        problem = self._problem
+        if problem is None:
+            return StoreError(f"state store {self.url}: another thread is opening it")
+        return StoreError(str(problem), problem.code)
+
+    def _check_file(self) -> None:
+        """Given the SQLite file opened earlier, notice when the path holds another or none."""
+        assert self._path is not None
+        now_there = sqlite_file.identity(self._path)
+        if now_there == self._identity:
+            return
+        with self._lock:
+            if not self._open or now_there == self._identity:
+                return
+            # Pooled connections still hold the old file; every write to it would be lost.
+            self._open = False
+            self._engine.dispose()
+            self._cache.clear()
+            if now_there is None:
+                self._problem = StoreError(
+                    f"state store {self.url}: the file {self._path} was deleted while in use; "
+                    "tokens cannot be checked until a store is back at that path (restore it, "
+                    "or run 'tallinn db upgrade' for an empty one)",
+                    "store_missing",
+                )
+                self._next_retry = time.monotonic() + RETRY_INTERVAL
+                log.error("%s", self._problem)
+            else:
+                log.warning(
+                    "state store %s: the file %s was replaced by another; reopening it",
+                    self.url,
+                    self._path,
+                )
+
+    def _failure(self, exc: BaseException, action: str) -> StoreError:
+        """`exc` as one line naming the store: `state store sqlite:///x.db: cannot ...: why`.
+
+        A SQLite file's error is diagnosed (folder, permissions, free room) into a clearer one.
+        """
+        code, message = "store_unavailable", reason(exc)
+        if isinstance(exc, StoreError):
+            code = exc.code
+        elif self._path is not None:
+            code, message = sqlite_file.diagnose(self._path, message)
+        return StoreError(f"state store {self.url}: cannot {action}: {message}", code)
 
     # -- tokens -----------------------------------------------------------------------------
 
@@ -274,14 +419,17 @@ class Store:
         `IntegrityError` passes through for callers that give it a meaning.
         """
         if self._closed:
-            raise StoreError(f"cannot {action}: the store is closed")
+            raise StoreError(
+                f"state store {self.url}: cannot {action}: it is closed", "store_closed"
+            )
+        self._ensure_open()
         try:
             with self._engine.begin() as connection:
                 yield connection
         except IntegrityError:
             raise
         except SQLAlchemyError as exc:
-            raise StoreError(f"cannot {action} in {self.url}: {reason(exc)}") from exc
+            raise self._failure(exc, action) from exc
 
 
 def open_store(url: str | None = None, *, library_root: Path | None = None) -> Store:
@@ -291,14 +439,17 @@ def open_store(url: str | None = None, *, library_root: Path | None = None) -> S
     `./.tallinn/state.db` for the bundled starter or no library). `postgresql://` URLs use
     psycopg 3. Safe to call from several processes at once: migrations take a lock.
     """
-    resolved = resolve_url(url, library_root)
-    engine = make_engine(resolved)
-    try:
-        migrate.upgrade(engine)
-    except (SQLAlchemyError, StoreError) as exc:
-        engine.dispose()
-        raise StoreError(f"cannot open store {safe_url(resolved)}: {reason(exc)}") from exc
-    return Store(engine)
+    store = connect_store(url, library_root=library_root)
+    store.open()
+    return store
+
+
+def connect_store(url: str | None = None, *, library_root: Path | None = None) -> Store:
+    """The store for `url` (as in `open_store`), not opened yet: it opens at its first use.
+
+    Only a URL that cannot work raises `StoreError` here; a database that is down does not.
+    """
+    return Store(make_engine(resolve_url(url, library_root)), is_open=False)
 
 
 def reason(exc: BaseException) -> str:

@@ -12,13 +12,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectSendStream
 
 from tallinn.serve._metrics import Metrics
+
+if TYPE_CHECKING:
+    from tallinn.ops.records import StoreHealth
 
 log = logging.getLogger("tallinn.serve")
 
@@ -41,6 +44,13 @@ class StoreLike(Protocol):
 
 
 @runtime_checkable
+class ReportsHealth(Protocol):
+    """A store that can say why it does not answer (`Store` can): `(ok, code, message)`."""
+
+    def health(self) -> StoreHealth: ...
+
+
+@runtime_checkable
 class CachesTokens(Protocol):
     """A store that can answer for recently verified tokens from memory (`Store` can)."""
 
@@ -55,6 +65,11 @@ class UnavailableStore:
 
     def ping(self) -> bool:
         return False
+
+    def health(self) -> StoreHealth:
+        from tallinn.ops.records import StoreHealth
+
+        return StoreHealth(False, "store_unavailable", self.reason)
 
     def verify_token(self, token: str) -> str | None:
         return None
@@ -92,6 +107,15 @@ class LazyStore:
 
     def ping(self) -> bool:
         return self._get().ping()
+
+    def health(self) -> StoreHealth:
+        from tallinn.ops.records import StoreHealth
+
+        store = self._get()
+        if isinstance(store, ReportsHealth):
+            return store.health()
+        ok = store.ping()
+        return StoreHealth(ok, None if ok else "store_unavailable", "" if ok else "no answer")
 
     def verify_token(self, token: str) -> str | None:
         return self._get().verify_token(token)

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallinn import __version__
 from tallinn.serve._config import ServeConfig
-from tallinn.serve._events import CachesTokens, EventRecorder, StoreLike
+from tallinn.serve._events import CachesTokens, EventRecorder, ReportsHealth, StoreLike
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
@@ -42,7 +42,7 @@ REALM = 'Bearer realm="tallinn"'
 _STORE_TIMEOUT = 2.0
 _MAX_USERS = 10_000
 # How long the guard trusts a token it has just seen verified, without asking the store.
-# Short, so it adds at most a second to the store's own cache (30 s) after a revocation.
+# Short, so it adds at most a second to the store's own cache (1 s) after a revocation.
 _RECENT_SECONDS = 1.0
 
 
@@ -89,6 +89,7 @@ class McpGuard:
         self._cached = store.cached_token if isinstance(store, CachesTokens) else None
         self._users: dict[str, AuthenticatedUser] = {}  # token name -> the principal
         self._recent: dict[str, tuple[str, float]] = {}  # token -> (name, trusted until)
+        self._store_error = ""  # the last failure to verify a token, logged once
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -167,9 +168,13 @@ class McpGuard:
                     name = await anyio.to_thread.run_sync(
                         self.store.verify_token, token, abandon_on_cancel=True
                     )
-            except Exception:
-                log.exception("could not verify a token")
+            except Exception as exc:  # a store that is down fails every request: log news only
+                message = str(exc) or f"no answer within {_STORE_TIMEOUT:g} s"
+                if message != self._store_error:
+                    log.warning("could not verify a token: %s", message)
+                    self._store_error = message
                 raise _StoreDown from None
+            self._store_error = ""
         if name is not None:
             if len(self._recent) >= _MAX_USERS:
                 self._recent.clear()
@@ -265,7 +270,7 @@ def build_app(
         snapshot = registry.current
         if snapshot is None:
             reasons.append("no library is loaded")
-        store_ok = await _ping(store)
+        store_ok, store_code, store_detail = await _store_health(store)
         if not store_ok:
             reasons.append("the state store does not answer")
         body: dict[str, Any] = {
@@ -274,6 +279,9 @@ def build_app(
             "store": store_ok,
             "reasons": reasons,
         }
+        if not store_ok:
+            body["store_code"] = store_code
+            body["store_error"] = store_detail
         if snapshot is not None:
             body["content_hash"] = snapshot.library.content_hash
             if snapshot.library.errors:
@@ -314,13 +322,21 @@ def build_app(
     return app
 
 
-async def _ping(store: StoreLike) -> bool:
+async def _store_health(store: StoreLike) -> tuple[bool, str | None, str]:
+    """Whether the store answers, and if not, a code and why: `(False, "store_missing", ...)`."""
     try:
         with anyio.fail_after(_STORE_TIMEOUT):
-            return bool(await anyio.to_thread.run_sync(store.ping, abandon_on_cancel=True))
-    except Exception:
-        log.exception("state store ping failed")
-        return False
+            if isinstance(store, ReportsHealth):
+                health = await anyio.to_thread.run_sync(store.health, abandon_on_cancel=True)
+                return health.ok, health.code, health.message
+            if await anyio.to_thread.run_sync(store.ping, abandon_on_cancel=True):
+                return True, None, ""
+            return False, "store_unavailable", "no answer"
+    except TimeoutError:
+        return False, "store_timeout", f"no answer within {_STORE_TIMEOUT:g} s"
+    except Exception as exc:  # a store that raises is one that does not answer
+        log.warning("state store check failed: %s", exc)
+        return False, "store_unavailable", str(exc)
 
 
 def _iso(timestamp: float) -> str:

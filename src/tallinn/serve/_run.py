@@ -29,16 +29,24 @@ class StoreUnavailable(RuntimeError):
 
 
 def open_state_store(url: str | None, library_root: Path, *, required: bool) -> StoreLike:
-    """Open the state store; outside production a broken store degrades /ready, not the server."""
-    try:
-        from tallinn.ops.store import open_store
+    """Open the state store; a database that does not answer degrades /ready, not the server.
 
-        store: StoreLike = open_store(url, library_root=library_root)
+    The store keeps trying (see `tallinn.ops.store`), so it is used once it answers. Only a
+    URL that cannot work stops a production start; outside production it only degrades.
+    """
+    try:
+        from tallinn.ops.store import connect_store
+
+        store = connect_store(url, library_root=library_root)
     except Exception as exc:
         if required:
             raise StoreUnavailable(f"cannot open the state store: {exc}") from exc
         log.warning("state store unavailable, serving without it: %s", exc)
         return UnavailableStore(str(exc))
+    try:
+        store.open()
+    except Exception as exc:  # one line; the store says when it answers again
+        log.error("%s; serving without it until it answers", exc)
     return store
 
 
