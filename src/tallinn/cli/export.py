@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 
 from tallinn.cli.common import (
     ExitCode,
@@ -23,6 +24,12 @@ from tallinn.cli.common import (
 from tallinn.export import TARGETS, ExportError, Loss, check, write_export
 
 app = command_app()
+
+
+def _fail(message: str, code: ExitCode) -> NoReturn:
+    """Like `fail`, but the line is never wrapped: it names files, whole."""
+    console("err").print(f"[red]error:[/red] {escape(message)}", markup=True, soft_wrap=True)
+    raise typer.Exit(int(code))
 
 
 def _losses_by_command(losses: tuple[Loss, ...]) -> dict[str, list[Loss]]:
@@ -68,15 +75,17 @@ def export(
     grouped = _losses_by_command(result.losses)
     label = "[red]error:[/red]" if strict else "[yellow]warning:[/yellow]"
     for command, losses in grouped.items():
-        console("err").print(f"{label} {exporter.name}: {command}: lost ", end="", markup=True)
-        console("err").print("; ".join(str(loss) for loss in losses), markup=False)
+        console("err").print(f"{label} {exporter.name}: {command}: lost ", end="", markup=True,
+                             soft_wrap=True)
+        console("err").print("; ".join(str(loss) for loss in losses), markup=False,
+                             soft_wrap=True)
     if strict and grouped:
-        fail(f"{exporter.name} cannot carry everything of {len(grouped)} command(s) "
-             "(--strict); nothing written", ExitCode.PROBLEMS)
+        _fail(f"{exporter.name} cannot carry everything of {len(grouped)} command(s) "
+              "(--strict); nothing written", ExitCode.PROBLEMS)
     try:
         written = write_export(exporter, lib, result, out, force=force)
     except (ExportError, OSError) as exc:
-        fail(str(exc), ExitCode.PROBLEMS)
+        _fail(str(exc), ExitCode.PROBLEMS)
     if as_json:
         write_raw(json.dumps({
             "target": exporter.name, "agent": exporter.agent,
@@ -90,7 +99,7 @@ def export(
     console("err").print(
         f"{exporter.name} ({exporter.agent} {exporter.agent_version}): {len(result.files)} "
         f"file(s) in {out}: {len(written.written)} written, {len(written.removed)} removed",
-        markup=False)
+        markup=False, soft_wrap=True)
 
 
 def _check(folder: Path, library: Path | None, as_json: bool) -> None:
@@ -98,7 +107,7 @@ def _check(folder: Path, library: Path | None, as_json: bool) -> None:
     try:
         drift = check(folder, lib)
     except (ExportError, OSError) as exc:
-        fail(str(exc), ExitCode.PROBLEMS)
+        _fail(str(exc), ExitCode.PROBLEMS)
     if as_json:
         write_raw(json.dumps([{"kind": d.kind.value, "path": d.path, "detail": d.detail}
                               for d in drift], indent=2))
