@@ -18,7 +18,7 @@ from tests.export.agents import (
 
 from tallinn.export import MANIFEST, TARGETS, Export, write_export
 from tallinn.export.manifest import read, sha256
-from tallinn.library import Library, format_value, render
+from tallinn.library import Library, format_value, load_library, render
 
 SKILL_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
@@ -210,3 +210,27 @@ def test_the_plugin_serves_the_library_it_was_made_from(edge: Library) -> None:
     for command in edge.commands.values():
         assert files[f"library/{command.path}"] == command.source
     assert "library/tallinn.toml" in files
+
+
+def test_a_name_agents_refuse_is_left_out_and_reported(write_library) -> None:
+    """A command whose name breaks the skill-name rule (double hyphen, over 64 characters) is
+    left out of the skill targets and reported; command targets still carry it."""
+    long_name = "a" * 65
+    root = write_library({
+        f"commands/x/{name}.md": """
+            ---
+            description: Model with a provider
+            model: anthropic/claude-sonnet-4-5
+            ---
+            Hello.
+            """
+        for name in ("two--hyphens", long_name)})
+    library = load_library(root)
+    for target in ("claude-skills", "agent-skills", "claude-plugin"):
+        result = TARGETS[target].build(library)
+        assert not [f for f in result.files if f.path.endswith("SKILL.md")], target
+        assert {loss.command for loss in result.losses if loss.what == "the whole command"} \
+            == {"two--hyphens", long_name}
+    opencode = _files(TARGETS["opencode"].build(library))
+    meta, _ = split_front_matter(opencode[".opencode/commands/two--hyphens.md"])
+    assert meta["model"] == "anthropic/claude-sonnet-4-5"

@@ -31,7 +31,6 @@ CARRIED = ("description", "argument-hint", "allowed-tools", "model", "disable-mo
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _HINT = re.compile(r"<([^<>]*)>|\[([^\[\]]*)\]")
-_DESCRIPTION_MAX = 200  # a description made from a body's first line is cut here
 
 
 @dataclass(slots=True)
@@ -209,8 +208,7 @@ def _description(source: _Source) -> str:
         return value.strip()
     first = next((line.strip().lstrip("#").strip() for line in source.body.splitlines()
                   if line.strip()), "")
-    made = (first[: _DESCRIPTION_MAX - 3] + "...") if len(first) > _DESCRIPTION_MAX else first
-    made = made or f"Imported from {source.rel}"
+    made = first or f"Imported from {source.rel}"
     source.find("I205", f"no description; made from the body: {made!r}", FindingLevel.WARNING)
     return made
 
