@@ -11,7 +11,7 @@ from tests.export.conftest import EDGE_LIBRARY
 from typer.testing import CliRunner
 
 from tallinn.cli import app
-from tallinn.export import MANIFEST, TARGETS, ExportError, check, write_export
+from tallinn.export import TARGETS, ExportError, check, manifest_file, write_export
 from tallinn.export.manifest import read
 from tallinn.library import load_library
 
@@ -76,7 +76,7 @@ def test_a_second_export_removes_what_it_no_longer_writes_and_nothing_else(
     assert report["written"] == []  # the other files are unchanged, so not rewritten
     assert not (out / ".claude/skills/adjacent").exists()
     assert mine.read_text(encoding="utf-8") == "mine\n"
-    manifest = read(out)
+    manifest = read(out, "claude-skills")
     assert manifest is not None
     assert ".claude/skills/adjacent/SKILL.md" not in manifest.files
 
@@ -167,16 +167,17 @@ def test_a_hostile_manifest_is_refused_and_deletes_nothing(
     assert _export("cursor", "--out", str(out), "--library", str(library))[0] == 0
     victim = tmp_path / "victim.txt"
     victim.write_text("keep\n", encoding="utf-8")
+    recorded = out / manifest_file("cursor")
     if manifest is None:
-        data = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads(recorded.read_text(encoding="utf-8"))
         unsafe = message.split("'")[1]
         data["files"][unsafe] = "0" * 64
         manifest = json.dumps(data)
-    (out / MANIFEST).write_text(manifest, encoding="utf-8")
+    recorded.write_text(manifest, encoding="utf-8")
     code, _, stderr = _export("cursor", "--out", str(out), "--library", str(library))
     assert code == 1
     assert message in stderr
-    assert MANIFEST in stderr
+    assert str(recorded) in stderr
     assert victim.read_text(encoding="utf-8") == "keep\n"
     with pytest.raises(ExportError, match="E001"):
         check(out, None)
@@ -198,10 +199,12 @@ def test_a_symbolic_link_in_the_folder_is_never_followed(library: Path, tmp_path
 
 def test_the_malformed_manifest_error_gives_line_and_column(tmp_path: Path) -> None:
     """A manifest that is not JSON is reported at the line and column of the mistake."""
-    (tmp_path / MANIFEST).write_text('{\n  "files": ,\n}\n', encoding="utf-8")
+    recorded = tmp_path / manifest_file("gemini")
+    recorded.parent.mkdir()
+    recorded.write_text('{\n  "files": ,\n}\n', encoding="utf-8")
     with pytest.raises(ExportError) as raised:
         check(tmp_path, None)
-    assert str(raised.value).startswith(f"{tmp_path / MANIFEST}:2:12: E001 not valid JSON")
+    assert str(raised.value).startswith(f"{recorded}:2:12: E001 not valid JSON")
 
 
 def test_check_of_a_folder_without_manifest_is_an_error(tmp_path: Path) -> None:
@@ -209,3 +212,54 @@ def test_check_of_a_folder_without_manifest_is_an_error(tmp_path: Path) -> None:
     code, _, stderr = _export("--check", str(tmp_path))
     assert code == 1
     assert "no export manifest" in stderr
+
+
+def test_several_targets_share_one_folder(library: Path, tmp_path: Path) -> None:
+    """Exports of different targets into one folder (a repository's root) keep a manifest
+    each: exporting one never removes another's files, and the check covers them all."""
+    out = tmp_path / "repo"
+    for target in ("claude-skills", "copilot", "gemini"):
+        assert _export(target, "--out", str(out), "--library", str(library))[0] == 0
+    assert _export("claude-skills", "--out", str(out), "--library", str(library))[0] == 0
+    assert sorted(p.name for p in (out / ".tallinn-export").iterdir()) == [
+        "claude-skills.json", "copilot.json", "gemini.json"]
+    assert (out / ".github/prompts/top.prompt.md").is_file()
+    assert (out / ".gemini/commands/top.toml").is_file()
+    assert _export("--check", str(out), "--library", str(library)) == (0, "", "")
+    (out / ".gemini/commands/top.toml").unlink()
+    code, stdout, _ = _export("--check", str(out), "--library", str(library), "--json")
+    assert code == 1
+    assert json.loads(stdout) == [{"kind": "missing", "path": ".gemini/commands/top.toml",
+                                   "target": "gemini", "detail": ""}]
+
+
+def test_a_file_of_another_targets_export_is_never_taken(library: Path, tmp_path: Path) -> None:
+    """A path that another target's manifest owns is refused, even with `--force`."""
+    out = tmp_path / "out"
+    assert _export("cursor", "--out", str(out), "--library", str(library))[0] == 0
+    recorded = out / manifest_file("cursor")
+    data = json.loads(recorded.read_text(encoding="utf-8"))
+    data["files"][".claude/commands/top.md"] = "0" * 64
+    recorded.write_text(json.dumps(data), encoding="utf-8")
+    code, _, stderr = _export("claude-commands", "--out", str(out), "--library", str(library),
+                              "--force")
+    assert code == 1
+    assert "belongs to the cursor export here" in stderr
+    assert not (out / ".claude").exists()
+
+
+def test_a_manifest_folder_with_a_stranger_is_refused(library: Path, tmp_path: Path) -> None:
+    """A file in the manifest folder that is not `<target>.json`, or a manifest that names
+    another target than its file, is an error, not ignored."""
+    out = tmp_path / "out"
+    assert _export("cursor", "--out", str(out), "--library", str(library))[0] == 0
+    stranger = out / ".tallinn-export/notes.txt"
+    stranger.write_text("hello\n", encoding="utf-8")
+    code, _, stderr = _export("--check", str(out), "--library", str(library))
+    assert code == 1
+    assert "is not an export manifest" in stderr
+    stranger.unlink()
+    (out / manifest_file("cursor")).rename(out / manifest_file("opencode"))
+    code, _, stderr = _export("--check", str(out), "--library", str(library))
+    assert code == 1
+    assert "names target 'cursor', not 'opencode'" in stderr

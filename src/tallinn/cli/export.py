@@ -109,8 +109,8 @@ def _check(folder: Path, library: Path | None, as_json: bool) -> None:
     except (ExportError, OSError) as exc:
         _fail(str(exc), ExitCode.PROBLEMS)
     if as_json:
-        write_raw(json.dumps([{"kind": d.kind.value, "path": d.path, "detail": d.detail}
-                              for d in drift], indent=2))
+        write_raw(json.dumps([{"kind": d.kind.value, "path": d.path, "target": d.target,
+                               "detail": d.detail} for d in drift], indent=2))
     else:
         for item in drift:
             console("out").print(str(item), markup=False)

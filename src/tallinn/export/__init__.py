@@ -11,12 +11,12 @@ One module per target, each an `Exporter`; `TARGETS` is the table of them. Depen
 
 from tallinn.export._base import Export, Exporter, ExportError, ExportFile, Loss
 from tallinn.export.drift import Drift, DriftKind, check
-from tallinn.export.manifest import MANIFEST, Manifest
+from tallinn.export.manifest import MANIFESTS, Manifest, manifest_file
 from tallinn.export.targets import TARGETS
 from tallinn.export.write import Written, write_export
 
 __all__ = [
-    "MANIFEST",
+    "MANIFESTS",
     "TARGETS",
     "Drift",
     "DriftKind",
@@ -28,5 +28,6 @@ __all__ = [
     "Manifest",
     "Written",
     "check",
+    "manifest_file",
     "write_export",
 ]

@@ -1,7 +1,7 @@
 """Drift: has an export's folder changed since it was written, or its source?
 
-`check(folder, library)` compares each file the manifest names with its recorded hash, and
-the library's content hash with the one the export was made from.
+`check(folder, library)` compares, for each export in the folder, each file its manifest names
+with its recorded hash, and the library's content hash with the one the export was made from.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tallinn.export import manifest as manifests
 from tallinn.export._base import ExportError
-from tallinn.export.manifest import MANIFEST, sha256
+from tallinn.export.manifest import MANIFESTS, sha256
 from tallinn.export.write import _inside
 from tallinn.library import Library
 
@@ -25,10 +25,11 @@ class DriftKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Drift:
-    """One difference: `Drift(EDITED, ".claude/skills/x/SKILL.md")`."""
+    """One difference: `Drift(EDITED, ".claude/skills/x/SKILL.md", "claude-skills")`."""
 
     kind: DriftKind
     path: str
+    target: str
     detail: str = ""
 
     def __str__(self) -> str:
@@ -36,20 +37,23 @@ class Drift:
 
 
 def check(folder: Path, library: Library | None) -> list[Drift]:
-    """Every drift of the export in `folder`, files in path order, then the source; empty
-    for an unchanged export. Without `library` the source is not compared. Raises
+    """Every drift of the exports in `folder`, target by target: files in path order, then the
+    source; empty when nothing changed. Without `library` the source is not compared. Raises
     `ExportError` when the folder has no manifest or a bad one."""
-    record = manifests.read(folder)
-    if record is None:
-        raise ExportError(str(folder / MANIFEST), "no export manifest: not an export folder")
+    records = manifests.read_all(folder)
+    if not records:
+        raise ExportError(str(folder / MANIFESTS), "no export manifest: not an export folder")
     found = []
-    for rel, digest in sorted(record.files.items()):
-        path = _inside(folder, rel)
-        if not path.is_file():
-            found.append(Drift(DriftKind.MISSING, rel))
-        elif sha256(path.read_bytes()) != digest:
-            found.append(Drift(DriftKind.EDITED, rel))
-    if library is not None and library.content_hash != record.content_hash:
-        found.append(Drift(DriftKind.SOURCE, str(library.root),
-                           f"library {library.name!r} changed since the export"))
+    for record in records:
+        for rel, digest in sorted(record.files.items()):
+            path = _inside(folder, rel)
+            if not path.is_file():
+                found.append(Drift(DriftKind.MISSING, rel, record.target))
+            elif sha256(path.read_bytes()) != digest:
+                found.append(Drift(DriftKind.EDITED, rel, record.target))
+        if library is not None and library.content_hash != record.content_hash:
+            found.append(Drift(DriftKind.SOURCE, manifests.manifest_file(record.target),
+                               record.target,
+                               f"library {library.name!r} changed since the export; "
+                               f"run tallinn export {record.target} again"))
     return found

@@ -1,12 +1,14 @@
-"""The manifest an export writes beside its files: `.tallinn-export.json`.
+"""The manifest an export writes beside its files: `.tallinn-export/<target>.json`.
 
     {"tallinn": "0.1.0", "target": "claude-skills",
      "agent": "Claude Code", "agent_version": "2.1.332",
      "library": {"name": "acme", "content_hash": "<sha-256>"},
      "files": {".claude/skills/code-review/SKILL.md": "<sha-256>", ...}}
 
-It says which files the export owns: a later export replaces or removes those, and nothing
-else. A manifest read back is hostile input: every path must stay inside the folder.
+It says which files the export owns: a later export of the target replaces or removes those,
+and nothing else. One folder can hold the exports of several targets (a repository's root holds
+`.claude/`, `.github/prompts/` and `.gemini/` side by side), each with its own manifest. A
+manifest read back is hostile input: every path must stay inside the folder.
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from pathlib import Path, PurePosixPath
 
 from tallinn.export._base import ExportError
 
-MANIFEST = ".tallinn-export.json"
+MANIFESTS = ".tallinn-export"
 _HASH = re.compile(r"[0-9a-f]{64}")
+_TARGET = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def manifest_file(target: str) -> str:
+    """Given `claude-skills`, return `.tallinn-export/claude-skills.json`."""
+    return f"{MANIFESTS}/{target}.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +66,20 @@ def check_path(path: str, where: str) -> str:
     pure = PurePosixPath(path)
     if (not path or "\\" in path or "\0" in path or pure.is_absolute()
             or any(part in ("", ".", "..") for part in path.split("/"))
-            or path == MANIFEST):
+            or path.split("/")[0] == MANIFESTS):
         raise ExportError(where, f"unsafe path {path!r}: it must be relative and stay inside")
     return path
 
 
-def read(folder: Path) -> Manifest | None:
-    """The manifest in `folder`, or None when there is none. Raises `ExportError` with the
-    place of the problem for a manifest that is not what an export writes."""
-    path = folder / MANIFEST
-    if not path.is_file() or path.is_symlink():
-        if path.is_symlink():
-            raise ExportError(str(path), "the manifest is a symbolic link; refusing to read it")
+def read(folder: Path, target: str) -> Manifest | None:
+    """The manifest of `target`'s export in `folder`, or None when there is none. Raises
+    `ExportError` with the place of the problem for a manifest that is not what an export
+    writes."""
+    path = folder / manifest_file(target)
+    for step in (folder / MANIFESTS, path):
+        if step.is_symlink():
+            raise ExportError(str(step), "is a symbolic link; refusing to read it")
+    if not path.is_file():
         return None
     text = path.read_bytes().decode("utf-8", errors="replace")
     try:
@@ -77,7 +87,28 @@ def read(folder: Path) -> Manifest | None:
     except json.JSONDecodeError as exc:
         raise ExportError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) \
             from None
-    return _parse(data, str(path))
+    record = _parse(data, str(path))
+    if record.target != target:
+        raise ExportError(str(path), f"names target {record.target!r}, not {target!r}")
+    return record
+
+
+def read_all(folder: Path) -> list[Manifest]:
+    """Every export manifest in `folder`, by target name."""
+    where = folder / MANIFESTS
+    if where.is_symlink():
+        raise ExportError(str(where), "is a symbolic link; refusing to read it")
+    if not where.is_dir():
+        return []
+    found = []
+    for path in sorted(where.iterdir()):
+        target = path.name.removesuffix(".json")
+        if not path.name.endswith(".json") or not _TARGET.fullmatch(target):
+            raise ExportError(str(path), "is not an export manifest (<target>.json)")
+        record = read(folder, target)
+        if record is not None:
+            found.append(record)
+    return found
 
 
 def _parse(data: object, where: str) -> Manifest:

@@ -1,8 +1,9 @@
 """Write an export into a folder: each file atomically, and only files the export owns.
 
 A file is written to a temporary file beside it and renamed over the old one, so a reader
-never sees half a file. The folder's manifest names the files the previous export wrote: those
-no longer written are removed, and a file there that no manifest owns is never overwritten.
+never sees half a file. The target's manifest in the folder names the files its previous export
+wrote: those no longer written are removed, and a file there that it does not own (a file of
+the user's, or of another target's export) is never overwritten.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 from tallinn import __version__
 from tallinn.export import manifest as manifests
 from tallinn.export._base import Export, Exporter, ExportError
-from tallinn.export.manifest import MANIFEST, Manifest, check_path, sha256
+from tallinn.export.manifest import Manifest, check_path, manifest_file, sha256
 from tallinn.library import Library
 
 
@@ -67,22 +68,26 @@ def _prune(folder: Path, rel: str) -> None:
 def write_export(exporter: Exporter, library: Library, result: Export, folder: Path,
                  *, force: bool = False) -> Written:
     """Write `result` into `folder` with its manifest; raises `ExportError` before writing
-    anything when a file to write is there and not owned by the folder's manifest (unless
-    `force`), or when the manifest or a path is unsafe."""
+    anything when a file to write belongs to another target's export, or is there and not
+    owned by this target's manifest (unless `force`), or when a manifest or path is unsafe."""
     folder.mkdir(parents=True, exist_ok=True)
-    previous = manifests.read(folder)
+    previous = manifests.read(folder, exporter.name)
     owned = set(previous.files) if previous is not None else set()
+    others = {rel: record.target for record in manifests.read_all(folder)
+              if record.target != exporter.name for rel in record.files}
     data: dict[str, bytes] = {}
     for file in result.files:
         rel = check_path(file.path, f"{exporter.name} target")
         if rel in data:
             raise ExportError(rel, "two commands export to the same file")
         data[rel] = file.content.encode("utf-8")
+        if rel in others:
+            raise ExportError(str(folder / rel), f"belongs to the {others[rel]} export here")
     foreign = sorted(rel for rel in data if rel not in owned
                      and (_inside(folder, rel).exists() or _inside(folder, rel).is_symlink()))
     if foreign and not force:
         raise ExportError(str(folder / foreign[0]),
-                          f"exists and is not owned by {MANIFEST} "
+                          f"exists and is not owned by {manifest_file(exporter.name)} "
                           f"({len(foreign)} such file(s)); move it away or pass --force")
     written: list[str] = []
     for rel, content in sorted(data.items()):
@@ -98,7 +103,7 @@ def write_export(exporter: Exporter, library: Library, result: Export, folder: P
         content_hash=library.content_hash,
         files={rel: sha256(content) for rel, content in data.items()},
     )
-    atomic_write(folder / MANIFEST, record.dumps().encode("utf-8"))
+    atomic_write(_inside(folder, manifest_file(exporter.name)), record.dumps().encode("utf-8"))
     return Written(tuple(written), tuple(removed), record)
 
 
