@@ -234,3 +234,49 @@ def test_a_name_agents_refuse_is_left_out_and_reported(write_library) -> None:
     opencode = _files(TARGETS["opencode"].build(library))
     meta, _ = split_front_matter(opencode[".opencode/commands/two--hyphens.md"])
     assert meta["model"] == "anthropic/claude-sonnet-4-5"
+
+
+def test_an_export_does_work_in_proportion_to_the_library(write_library, monkeypatch) -> None:
+    """Reported losses are compared within one command only, and front matter is parsed again
+    only for a source that names `disable-model-invocation`: four times the commands, four
+    times the work."""
+    from tests.helpers import count_calls
+
+    from tallinn.export._base import Loss
+    from tallinn.library import frontmatter
+
+    def library(size: int) -> Library:
+        return load_library(write_library({
+            f"commands/x/c{i}.md": """
+                ---
+                description: Costs
+                ---
+                It costs $5, $6 and $7; run !`ls` and read @a.md.
+                """
+            for i in range(size)}))
+
+    small, large = library(10), library(40)
+    comparisons = count_calls(monkeypatch, Loss, "__eq__")
+    parses = count_calls(monkeypatch, frontmatter, "parse")
+    work = []
+    for source in (small, large):
+        before = comparisons(), parses()
+        result = TARGETS["opencode"].build(source)
+        TARGETS["claude-skills"].build(source)
+        work.append((comparisons() - before[0], parses() - before[1], len(result.losses)))
+    (small_eq, small_parses, small_losses), (large_eq, large_parses, large_losses) = work
+    assert large_losses == 4 * small_losses
+    assert large_eq == 4 * small_eq
+    assert small_parses == large_parses == 0
+    named = load_library(write_library({f"commands/x/m{i}.md": """
+        ---
+        description: May run on its own
+        disable-model-invocation: false
+        ---
+        Hello.
+        """ for i in range(3)}))
+    before = parses()
+    files = _files(TARGETS["claude-skills"].build(named))
+    assert parses() - before == 3
+    meta, _ = split_front_matter(files[".claude/skills/m0/SKILL.md"])
+    assert meta["disable-model-invocation"] is False

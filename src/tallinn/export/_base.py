@@ -20,6 +20,8 @@ import yaml
 from tallinn.library import ArgType, Argument, Command, Library, TallinnError, format_value
 from tallinn.library.compose import ALL_ARGUMENTS
 
+# libyaml's emitter when PyYAML has it: the pure-Python one is most of an export's time.
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 # The loader's category for a command written directly under commands/: exported at the top.
 TOP_CATEGORY = "general"
 
@@ -128,22 +130,25 @@ def compose_body(library: Library, command: Command, slot: Callable[[str], str],
     the target and each slot written by `slot` (given an argument name or `$ARGUMENTS`)."""
     template = library.templates[command.name]
     slots = dict(zip(template.slot_at, template.slots, strict=True))
+    found: list[Loss] = []  # this command's: each rewrite is looked up among these only
     out: list[str] = []
     literal: list[str] = []  # a run of pieces: an escaped token is a piece of its own
     for index, piece in enumerate(template.pieces):
         if index in slots:
-            out.append(neutralize("".join(literal), syntax, command.name, losses))
+            out.append(neutralize("".join(literal), syntax, command.name, found))
             literal = []
             out.append(slot(slots[index]))
         else:
             literal.append(piece)
-    out.append(neutralize("".join(literal), syntax, command.name, losses))
+    out.append(neutralize("".join(literal), syntax, command.name, found))
+    losses.extend(found)
     return "".join(out)
 
 
 def front_matter(data: Mapping[str, Any], body: str) -> str:
     """A Markdown file with YAML front matter: keys in the order given, body as is."""
-    dumped = yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100_000)
+    dumped = yaml.dump(dict(data), Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                       width=100_000)
     return f"---\n{dumped}---\n{body}"
 
 

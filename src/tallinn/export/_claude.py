@@ -91,7 +91,9 @@ def meta(command: Command, losses: list[Loss], *, skill: bool) -> dict[str, obje
         data["model"] = command.model
     # A Tallinn command is a slash command the user runs with arguments; the source may
     # let the model run it on its own with `disable-model-invocation: false`.
-    invocation = command.front_matter.get("disable-model-invocation", True)
+    # `front_matter` parses the YAML again: only for a source that names the key.
+    invocation = (command.front_matter.get("disable-model-invocation", True)
+                  if "disable-model-invocation" in command.source[: command.body_start] else True)
     data["disable-model-invocation"] = invocation if isinstance(invocation, bool) else True
     losses.extend(unenforced(command))
     losses.extend(common_losses(command, carried=("model", "allowed-tools", "argument-hint",
