@@ -25,7 +25,7 @@ SKILL_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 def _parse(path: str, text: str) -> tuple[dict[str, object], str]:
     """Given an exported file, parse it the way its agent does; return (metadata, prompt)."""
-    if path.startswith("library/"):
+    if path.startswith("library/") or path == "README.md":
         return {}, ""
     if path.endswith(".toml"):
         data = gemini_command(text)
@@ -201,6 +201,8 @@ def test_the_plugin_serves_the_library_it_was_made_from(edge: Library) -> None:
     the plugin, and its manifests name the plugin in kebab-case with the library's version."""
     files = _files(TARGETS["claude-plugin"].build(edge))
     plugin = json.loads(files[".claude-plugin/plugin.json"])
+    assert plugin["license"] == "MIT"
+    assert "- `enum-default`: Plan a change carefully." in files["README.md"]
     assert plugin["name"] == "edge-cases"
     assert plugin["version"] == "1.2.3"
     market = json.loads(files[".claude-plugin/marketplace.json"])

@@ -4,6 +4,7 @@
     .claude-plugin/marketplace.json  a marketplace of this one plugin (`source: "./"`)
     skills/<name>/SKILL.md           the commands, as in `claude-skills`
     .mcp.json                        starts `tallinn serve` on the library copied below
+    README.md                        what the plugin holds, one line per skill
     library/                         the source library, as written
 """
 
@@ -13,7 +14,7 @@ import json
 import re
 
 from tallinn.export import _claude
-from tallinn.export._base import Export, Exporter, ExportFile, Loss
+from tallinn.export._base import Export, Exporter, ExportFile, Loss, sorted_commands
 from tallinn.export.claude_skills import skill_files
 from tallinn.library import Library
 
@@ -41,6 +42,15 @@ def _library_files(library: Library) -> list[ExportFile]:
     return sorted(files, key=lambda f: f.path)
 
 
+def _readme(library: Library, name: str, description: str) -> str:
+    lines = [f"# {name}", "", description, "",
+             f"Exported by Tallinn from the prompt library {library.name!r}. Each command is a "
+             f"skill, `/{name}:<command>`, and the `tallinn` MCP server serves the same "
+             "library (it needs `tallinn` on PATH).", "", "## Skills", ""]
+    lines += [f"- `{c.name}`: {c.description}" for c in sorted_commands(library)]
+    return "\n".join(lines) + "\n"
+
+
 def build(library: Library) -> Export:
     skills = skill_files(library, "skills/")
     losses: list[Loss] = list(skills.losses)
@@ -51,8 +61,11 @@ def build(library: Library) -> Export:
                                                     f"{DEFAULT_VERSION} written"))
         version = DEFAULT_VERSION
     description = library.config.description or f"The {library.name} prompt library"
-    plugin = {"name": name, "version": version, "description": description,
-              "author": {"name": library.name}}
+    plugin: dict[str, object] = {"name": name, "version": version, "description": description,
+                                 "author": {"name": library.name}}
+    license_id = library.config.table("library").get("license")
+    if isinstance(license_id, str) and license_id:
+        plugin["license"] = license_id
     marketplace = {
         "name": f"{name}-marketplace",
         "owner": {"name": library.name},
@@ -68,6 +81,7 @@ def build(library: Library) -> Export:
         ExportFile(".claude-plugin/plugin.json", _json(plugin)),
         ExportFile(".claude-plugin/marketplace.json", _json(marketplace)),
         ExportFile(".mcp.json", _json(servers)),
+        ExportFile("README.md", _readme(library, name, description)),
         *skills.files,
         *_library_files(library),
     ]

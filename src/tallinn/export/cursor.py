@@ -34,7 +34,7 @@ def build(library: Library) -> Export:
 EXPORTER = Exporter(
     name="cursor",
     agent="Cursor",
-    agent_version="2.1",
+    agent_version="1.6",
     summary="Cursor commands: .cursor/commands/<name>.md",
     build=build,
 )
