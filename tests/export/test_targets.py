@@ -193,7 +193,8 @@ def test_claude_code_front_matter_carries_the_keys_and_cuts_long_descriptions(
     assert {"description length", "default of focus", "enum of focus", "type of depth",
             "pattern of depth", "examples"} <= lost
     adjacent = _files(result)[".claude/skills/adjacent/SKILL.md"]
-    assert "Count the $ARGUMENTS[0]s; dry run: $ARGUMENTS[1]." in adjacent
+    assert "Count the $ARGUMENTS[0]s; dry run: $ARGUMENTS[1]. The flag \\$dry-run is literal." \
+        in adjacent
 
 
 def test_the_plugin_serves_the_library_it_was_made_from(edge: Library) -> None:

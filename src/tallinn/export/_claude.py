@@ -49,8 +49,11 @@ def body(library: Library, command: Command, losses: list[Loss]) -> str:
     named = _named(command)
     index = {a.name: i for i, a in enumerate(command.arguments)}
     syntax: list[ActiveSyntax] = list(_SYNTAX)
-    if named:
-        words = "|".join(re.escape(n) for n in sorted(named, key=len, reverse=True))
+    if command.arguments:
+        # Every declared name is listed under `arguments:`, so a literal `$name` of any of
+        # them, plain identifier or not, is escaped.
+        declared = sorted((a.name for a in command.arguments), key=len, reverse=True)
+        words = "|".join(re.escape(n) for n in declared)
         syntax.insert(0, active(rf"\$(?:{words})(?![A-Za-z0-9_])",
                                 "Claude Code substitutes a declared argument", "\\"))
     template = library.templates[command.name]
