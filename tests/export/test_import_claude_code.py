@@ -41,8 +41,11 @@ def test_the_import_is_a_library_that_loads_without_errors(imported: Path) -> No
     assert library.errors == ()
     assert sorted((c.name, c.category) for c in library.commands.values()) == [
         ("a11y-check", "skills"), ("ask", "general"), ("audit", "review/deep"),
-        ("commit", "git"), ("explain", "skills"), ("scaffold", "skills"), ("status", "git"),
+        ("commit", "git"), ("explain", "skills"), ("legacy", "general"), ("scaffold", "skills"),
+        ("status", "git"),
     ]
+    legacy = library.commands["legacy"]
+    assert [a.name for a in legacy.arguments] == ["file", "arg1"]
     commit = library.commands["commit"]
     assert [(a.name, a.required) for a in commit.arguments] == [("scope", True),
                                                                 ("style", False)]
@@ -67,6 +70,7 @@ def test_what_only_claude_code_does_is_reported_with_its_place(tmp_path: Path) -
     assert ("I204", ".claude/commands/git/status.md", 5, 24) in found  # !`git status`
     assert ("I204", ".claude/commands/git/status.md", 5, 55) in found  # @README.md
     assert ("I205", ".claude/commands/ask.md", 1, 1) in found
+    assert ("I211", ".claude/commands/legacy.md", 1, 1) in found
     messages = [str(f) for f in report.findings]
     assert any("'context' is not carried" in m for m in messages)
     assert any("references/style.md of the skill is not carried" in m for m in messages)
@@ -86,7 +90,7 @@ def test_a_broken_file_is_an_error_finding_and_the_rest_is_imported(tmp_path: Pa
     [error] = report.errors
     assert str(error).startswith(".claude/commands/bad.md:2:23: I201 front matter is not valid")
     assert "bad" not in load_library(tmp_path / "library").commands
-    assert len(load_library(tmp_path / "library").commands) == 7
+    assert len(load_library(tmp_path / "library").commands) == 8
 
 
 def test_the_import_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

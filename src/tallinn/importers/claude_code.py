@@ -158,9 +158,13 @@ def _convert_body(source: _Source, names: list[str]) -> tuple[str, list[str], bo
     """The body in Tallinn's syntax; the names (extended with `argN` for positions beyond
     them); whether any placeholder was used."""
     pattern = _token_pattern(names)
-    highest = max((int(m.group("index") or m.group("short"))
-                   for m in pattern.finditer(source.body)
-                   if m.group("index") or m.group("short")), default=-1)
+    positions = {int(m.group("index") or m.group("short")) for m in pattern.finditer(source.body)
+                 if m.group("index") or m.group("short")}
+    highest = max(positions, default=-1)
+    if positions and 0 not in positions:
+        source.find("I211", f"the body uses ${min(positions)} but not $0: Claude Code 2.1 "
+                    "counts from $0, so this may be written for the older 1-based $1; "
+                    "imported as Claude Code 2.1 reads it", FindingLevel.WARNING)
     names = names + [f"arg{i}" for i in range(len(names), highest + 1)]
     used = False
     reported: set[str] = set()
