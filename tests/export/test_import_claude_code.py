@@ -143,3 +143,25 @@ def test_an_export_of_the_import_gives_back_the_same_prompts(imported: Path,
         words = ["first", "second"]
         assert claude_substitute(exported_body, words, after.get("arguments", [])) == \
             claude_substitute(body, words, original_names), rel
+
+
+def test_a_symbolic_link_is_not_followed(tmp_path: Path) -> None:
+    """A command file or folder, or a skill folder, that is a symbolic link (it could lead out
+    of the repository, or loop) is reported and not read."""
+    repo = tmp_path / "repo"
+    shutil.copytree(SAMPLE, repo)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "SKILL.md").write_text("---\ndescription: Secret\n---\nsecret text\n",
+                                     encoding="utf-8")
+    (repo / ".claude/commands/leak.md").symlink_to(secret / "SKILL.md")
+    (repo / ".claude/commands/loop").symlink_to(repo / ".claude/commands")
+    (repo / ".claude/skills/leak").symlink_to(secret)
+    report = convert(repo, tmp_path / "library")
+    linked = sorted(f.path for f in report.findings if f.code == "I212")
+    assert linked == [".claude/commands/leak.md", ".claude/commands/loop",
+                      ".claude/skills/leak/SKILL.md"]
+    library = load_library(tmp_path / "library")
+    assert "leak" not in library.commands
+    assert not any("secret text" in c.source for c in library.commands.values())
+    assert len(library.commands) == 8

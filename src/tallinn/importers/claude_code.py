@@ -14,6 +14,7 @@ literal text and reported.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,21 +60,42 @@ def _claude_folder(src: Path) -> Path:
     raise ImporterError(f"{src} has no .claude/ folder with commands or skills to import")
 
 
-def _sources(claude: Path, base: Path) -> Iterator[tuple[Path, str, str, bool]]:
-    """Given `.claude/`, yield (file, name, category, is_skill) in path order."""
+def _sources(claude: Path, findings: list[Finding]) -> Iterator[tuple[Path, str, str, bool]]:
+    """Given `.claude/`, yield (file, name, category, is_skill) in path order. A file reached
+    through a symbolic link is not read (it may be anywhere): it is reported."""
+    candidates: list[tuple[Path, str, str, bool]] = []
     commands = claude / "commands"
     if commands.is_dir():
-        for path in sorted(commands.rglob("*.md")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            folder = path.parent.relative_to(commands).as_posix()
-            yield path, path.stem, "" if folder == "." else folder, False
+        # os.walk does not follow a linked folder (which may loop or lead anywhere); such a
+        # folder is reported below, as a linked file is.
+        for folder, dirs, files in os.walk(commands):
+            here = Path(folder)
+            dirs.sort()
+            for linked in (d for d in dirs if (here / d).is_symlink()):
+                candidates.append((here / linked, linked, "", False))
+            category = here.relative_to(commands).as_posix()
+            candidates += [(here / f, f.removesuffix(".md"), "" if category == "." else category,
+                            False) for f in sorted(files) if f.endswith(".md")]
     skills = claude / "skills"
     if skills.is_dir():
-        for path in sorted(skills.glob("*/SKILL.md")):
-            if path.is_symlink() or not path.is_file():
-                continue
-            yield path, path.parent.name, "skills", True
+        candidates += [(path, path.parent.name, "skills", True)
+                       for path in sorted(skills.glob("*/SKILL.md"))]
+    for path, name, category, skill in candidates:
+        if _through_link(path, claude) or not path.is_file():
+            rel = path.relative_to(claude.parent).as_posix()
+            findings.append(Finding("I212", rel, 1, 1, "is reached through a symbolic link "
+                                    "or is not a file; not read", FindingLevel.WARNING))
+            continue
+        yield path, name, category, skill
+
+
+def _through_link(path: Path, top: Path) -> bool:
+    """Whether `path`, or a folder between it and `top`, is a symbolic link."""
+    while path != top:
+        if path.is_symlink():
+            return True
+        path = path.parent
+    return False
 
 
 def _read(path: Path, rel: str, name: str, category: str, skill: bool) -> _Source:
@@ -269,7 +291,7 @@ def convert(src: Path, out: Path) -> ImportReport:
         raise ImporterError(f"{out} is not empty; import into a new folder")
     report = ImportReport(FORMAT, base, out)
     written: dict[str, str] = {}
-    for path, stem, category, skill in _sources(claude, root):
+    for path, stem, category, skill in _sources(claude, report.findings):
         rel = path.relative_to(root).as_posix()
         source = _read(path, rel, stem, category, skill)
         if any(f.level is FindingLevel.ERROR for f in source.findings):
