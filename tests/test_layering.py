@@ -22,6 +22,8 @@ FORBIDDEN = {
                         "tallinn.export", *ADAPTERS),
     "tallinn.gates": ("tallinn.cli", "tallinn.serve", "tallinn.ops", "tallinn.export",
                       *ADAPTERS),
+    "tallinn.export": ("tallinn.cli", "tallinn.serve", "tallinn.ops", "tallinn.gates",
+                       "tallinn.importers", *ADAPTERS),
 }
 
 

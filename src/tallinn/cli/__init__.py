@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "docs-coverage": "quality",
     "bench": "quality",
     "gates": "gates",
+    "export": "export",
     "serve": "serve",
     "smoke": "serve",
     "token": "token",

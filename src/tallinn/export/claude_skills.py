@@ -1,0 +1,33 @@
+"""`claude-skills`: `.claude/skills/<name>/SKILL.md`, Claude Code's native form."""
+
+from __future__ import annotations
+
+from tallinn.export import _claude
+from tallinn.export._base import Export, Exporter, ExportFile, Loss, front_matter, sorted_commands
+from tallinn.library import Library
+
+
+def skill_files(library: Library, prefix: str) -> Export:
+    """One `SKILL.md` per command under `prefix` (`.claude/skills/` or a plugin's `skills/`)."""
+    files = []
+    losses: list[Loss] = []
+    for command in sorted_commands(library):
+        if not _claude.skill_name_ok(command, losses):
+            continue
+        data = _claude.meta(command, losses, skill=True)
+        text = front_matter(data, _claude.body(library, command, losses))
+        files.append(ExportFile(f"{prefix}{command.name}/SKILL.md", text))
+    return Export(tuple(files), tuple(losses))
+
+
+def build(library: Library) -> Export:
+    return skill_files(library, ".claude/skills/")
+
+
+EXPORTER = Exporter(
+    name="claude-skills",
+    agent=_claude.AGENT,
+    agent_version=_claude.VERSION,
+    summary="Claude Code skills: .claude/skills/<name>/SKILL.md",
+    build=build,
+)
