@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Node 22, the MCP Inspector CLI and the MCP conformance suite, for the interop tests.
+# Node 22, the MCP Inspector CLI, the MCP conformance suite and Claude Code's CLI, for the
+# interop tests and the docs test.
 #
 #   eval "$(bash scripts/node.sh)"
 #
@@ -21,7 +22,8 @@ installed_ok() {
   # Given the install folder, succeed when it holds a working Node of the right major built from
   # the current lock file.
   [[ -f $1/.stamp && $(cat "$1/.stamp") == "$stamp" ]] || return 1
-  [[ -x $1/bin/node && -e $1/bin/mcp-inspector && -e $1/bin/conformance ]] || return 1
+  [[ -x $1/bin/node && -e $1/bin/mcp-inspector && -e $1/bin/conformance && -e $1/bin/claude ]] \
+    || return 1
   local version
   version=$("$1/bin/node" --version 2>/dev/null) || return 1
   [[ $version == "v$node_major".* ]]
@@ -53,6 +55,8 @@ install_into() {
   ln -s ../node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js \
     "$dir/bin/mcp-inspector"
   ln -s ../node_modules/@modelcontextprotocol/conformance/dist/index.js "$dir/bin/conformance"
+  # Claude Code's CLI is a native binary inside its package.
+  ln -s ../node_modules/@anthropic-ai/claude-code/bin/claude.exe "$dir/bin/claude"
   printf '%s\n' "$stamp" >"$dir/.stamp"
 }
 
