@@ -87,6 +87,13 @@ def test_a_wrong_token_is_told_apart_from_none(production: ThreadServer) -> None
     assert checks["MCP session"] == "401: the server does not accept this token; check --token"
 
 
+def test_the_table_shows_the_401_line_whole(production: ThreadServer) -> None:
+    """The table for people carries the same line, unbroken."""
+    result = runner.invoke(app, ["smoke", production.url], env={"TALLINN_TOKEN": ""})
+    assert result.exit_code == 1
+    assert "401: this server needs a token; pass --token (or set TALLINN_TOKEN)" in result.stderr
+
+
 def test_a_closed_port_is_connection_refused() -> None:
     """Nobody listening: `connection refused at <url>` for every check, exit 1."""
     url = f"http://127.0.0.1:{free_port()}"

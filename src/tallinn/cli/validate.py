@@ -43,6 +43,11 @@ def validate(
     """Check XML tags and library structure (gate 1); print findings as path:line:col: CODE.
 
     Exit 0 when there is no finding, 1 when there are findings.
+
+    Examples:
+
+      tallinn validate --library my-library
+      tallinn validate --fix
     """
     lib = load(library, quiet=True)
     try:
