@@ -87,6 +87,8 @@ def test_counts_in_messages_are_singular_for_one(write_library: Any) -> None:
     listed = runner.invoke(app, ["list", "-L", str(root)])
     assert ": 1 command" in listed.stdout
     assert "1 commands" not in listed.stdout
+    validated = runner.invoke(app, ["validate", "-L", str(root)])
+    assert "2 files checked: 0 findings in 0 files, 0 errors" in validated.stderr
 
 
 def test_cut_findings_point_at_the_report_written(

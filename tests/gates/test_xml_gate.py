@@ -47,7 +47,8 @@ def test_a_clean_library_passes(write_library) -> None:  # type: ignore[no-untyp
 
 
 def test_tag_and_loader_problems_fail_the_gate(write_library) -> None:  # type: ignore[no-untyped-def]
-    """Body tags are checked in loaded files and in files the loader left out."""
+    """Body tags are checked in loaded files and in files the loader left out, the whole
+    file when it has no front matter."""
     root = write_library({
         "commands/a/review.md": GOOD.replace("</role>", ""),
         "commands/a/broken.md": "---\ndescription: X\n---\n<a><b></a>\n"
@@ -63,13 +64,14 @@ def test_tag_and_loader_problems_fail_the_gate(write_library) -> None:  # type: 
         ("commands/a/broken.md", 4, "V401"),
         ("commands/a/broken.md", 5, "V201"),
         ("commands/a/nofm.md", 1, "V101"),
+        ("commands/a/nofm.md", 1, "V401"),
         ("commands/a/review.md", 6, "V401"),
         ("commands/a/yaml.md", 2, "V102"),
         ("commands/a/yaml.md", 4, "V403"),
     ]
     metrics = {m.name: m for m in result.metrics}
     assert metrics["files with errors"].value == 4
-    assert metrics["well-formed files"].value == pytest.approx(100 * 1 / 4)
+    assert metrics["well-formed files"].value == pytest.approx(100 * 1 / 5)
     assert result.data["dangling_includes"] == {
         "references": 1, "components": 1, "files": 1, "missing": {"shared/gone": 1}}
     assert any("dangling include" in d for d in result.details)
