@@ -129,3 +129,21 @@ def test_judge_allows_what_a_broken_front_matter_hid() -> None:
     assert judge([fixed], [fixed], [tag]) == (
         "it added another V401 error (6:1: <a> is never closed)")
     assert judge([fixed], [fixed], [fixed]) == "its finding is still there (V102 tabs)"
+
+
+def test_the_rounds_of_fixes_are_a_setting_and_a_cut_run_says_so(write_library: Any) -> None:
+    """With `fix_rounds = 1`, a file needing two rounds is fixed halfway, the message says to
+    run again, and the second run finishes."""
+    root = write_library({
+        "tallinn.toml": "[gates.xml]\nfix_rounds = 1\n",
+        "commands/a/x.md": "---\ndescription: a: b\nargument-hint: [p] [q]\n---\nBody\n",
+    })
+    first = runner.invoke(app, ["validate", "-L", str(root), "--fix"])
+    assert ("stopped after 1 round of fixes with fixes still to try ([gates.xml] fix_rounds): "
+            "run 'tallinn validate --fix' again") in first.stderr
+    assert first.exit_code == 1
+    second = runner.invoke(app, ["validate", "-L", str(root), "--fix"])
+    assert second.exit_code == 0, second.output
+    assert "stopped" not in second.stderr
+    assert (root / "commands/a/x.md").read_text() == (
+        '---\ndescription: "a: b"\nargument-hint: "[p] [q]"\n---\nBody\n')

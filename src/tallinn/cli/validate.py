@@ -21,7 +21,7 @@ from tallinn.cli.common import (
     write_raw,
 )
 from tallinn.gates.base import gate_settings
-from tallinn.gates.fix import ROUNDS, FixReport, fix_files
+from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
 from tallinn.library import Diagnostic, LibraryError, load_library
 from tallinn.wording import plural
@@ -53,9 +53,10 @@ def validate(
     """
     lib = load(library, quiet=True)
     try:
-        void = gate_settings(lib, NAME, XmlSettings).void_elements
+        settings = gate_settings(lib, NAME, XmlSettings)
     except LibraryError as exc:
         fail(str(exc))
+    void = settings.void_elements
     outcome = check(lib, void=void)
     findings = list(outcome.findings)
     report: FixReport | None = None
@@ -65,19 +66,20 @@ def validate(
         def recheck() -> list[Diagnostic]:
             return list(check(load_library(path), void=void).findings)
 
-        report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings)
+        report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings,
+                           rounds=settings.fix_rounds)
         findings = list(report.remaining)
     if as_json:
         write_raw(json.dumps(_json(str(lib.root), len(outcome.files), findings, report),
                              indent=2))
     else:
-        _print(findings, report, len(outcome.files), unsafe_fixes)
+        _print(findings, report, len(outcome.files), unsafe_fixes, settings.fix_rounds)
     if findings and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
 
 
 def _print(findings: list[Diagnostic], report: FixReport | None, files: int,
-           unsafe: bool) -> None:
+           unsafe: bool, rounds: int) -> None:
     if report is not None:
         for applied in report.applied:
             err.print(f"fixed {applied}", markup=False, highlight=False)
@@ -92,8 +94,9 @@ def _print(findings: list[Diagnostic], report: FixReport | None, files: int,
                       "could be checked only once the fixes let the front matter parse",
                       markup=False, highlight=False)
         if report.unfinished:
-            err.print(f"[yellow]stopped[/] after {plural(ROUNDS, 'round')} of fixes with fixes "
-                      "still to try: run 'tallinn validate --fix' again", highlight=False)
+            err.print(f"[yellow]stopped[/] after {plural(rounds, 'round')} of fixes with fixes "
+                      "still to try (\\[gates.xml] fix_rounds): run 'tallinn validate --fix' "
+                      "again", highlight=False, markup=True)
     print_diagnostics(findings)
     errors = sum(f.is_error for f in findings)
     safe = sum(f.fix is not None and f.fix.safe for f in findings)

@@ -27,7 +27,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from tallinn.gates.base import GateContext, GateResult, GateSettings, Metric, gate_settings, grade
+from tallinn.gates.fix import ROUNDS
 from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
 from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
 from tallinn.gates.rules.xml.missing_component import missing_name
@@ -51,6 +54,8 @@ class XmlSettings(GateSettings):
     """How many files may have errors before the gate fails."""
     void_elements: list[str] = []  # noqa: RUF012  (pydantic copies defaults)
     """Tag names that, like HTML's `<br>`, never need a closing tag."""
+    fix_rounds: int = Field(ROUNDS, ge=1, le=1000)
+    """How many rounds of fixes `tallinn validate --fix` runs at most."""
 
 
 @dataclass(frozen=True, slots=True)
