@@ -131,3 +131,11 @@ def test_a_web_server_that_is_not_mcp_says_what_it_answered(web_page: ThreadServ
                                      "JSON; is this a Tallinn server?")
     assert checks["MCP session"] == (f"{web_page.url}/mcp is not an MCP endpoint: it answered "
                                      "text/html")
+
+
+def test_a_url_without_a_scheme_says_how_to_write_it() -> None:
+    """`localhost:8000` is not a URL httpx can use: the line says to write http://..."""
+    code, checks, _ = smoke("localhost:8000")
+    assert code == 1
+    assert checks["GET /health"] == ("localhost:8000/health is not an http:// or https:// URL; "
+                                     "write it as http://localhost:8000/health")

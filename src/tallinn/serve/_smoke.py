@@ -137,6 +137,8 @@ def describe(exc: BaseException, url: str, timeout: float) -> str:
         return f"connection refused at {url}; is the server running on that port?"
     if isinstance(first, httpx2.TimeoutException | TimeoutError):
         return f"no answer from {url} within {timeout:g} s; check the URL or raise --timeout"
+    if isinstance(first, httpx2.UnsupportedProtocol):
+        return f"{url} is not an http:// or https:// URL; write it as http://{url}"
     if isinstance(first, httpx2.ConnectError):
         return f"cannot connect to {url}: {_short(first)}"
     if isinstance(first, httpx2.HTTPStatusError):
