@@ -10,7 +10,7 @@ import functools
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,13 +48,13 @@ class _Answers:
     token: bool
     status: int | None = None
     content_type: str = ""
-    seen: list[int] = field(default_factory=list)
 
     async def record(self, response: httpx2.Response) -> None:
-        if str(response.request.url).rstrip("/") == self.mcp_url:
+        # An accepted notification (202) or a closed session (DELETE) has no body to judge.
+        if (str(response.request.url).rstrip("/") == self.mcp_url
+                and response.request.method == "POST" and response.status_code not in (202, 204)):
             self.status = response.status_code
             self.content_type = response.headers.get("content-type", "").partition(";")[0]
-            self.seen.append(response.status_code)
 
     def explain(self) -> str | None:
         """Why the MCP endpoint's answers are not MCP, when they say so; else None."""
