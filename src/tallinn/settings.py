@@ -32,7 +32,10 @@ class SettingsError(TallinnError):
 class Settings(BaseModel):
     """Environment variables Tallinn reads, validated: `Settings()` reads them at that moment.
 
-    Each field's alias is its variable. Values given by name win over the environment.
+    Each field's alias is its variable. Values given by name win over the environment. A
+    variable set to the empty string (or only spaces) counts as unset, as in most shells'
+    `VAR= command`: `TALLINN_NO_CACHE=` keeps the cache, `TALLINN_LIBRARY=` falls through to
+    `PROJECT_ROOT`.
     """
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
@@ -58,7 +61,9 @@ class Settings(BaseModel):
     @classmethod
     def _environment(cls, values: Any) -> Any:
         names = {field.alias for field in cls.model_fields.values()}
-        found = {name: value for name, value in os.environ.items() if name in names}
+        found = {
+            name: value for name, value in os.environ.items() if name in names and value.strip()
+        }
         return {**found, **values} if isinstance(values, dict) else values
 
     @property
@@ -70,7 +75,7 @@ class Settings(BaseModel):
 
     def library_path(self, explicit: Path | None = None) -> Path:
         for candidate in (explicit, self.library, self.project_root):
-            if candidate is not None and str(candidate):
+            if candidate is not None:
                 return candidate
         return starter_path()
 
@@ -84,7 +89,7 @@ class Settings(BaseModel):
         if self.no_cache:
             return None
         root = library.resolve()
-        if self.cache_root is not None and str(self.cache_root):
+        if self.cache_root is not None:
             digest = hashlib.blake2b(str(root).encode("utf-8"), digest_size=8).hexdigest()
             return self.cache_root / f"{root.name}-{digest}"
         if root == starter_path().resolve():

@@ -219,7 +219,7 @@ def test_crashing_and_partial_gates_are_shown(
     result = runner.invoke(app, ["gates", "-L", str(lib)])
     assert result.exit_code == 1
     assert "crash: gate 'crash' crashed: RuntimeError: disk on fire" in result.stderr
-    assert "noisy: ... and 3 more (see the report)" in result.stderr
+    assert "noisy: ... and 3 more (write them all with --report FILE)" in result.stderr
 
 
 def test_write_baseline_records_every_finding_and_keeps_reasons(
@@ -243,7 +243,7 @@ def test_write_baseline_records_every_finding_and_keeps_reasons(
     result = runner.invoke(app, ["gates", "-L", str(lib), "--baseline", str(old),
                                  "--write-baseline", str(new)])
     assert result.exit_code == 1
-    assert "baseline of 2 finding(s) written to" in result.stderr
+    assert "baseline of 2 findings written to" in result.stderr
     entries = {e["code"]: e["reason"] for e in json.loads(new.read_text())["findings"]}
     assert entries == {"S101": "TODO: justify", "S102": "a fixture"}
     broken = tmp_path / "broken.json"

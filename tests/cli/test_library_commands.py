@@ -119,7 +119,7 @@ def test_usage_errors_exit_2(lib: Path, args: list[str], message: str) -> None:
 def test_check_clean_and_broken(lib: Path, write_library) -> None:  # type: ignore[no-untyped-def]
     clean = runner.invoke(app, ["check", "-L", str(lib)])
     assert clean.exit_code == 0
-    assert "2 commands, 1 components: 0 error(s), 0 warning(s)" in clean.stderr
+    assert "2 commands, 1 component: 0 errors, 0 warnings" in clean.stderr
     broken = write_library({
         **FILES,
         "commands/git/commit.md": "---\ndescription: Fix: this\n---\n",
@@ -139,7 +139,7 @@ def test_check_clean_and_broken(lib: Path, write_library) -> None:  # type: igno
     assert "has errors and is not loaded" in shown.stderr
     listed = runner.invoke(app, ["list", "-L", str(broken)])
     assert listed.exit_code == 0
-    assert "2 problem(s)" in listed.stderr
+    assert "2 problems" in listed.stderr
 
 
 def test_check_strict_fails_on_warnings(write_library) -> None:  # type: ignore[no-untyped-def]

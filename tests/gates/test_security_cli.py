@@ -58,7 +58,7 @@ def test_write_a_baseline_justify_it_and_pass(
     path = tmp_path / "security-baseline.json"
     written = runner.invoke(app, ["audit", "--library", str(root), "--write-baseline", str(path)])
     assert written.exit_code == 1  # written, not yet justified
-    assert "baseline of 2 finding(s) written" in written.stderr
+    assert "baseline of 2 findings written" in written.stderr
     data = json.loads(path.read_text())
     assert [e["reason"] for e in data["findings"]] == ["TODO: justify"] * 2
 

@@ -223,7 +223,7 @@ def test_cli_passes_and_prints_each_case(write_library: WriteLibrary) -> None:
     assert result.exit_code == 0, result.stderr
     assert "tests/greet.yaml::uses the name [greet] PASSED" in result.stderr
     assert "3 passed" in result.stderr
-    assert "commands with a passing test: 2 of 2 (100%" in result.stderr
+    assert "commands whose cases all pass: 2 of 2 (100%" in result.stderr
     assert result.stdout == ""
 
 
@@ -274,7 +274,7 @@ def test_cli_reports_invalid_files_and_coverage(write_library: WriteLibrary,
     broken = runner.invoke(app, ["test", "-L", str(root)])
     assert broken.exit_code == 1
     assert "tests/bad.yaml:2:1: T101 invalid YAML" in broken.stderr
-    assert "1 error(s) in test files" in broken.stderr
+    assert "1 error in test files" in broken.stderr
     good = write_library(files(**{"tests/bye.yaml": BYE_TESTS}))
     report = tmp_path / "coverage.xml"
     report.write_text(COVERAGE.format(rate="0.9"), "utf-8")

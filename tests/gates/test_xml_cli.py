@@ -33,7 +33,7 @@ def test_a_clean_library_exits_0(write_library) -> None:  # type: ignore[no-unty
     result = runner.invoke(app, ["validate", "--library", str(root)])
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert "1 files checked: 0 finding(s)" in " ".join(result.stderr.split())
+    assert "1 file checked: 0 findings" in " ".join(result.stderr.split())
 
 
 def test_findings_are_printed_one_per_line_and_exit_1(write_library) -> None:  # type: ignore[no-untyped-def]
@@ -119,8 +119,9 @@ def test_validate_the_2025_corpus_and_fix_changes_nothing(tmp_path: Path) -> Non
     assert sum(f["code"] == "V107" for f in data["findings"]) == 4
 
 
-def test_fix_reports_files_it_restored_or_would_not_touch(write_library) -> None:  # type: ignore[no-untyped-def]
-    """A fix that uncovers more errors is undone; a file with mixed newlines is not fixed."""
+def test_fix_reports_what_it_uncovered_and_files_it_would_not_touch(write_library) -> None:  # type: ignore[no-untyped-def]
+    """A fix that lets the front matter parse is kept though the schema then finds errors; a
+    file with mixed newlines is not fixed, and the messages say both."""
     root = write_library({
         "commands/a/worse.md": "---\ndescription: a: b\ncritical: maybe\ntags: 3\n---\nBody\n",
         "commands/a/mixed.md": "placeholder",
@@ -128,8 +129,13 @@ def test_fix_reports_files_it_restored_or_would_not_touch(write_library) -> None
     (root / "commands/a/mixed.md").write_bytes(b"---\r\ndescription: a: b\n---\nBody\n")
     before = hashes(root)
     result = runner.invoke(app, ["validate", "-L", str(root), "--fix"])
-    assert hashes(root) == before
+    after = hashes(root)
+    assert after["commands/a/mixed.md"] == before["commands/a/mixed.md"]
+    assert (root / "commands/a/worse.md").read_text().startswith('---\ndescription: "a: b"\n')
     messages = " ".join(result.stderr.split())
-    assert "restored commands/a/worse.md: a fix gave it more errors" in messages
+    assert "fixed commands/a/worse.md:2:15: V102 quote the value of 'description'" in messages
+    assert ("2 findings in commands/a/worse.md could be checked only once the fixes let the "
+            "front matter parse") in messages
     assert "not fixed commands/a/mixed.md: the file mixes CRLF and LF newlines" in messages
+    assert "undone" not in messages
     assert result.exit_code == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tallinn.gates import xml
-from tallinn.gates.fix import Applied, apply_edits, fix_files, select_fixes
+from tallinn.gates.fix import apply_edits, fix_files, select_fixes
 from tallinn.library import Diagnostic, Edit, Fix, load_library
 
 
@@ -127,19 +127,30 @@ def test_unreadable_and_no_op_fixes_are_skipped(tmp_path: Path) -> None:
 
 
 def test_a_fix_that_comes_back_is_not_applied_twice(tmp_path: Path) -> None:
-    """A check that keeps offering the same fix does not loop."""
+    """A fix whose finding is still there afterwards is undone once and not tried again."""
     (tmp_path / "x.md").write_text("abc")
     offer = [Diagnostic("V1", "x", "x.md", fix=Fix("f", (Edit(0, 1, "z"),)))]
-    report = fix_files(tmp_path, lambda: offer, rounds=5)
-    assert (tmp_path / "x.md").read_text() == "zbc"
-    assert report.applied == (Applied("x.md", 1, 1, "V1", "f"),)
+    calls = 0
+
+    def check() -> list[Diagnostic]:
+        nonlocal calls
+        calls += 1
+        return offer
+
+    report = fix_files(tmp_path, check, rounds=5)
+    assert (tmp_path / "x.md").read_text() == "abc"
+    assert report.applied == ()
+    assert [str(r) for r in report.rejected] == [
+        "x.md:1:1: V1 f: its finding is still there (V1 x)"]
+    assert calls == 3  # the findings, the check after the fix, the check after undoing it
+    assert not report.unfinished
 
 
 def test_fixes_that_undo_each_other_stop(tmp_path: Path) -> None:
     (tmp_path / "x.md").write_text("abc")
     offers = iter([
         [Diagnostic("V1", "x", "x.md", fix=Fix("to z", (Edit(0, 1, "z"),)))],
-        [Diagnostic("V1", "x", "x.md", fix=Fix("to a", (Edit(0, 1, "a"),)))],
+        [Diagnostic("V1", "y", "x.md", fix=Fix("to a", (Edit(0, 1, "a"),)))],
         [Diagnostic("V1", "x", "x.md", fix=Fix("to z", (Edit(0, 1, "z"),)))],
     ])
     report = fix_files(tmp_path, lambda: next(offers))

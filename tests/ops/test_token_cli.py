@@ -72,7 +72,7 @@ def test_list_table_names_the_tokens(store_url: str) -> None:
     tallinn("token", "create", "ci", "--store", store_url)
     result = tallinn("token", "list", "--store", store_url)
     assert result.exit_code == 0
-    assert "1 token(s)" in result.stdout
+    assert "1 token\n" in result.stdout
     assert "ci" in result.stdout
     assert "active" in result.stdout
     assert "never" in result.stdout

@@ -7,19 +7,25 @@ MCP SDK. `COMMANDS` is the table of contents, in the order `tallinn --help` show
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
+import sys
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import typer
 import typer.main
 from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
 
 if TYPE_CHECKING:  # for annotations only: Typer's click (vendored in recent Typer) is private
     from typer._click import Command, Context
 
 from tallinn import __version__
-from tallinn.cli.common import ExitCode, fail
+from tallinn.cli.common import ExitCode, console, fail
+from tallinn.cli.plainhelp import PlainGroup
+from tallinn.library import TallinnError
 from tallinn.settings import Settings, SettingsError
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
@@ -76,8 +82,10 @@ class _LazyCommands(MutableMapping[str, "Command"]):
         return len(COMMANDS) + sum(name not in COMMANDS for name in self._loaded)
 
 
-class LazyGroup(TyperGroup):
-    """A Typer group that imports a command's module only when the command is needed."""
+class LazyGroup(PlainGroup):
+    """A Typer group that imports a command's module only when the command is needed, and
+    turns any exception a command lets out into one line and exit 2 (the traceback only with
+    `--debug`)."""
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
@@ -85,6 +93,38 @@ class LazyGroup(TyperGroup):
 
     def list_commands(self, ctx: Context) -> list[str]:
         return list(self.commands)  # the names alone; help builds each command it shows
+
+    def invoke(self, ctx: Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (Exit, Abort, TyperException, EOFError):  # exits, usage errors, Ctrl-D
+            raise
+        except BrokenPipeError:
+            # The reader went away (`tallinn list | head`): nothing to tell it. Point stdout
+            # at /dev/null so the interpreter's last flush does not fail again.
+            with contextlib.suppress(OSError, ValueError):  # a captured stdout has no file
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise Exit(int(ExitCode.PROBLEMS)) from None
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            print_unexpected(exc)
+            raise Exit(int(ExitCode.USAGE)) from None
+
+
+def print_unexpected(exc: Exception) -> None:
+    """One line for an exception no command translated: what happened, and how to see more.
+
+    A `TallinnError` is a message for people already; anything else is named by its type,
+    since its text alone (`[Errno 28] No space left on device`) may not say what failed.
+    """
+    from rich.markup import escape
+
+    text = " ".join(str(exc).split()) or "no message"
+    if not isinstance(exc, TallinnError):
+        text = f"unexpected {type(exc).__name__}: {text} (run 'tallinn --debug ...' for the " \
+               "traceback)"
+    console("err").print(f"[red]error:[/red] {escape(text)}", markup=True, highlight=False)
 
 
 app = typer.Typer(

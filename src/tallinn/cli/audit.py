@@ -27,6 +27,7 @@ from tallinn.gates import baseline as baselines
 from tallinn.gates import security
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateContext, GateResult, Status
 from tallinn.library import TallinnError
+from tallinn.wording import plural
 
 app = command_app()
 
@@ -38,14 +39,14 @@ def audit(
     baseline: Annotated[
         Path | None,
         typer.Option("--baseline", help="Baseline of accepted findings. Default: "
-                     "[gates.security] baseline in tallinn.toml.", dir_okay=False,
-                     show_default=False),
+                     "\\[gates.security] baseline in tallinn.toml.", dir_okay=False,
+                     show_default=False, metavar="FILE"),
     ] = None,
     write_baseline: Annotated[
         Path | None,
         typer.Option("--write-baseline", help="Write the current findings to this baseline "
                      "(reasons kept from the baseline in use, else 'TODO: justify').",
-                     dir_okay=False, show_default=False),
+                     dir_okay=False, show_default=False, metavar="FILE"),
     ] = None,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 even when the audit fails.")
@@ -69,8 +70,8 @@ def audit(
     else:
         _print(result)
     if count is not None:
-        err.print(f"baseline of {count} finding(s) written to {write_baseline}; write a reason "
-                  "for each 'TODO: justify' before it is accepted", markup=False,
+        err.print(f"baseline of {plural(count, 'finding')} written to {write_baseline}; write a "
+                  "reason for each 'TODO: justify' before it is accepted", markup=False,
                   soft_wrap=True)
     if result.status is not Status.PASSED and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))

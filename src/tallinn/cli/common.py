@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -11,6 +12,7 @@ import typer
 
 from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
 from tallinn.settings import Settings
+from tallinn.wording import plural
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,9 +26,12 @@ class ExitCode(IntEnum):
     USAGE = 2
 
 
-def command_app() -> typer.Typer:
+def command_app(**options: Any) -> typer.Typer:
     """The Typer app one CLI module registers its commands on (see `tallinn.cli.COMMANDS`)."""
-    return typer.Typer(
+    from tallinn.cli.plainhelp import CommandApp
+
+    return CommandApp(
+        **options,
         add_completion=False,
         # Locals can hold tokens and prompt text; never print them.
         pretty_exceptions_show_locals=False,
@@ -39,9 +44,47 @@ _CONSOLES: dict[str, dict[str, Any]] = {
     "out": {"highlight": False, "soft_wrap": True},
     "err": {"stderr": True, "highlight": False},
 }
+# The width of a console that is not a terminal (a pipe, a file, CI's log): wide enough that no
+# line is ever broken; a table is as wide as its content, never this wide.
+UNWRAPPED_WIDTH = 100_000
+RULE_WIDTH = 80
 if TYPE_CHECKING:
     out: Console
     err: Console
+
+
+def columns() -> int | None:
+    """`$COLUMNS` as a width, or None when it is unset, empty or not a positive number."""
+    value = os.environ.get("COLUMNS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _console_class() -> type[Console]:
+    from rich.console import Console, ConsoleDimensions
+
+    class FittedConsole(Console):
+        """A console as wide as `$COLUMNS`, else as its terminal; unbounded when it is neither.
+
+        Rich falls back to 80 columns outside a terminal, which breaks error lines in the middle
+        and drops table columns in CI logs and pipes. The width is worked out at each use, since
+        one process (a test run) may print to a terminal, a pipe and a capture in turn.
+        """
+
+        @property
+        def size(self) -> ConsoleDimensions:
+            height = super().size.height
+            given = columns()
+            if given is not None:
+                return ConsoleDimensions(given, height)
+            if not self.is_terminal:
+                return ConsoleDimensions(UNWRAPPED_WIDTH, height)
+            return super().size
+
+        @size.setter
+        def size(self, new_size: tuple[int, int]) -> None:
+            self._width, self._height = new_size
+
+    return FittedConsole
 
 
 def console(name: str) -> Console:
@@ -49,10 +92,18 @@ def console(name: str) -> Console:
     running server, never loads Rich (1.5 MB of memory, 15 ms of start-up)."""
     made = globals().get(name)
     if made is None:
-        from rich.console import Console
-
-        made = globals()[name] = Console(**_CONSOLES[name])
+        made = globals()[name] = _console_class()(**_CONSOLES[name])
     return made
+
+
+def rule(title: str, *, style: str, on: Console | None = None) -> None:
+    """A horizontal rule with `title`, as wide as the console but never wider than 80 columns."""
+    from rich.rule import Rule
+
+    target = on or console("err")
+    target.print(Rule(title, style=style), width=min(target.width, RULE_WIDTH))
+
+
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +119,7 @@ LibraryOption = Annotated[
         "--library",
         "-L",
         help="Library folder. Default: $TALLINN_LIBRARY, then $PROJECT_ROOT, then the starter.",
+        metavar="PATH",
         show_default=False,
     ),
 ]
@@ -95,7 +147,7 @@ def load(explicit: Path | None, *, quiet: bool = False) -> Library:
         fail(str(exc))
     if library.errors and not quiet:
         console("err").print(
-            f"[yellow]warning:[/yellow] {len(library.errors)} problem(s) in {path}; "
+            f"[yellow]warning:[/yellow] {plural(len(library.errors), 'problem')} in {path}; "
             "files with errors are left out (run 'tallinn check')"
         )
     return library

@@ -17,10 +17,12 @@ from tallinn.cli.common import (
     LibraryOption,
     command_app,
     err,
+    fail,
     load,
     load_driver,
     write_raw,
 )
+from tallinn.gates import runner
 from tallinn.gates.base import GateResult, Status
 from tallinn.gates.report import Format, render
 from tallinn.gates.runner import (
@@ -32,6 +34,7 @@ from tallinn.gates.runner import (
     unaccepted_blocking,
 )
 from tallinn.library import TallinnError
+from tallinn.wording import plural
 
 STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red",
           Status.SKIPPED: "dim"}
@@ -76,7 +79,7 @@ def gates(
     only: Annotated[
         str | None,
         typer.Option(help="Comma-separated gates to run: xml,tests,perf,security,docs.",
-                     metavar="GATES"),
+                     metavar="GATE[,GATE]"),
     ] = None,
     fmt: Annotated[
         Format | None,
@@ -93,12 +96,12 @@ def gates(
     baseline: Annotated[
         Path | None,
         typer.Option(help="Baseline of accepted findings (security gate).", exists=True,
-                     dir_okay=False, show_default=False),
+                     dir_okay=False, show_default=False, metavar="FILE"),
     ] = None,
     coverage_xml: Annotated[
         Path | None,
         typer.Option("--coverage-xml", help="Cobertura coverage.xml of the code (tests gate).",
-                     exists=True, dir_okay=False, show_default=False),
+                     exists=True, dir_okay=False, show_default=False, metavar="FILE"),
     ] = None,
     load_test: Annotated[
         bool, typer.Option("--load", help="Also run the load test (perf gate).")
@@ -107,16 +110,22 @@ def gates(
         Path | None,
         typer.Option("--write-baseline", help="Write every finding to this baseline file "
                      "(reasons kept from --baseline, else 'TODO: justify').",
-                     dir_okay=False, show_default=False),
+                     dir_okay=False, show_default=False, metavar="FILE"),
     ] = None,
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 on NO-GO too (advisory runs).")
     ] = False,
 ) -> None:
-    """Run the quality gates and write the production readiness report (exit 1 on NO-GO)."""
+    """Run the quality gates and write the production readiness report (exit 1 on NO-GO).
+
+    Examples:
+
+      tallinn gates --report readiness.md --report readiness.sarif
+      tallinn gates --only xml,security --json
+    """
     chosen = Format.JSON if as_json else fmt
     try:
-        names = select(only)
+        names = select(known_gates(only))
         lib = load(library, quiet=True)
         check_settings(lib, names)
         options: dict[str, object] = {"baseline": baseline, "coverage_xml": coverage_xml,
@@ -137,7 +146,7 @@ def gates(
         # One line, however many problems the error lists (settings errors list each key).
         err.print(f"[red]error:[/red] {escape(str(exc)).replace(chr(10), '; ')}", soft_wrap=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
-    summarise(readiness)
+    summarise(readiness, reports=report or [])
     for path in report or []:
         kind = chosen or SUFFIXES.get(path.suffix.lower(), Format.TEXT)
         try:
@@ -155,8 +164,8 @@ def gates(
         except TallinnError as exc:
             err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(int(ExitCode.USAGE)) from None
-        err.print(f"baseline of {count} finding(s) written to {write_baseline}; give each a "
-                  "reason before it is accepted", markup=False, soft_wrap=True)
+        err.print(f"baseline of {plural(count, 'finding')} written to {write_baseline}; give "
+                  "each a reason before it is accepted", markup=False, soft_wrap=True)
     if not readiness.verdict.go and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
 
@@ -189,8 +198,34 @@ def save_baseline(readiness: Readiness, path: Path, previous: Path | None) -> in
     return baseline.write(path, findings, reasons)
 
 
-def summarise(readiness: Readiness) -> None:
-    """The summary for people, on stderr: a table, the worst findings, the verdict."""
+def known_gates(only: str | None) -> str | None:
+    """`--only` as given, once each name in it is a gate; else exit 2 naming the closest gate.
+
+    Given `xml,secrity`: "no gate named 'secrity' (did you mean security?)"; given `foo`,
+    where nothing is close, the line lists the gates there are instead.
+    """
+    if only is None:
+        return None
+    import difflib
+
+    gates = runner.select(None)  # every gate, in order
+    names = [n.strip().lower() for n in only.split(",") if n.strip()]
+    if not names:
+        fail(f"--only needs at least one gate name (the gates are {', '.join(gates)})")
+    for name in names:
+        if name not in gates:
+            close = difflib.get_close_matches(name, gates, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"the gates are {', '.join(gates)}"
+            fail(f"no gate named '{name}' ({hint})")
+    return only
+
+
+def summarise(readiness: Readiness, *, reports: list[Path] | None = None) -> None:
+    """The summary for people, on stderr: a table, the worst findings, the verdict.
+
+    Findings past the first few are counted, and the line says where to read them: the
+    report files written, else how to write one.
+    """
     table = Table(title=f"{readiness.library.name}: quality gates", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("gate", style="bold", no_wrap=True)
@@ -222,8 +257,10 @@ def summarise(readiness: Readiness) -> None:
             err.print(f"  {result.gate}: ", end="", markup=False)
             err.print(str(finding), markup=False, soft_wrap=True)
         if len(shown) > SHOWN_FINDINGS:
-            err.print(f"  {result.gate}: ... and {len(shown) - SHOWN_FINDINGS} more "
-                      "(see the report)", markup=False)
+            where = (f"see {', '.join(map(str, reports))}" if reports
+                     else "write them all with --report FILE")
+            err.print(f"  {result.gate}: ... and {len(shown) - SHOWN_FINDINGS} more ({where})",
+                      markup=False, soft_wrap=True)
     verdict = readiness.verdict
     style = "green" if verdict.go else "red"
     err.print(f"[bold {style}]{verdict.label}[/]: "

@@ -35,6 +35,7 @@ from tallinn.library import (
     render,
     walk,
 )
+from tallinn.wording import plural
 
 _DOTFILES = frozenset({"gitignore"})
 
@@ -86,7 +87,9 @@ def find_command(library: Library, name: str) -> Command:
 @app.command("list")
 def list_commands(
     library: LibraryOption = None,
-    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    category: Annotated[
+        str | None, typer.Option(help="Only this category.", metavar="CATEGORY")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the commands of the library."""
@@ -97,7 +100,7 @@ def list_commands(
     if as_json:
         write_raw(json.dumps([command_json(c) for c in commands], indent=2))
         return
-    table = Table(title=f"{lib.name}: {len(commands)} commands", title_justify="left")
+    table = Table(title=f"{lib.name}: {plural(len(commands), 'command')}", title_justify="left")
     table.add_column("command", style="bold cyan", no_wrap=True)
     table.add_column("category")
     table.add_column("arguments")
@@ -166,15 +169,23 @@ def show(
 def render_cmd(
     name: Annotated[str, typer.Argument(help="Command name.")],
     words: Annotated[
-        list[str] | None, typer.Argument(help="Positional arguments, in declared order.")
+        list[str] | None,
+        typer.Argument(help="Positional arguments, in declared order.", metavar="ARG"),
     ] = None,
     arg: Annotated[
-        list[str] | None, typer.Option("--arg", "-a", help="A named argument: NAME=VALUE.")
+        list[str] | None,
+        typer.Option("--arg", "-a", help="A named argument (repeatable).", metavar="NAME=VALUE"),
     ] = None,
     library: LibraryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Render a command with arguments and print the prompt."""
+    """Render a command with arguments and print the prompt.
+
+    Examples:
+
+      tallinn render code-review src/auth.py security
+      tallinn render code-review --arg path=src/auth.py --arg focus=security --json
+    """
     lib = load(library)
     command = find_command(lib, name)
     positional = list(words or [])
@@ -204,9 +215,15 @@ def render_cmd(
 def check(
     library: LibraryOption = None,
     as_json: JsonOption = False,
-    strict: Annotated[bool, typer.Option(help="Fail on warnings too.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
 ) -> None:
-    """Load and compose the whole library; report every problem (exit 1 on errors)."""
+    """Load and compose the whole library; report every problem (exit 1 on errors).
+
+    Examples:
+
+      tallinn check --library my-library
+      tallinn check --strict --json > problems.json
+    """
     lib = load(library, quiet=True)
     diagnostics = lib.diagnostics
     if as_json:
@@ -227,8 +244,9 @@ def check(
         ))
     else:
         print_diagnostics(diagnostics)
-        summary = (f"{len(lib.commands)} commands, {len(lib.components)} components: "
-                   f"{len(lib.errors)} error(s), {len(lib.warnings)} warning(s)")
+        summary = (f"{plural(len(lib.commands), 'command')}, "
+                   f"{plural(len(lib.components), 'component')}: "
+                   f"{plural(len(lib.errors), 'error')}, {plural(len(lib.warnings), 'warning')}")
         style = "red" if lib.errors else ("yellow" if lib.warnings else "green")
         err.print(f"[{style}]{summary}[/]")
     if lib.errors or (strict and lib.warnings):
@@ -238,7 +256,9 @@ def check(
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the library in.")],
-    force: Annotated[bool, typer.Option(help="Write into a folder that is not empty.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a folder that is not empty.")
+    ] = False,
 ) -> None:
     """Scaffold a working library: a command, a component, a test and tallinn.toml."""
     if directory.exists() and any(directory.iterdir()) and not force:

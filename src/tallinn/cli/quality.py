@@ -29,6 +29,7 @@ from tallinn.cli.common import (
     load_driver,
     out,
     print_diagnostics,
+    rule,
     write_raw,
 )
 from tallinn.gates import docs as docs_gate
@@ -38,6 +39,7 @@ from tallinn.gates.base import GateResult, Metric, Status, gate_settings
 from tallinn.gates.runner import figure
 from tallinn.library import Diagnostic, Library, LibraryError
 from tallinn.library.prompttests import CaseResult, case_json, load_tests, run_tests
+from tallinn.wording import plural
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red",
@@ -111,7 +113,7 @@ def _print_case(result: CaseResult) -> None:
 
 def _print_failure(result: CaseResult) -> None:
     test = result.test
-    err.rule(f"[red]{escape(test.id)}[/]", style="red")
+    rule(f"[red]{escape(test.id)}[/]", style="red")
     for failure in result.failures:
         where = failure.assertion
         line, col = (where.line, where.col) if where is not None else (test.line, test.col)
@@ -130,7 +132,7 @@ def prompt_tests(
     as_json: JsonOption = False,
     keyword: Annotated[
         str | None,
-        typer.Option("-k", "--keyword",
+        typer.Option("-k", "--keyword", metavar="TEXT",
                      help="Only cases whose id (file::description) or command contains this."),
     ] = None,
     update_snapshots: Annotated[
@@ -151,7 +153,9 @@ def prompt_tests(
         for problem in suite.diagnostics:
             err.print(f"[bold]{escape(str(problem))}[/]", highlight=False)
     if keyword is not None and suite.tests and not any(t.matches(keyword) for t in suite.tests):
-        fail(f"no prompt test matches -k {keyword!r} ({len(suite.tests)} test(s) in all)")
+        fail(f"no prompt test matches -k {keyword!r} ({plural(len(suite.tests), 'test')} in "
+             "all; a case matches when its id, file::description, or its command contains "
+             "the text)")
     started = time.perf_counter()
     result = run_tests(lib, suite, keyword=keyword, update_snapshots=update_snapshots,
                        on_result=None if as_json else _print_case)
@@ -183,15 +187,24 @@ def prompt_tests(
         for finding in gate.findings:
             if finding.code == tests_gate.UNREADABLE_COVERAGE:
                 err.print(f"[red]error:[/] {escape(finding.message)}")
-        _print_test_summary(lib, gate, result.passed, result.failed, result.deselected,
+        _print_test_summary(lib, gate, list(result.results), result.deselected,
                             len(result.diagnostics), result.duration_ns / 1e9, coverage_metric)
     if failed:
         raise typer.Exit(int(ExitCode.PROBLEMS))
 
 
-def _print_test_summary(lib: Library, gate: GateResult, passed: int, failed: int,
+def commands_passing(lib: Library, results: list[CaseResult]) -> set[str]:
+    """Commands of `lib` with at least one case, every one of which passed."""
+    tried = {r.test.command for r in results}
+    failing = {r.test.command for r in results if not r.passed}
+    return (tried - failing) & set(lib.commands)
+
+
+def _print_test_summary(lib: Library, gate: GateResult, results: list[CaseResult],
                         deselected: int, invalid: int, seconds: float,
                         coverage: Metric | None) -> None:
+    failed = sum(not r.passed for r in results)
+    passed = len(results) - failed
     parts = []
     if failed:
         parts.append(f"[red]{failed} failed[/]")
@@ -199,13 +212,18 @@ def _print_test_summary(lib: Library, gate: GateResult, passed: int, failed: int
     if deselected:
         parts.append(f"{deselected} deselected")
     if invalid:
-        parts.append(f"[red]{invalid} error(s) in test files[/]")
+        parts.append(f"[red]{plural(invalid, 'error')} in test files[/]")
     style = "red" if failed or invalid else "green"
-    err.rule(f"{', '.join(parts)} [{style}]in {seconds:.2f}s[/]", style=style)
+    rule(f"{', '.join(parts)} [{style}]in {seconds:.2f}s[/]", style=style)
     share = gate.metrics[0]
-    tested = len(gate.data.get("tested_commands", ()))
-    err.print(f"commands with a passing test: {tested} of {len(lib.commands)} "
-              f"({figure(share.value, share.unit)}, threshold {figure(share.threshold, '%')})")
+    total = len(lib.commands)
+    passing = len(commands_passing(lib, results))
+    percent = 100.0 * passing / total if total else 100.0
+    line = (f"commands whose cases all pass: {passing} of {total} "
+            f"({figure(percent, '%')}, threshold {figure(share.threshold, '%')})")
+    if failed:
+        line += f"; {plural(failed, 'case')} failed"
+    err.print(line, markup=False)
     untested = gate.data.get("untested_commands", [])
     if untested and not deselected:
         err.print(f"[yellow]untested:[/] {escape(', '.join(untested))}")
@@ -246,10 +264,11 @@ def bench(
         bool, typer.Option("--load", help="Also drive a live MCP server with concurrent clients.")
     ] = False,
     clients: Annotated[
-        int | None, typer.Option(min=1, help="Concurrent clients for --load.")
+        int | None, typer.Option(min=1, help="Concurrent clients for --load.", metavar="N")
     ] = None,
     duration: Annotated[
-        float | None, typer.Option(min=0.1, help="Seconds the --load test runs.")
+        float | None,
+        typer.Option(min=0.1, help="Seconds the --load test runs.", metavar="SECONDS")
     ] = None,
 ) -> None:
     """Measure load time, render latency and memory (the performance gate)."""

@@ -5,9 +5,11 @@ The server package is imported inside the commands, so `import tallinn.cli` stay
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -59,8 +61,10 @@ def serve(
     http: Annotated[
         bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")
     ] = False,
-    host: Annotated[str, typer.Option(help="HTTP: address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP: port to listen on.")] = 8000,
+    host: Annotated[
+        str, typer.Option(help="HTTP: address to listen on.", metavar="ADDRESS")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP: port to listen on.", metavar="PORT")] = 8000,
     stateless: Annotated[
         bool, typer.Option("--stateless", help="HTTP: no sessions; each request stands alone.")
     ] = False,
@@ -79,6 +83,7 @@ def serve(
         typer.Option(
             "--rate-limit",
             help="HTTP: requests per client, e.g. 20/s or 600/m, or 'off'.",
+            metavar="RATE",
             show_default=False,
         ),
     ] = None,
@@ -87,6 +92,7 @@ def serve(
         typer.Option(
             "--max-body-bytes",
             help="HTTP: largest request body (default 1 MiB).",
+            metavar="BYTES",
             show_default=False,
         ),
     ] = None,
@@ -104,13 +110,18 @@ def serve(
             "--allowed-host",
             help="HTTP: a Host header to accept on /mcp, e.g. behind a proxy (repeatable; "
             "also TALLINN_ALLOWED_HOSTS, comma-separated).",
+            metavar="HOST",
             show_default=False,
         ),
     ] = None,
 ) -> None:
     """Serve the library over MCP: stdio for one local client, or HTTP with --http.
 
-    Claude Code: claude mcp add tallinn -- tallinn serve
+    Examples:
+
+      claude mcp add tallinn -- tallinn serve
+      tallinn serve --http --port 8080
+      tallinn serve --http --production --host 0.0.0.0
     """
     settings = Settings()
     production = production or settings.production
@@ -154,6 +165,9 @@ def serve(
     else:
         # Over stdio the store only records security events: open it when one comes.
         store = serving.LazyStore(open_store)
+    if http and (busy := unusable_address(config.host, config.port)) is not None:
+        store.close()
+        fail(busy, ExitCode.PROBLEMS)
     try:
         if http:
             serving.serve_http(registry, store, config)
@@ -161,14 +175,45 @@ def serve(
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))
     except KeyboardInterrupt:
         pass
+    except SystemExit as exc:
+        # uvicorn exits 3 when it cannot bind, e.g. when another process took the port
+        # between the check above and its own bind.
+        if exc.code != 3:
+            raise
+        fail(unusable_address(config.host, config.port)
+             or f"cannot listen on {config.host}:{config.port}", ExitCode.PROBLEMS)
     finally:
         store.close()
+
+
+def unusable_address(host: str, port: int) -> str | None:
+    """Why the server could not listen on `host:port` (one line), or None if it can.
+
+    Binds a socket the way uvicorn does (SO_REUSEADDR) and lets it go at once.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {where}: {exc.strerror}; check --host"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"{where} is already in use (another server is listening there); stop "
+                        "it or choose another --port")
+            return f"cannot listen on {where}: {exc.strerror}"
+    return None
 
 
 @app.command()
 def smoke(
     url: Annotated[
-        str, typer.Argument(help="Server URL, e.g. http://localhost:8000 (or .../mcp).")
+        str, typer.Argument(help="Server URL, e.g. http://localhost:8000 (or .../mcp).",
+                            metavar="URL")
     ],
     token: Annotated[
         str | None,
@@ -176,13 +221,19 @@ def smoke(
             "--token",
             envvar="TALLINN_TOKEN",
             help="Bearer token (or TALLINN_TOKEN).",
+            metavar="TOKEN",
             show_default=False,
         ),
     ] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each answer.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each answer.", metavar="SECONDS")
+    ] = 10.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Check a running server: health, readiness, prompts, critical commands, resources, errors."""
+    """Check a running server: health, readiness, prompts, critical commands, resources, errors.
+
+    Example: tallinn smoke http://localhost:8000 --token "$TOKEN"
+    """
     import anyio
 
     from tallinn.serve import run_smoke

@@ -27,16 +27,17 @@ from tallinn.cli.common import (
     out,
     write_raw,
 )
+from tallinn.wording import plural
 
 if TYPE_CHECKING:
     from tallinn.ops.store import Store
 
 app = command_app()
-token_app = typer.Typer(
+token_app = command_app(
     help="API tokens the server accepts (stored as hashes in the state store).",
     no_args_is_help=True,
 )
-db_app = typer.Typer(help="The state store's schema migrations.", no_args_is_help=True)
+db_app = command_app(help="The state store's schema migrations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
@@ -46,6 +47,7 @@ StoreOption = Annotated[
         "--store",
         help="Store URL (sqlite:///path or postgresql://...). Default: $TALLINN_STORE_URL, "
         "then <library>/.tallinn/state.db.",
+        metavar="URL",
         show_default=False,
     ),
 ]
@@ -81,7 +83,13 @@ def store_failed(exc: Exception) -> NoReturn:
 
 @token_app.command("create")
 def create(name: NameArgument, store: StoreOption = None, library: LibraryOption = None) -> None:
-    """Create a token and print it once on stdout."""
+    """Create a token and print it once on stdout.
+
+    Examples:
+
+      tallinn token create ci > ci-token.txt
+      tallinn token create alice --store postgresql://tallinn@db/tallinn
+    """
     from tallinn.ops.errors import TokenExistsError
 
     with opened(store, library) as state:
@@ -122,7 +130,7 @@ def list_tokens(
             )
         )
         return
-    table = Table(title=f"{len(infos)} token(s)", title_justify="left", box=box.SIMPLE)
+    table = Table(title=plural(len(infos), "token"), title_justify="left", box=box.SIMPLE)
     table.add_column("name", overflow="fold", min_width=8)
     for column in ("id", "created (UTC)", "last used", "status"):
         table.add_column(column, no_wrap=True)

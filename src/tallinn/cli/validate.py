@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from tallinn.cli.common import (
     ExitCode,
@@ -23,6 +24,7 @@ from tallinn.gates.base import gate_settings
 from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
 from tallinn.library import Diagnostic, LibraryError, load_library
+from tallinn.wording import plural
 
 app = command_app()
 
@@ -43,12 +45,18 @@ def validate(
     """Check XML tags and library structure (gate 1); print findings as path:line:col: CODE.
 
     Exit 0 when there is no finding, 1 when there are findings.
+
+    Examples:
+
+      tallinn validate --library my-library
+      tallinn validate --fix
     """
     lib = load(library, quiet=True)
     try:
-        void = gate_settings(lib, NAME, XmlSettings).void_elements
+        settings = gate_settings(lib, NAME, XmlSettings)
     except LibraryError as exc:
         fail(str(exc))
+    void = settings.void_elements
     outcome = check(lib, void=void)
     findings = list(outcome.findings)
     report: FixReport | None = None
@@ -58,36 +66,55 @@ def validate(
         def recheck() -> list[Diagnostic]:
             return list(check(load_library(path), void=void).findings)
 
-        report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings)
+        report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings,
+                           rounds=settings.fix_rounds)
         findings = list(report.remaining)
     if as_json:
         write_raw(json.dumps(_json(str(lib.root), len(outcome.files), findings, report),
                              indent=2))
     else:
-        _print(findings, report, len(outcome.files), unsafe_fixes)
+        _print(findings, report, len(outcome.files), unsafe_fixes, settings.fix_rounds)
     if findings and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
 
 
 def _print(findings: list[Diagnostic], report: FixReport | None, files: int,
-           unsafe: bool) -> None:
+           unsafe: bool, rounds: int) -> None:
     if report is not None:
         for applied in report.applied:
             err.print(f"fixed {applied}", markup=False, highlight=False)
-        for path in report.restored:
-            err.print(f"[yellow]restored[/] {path}: a fix gave it more errors, so it is "
-                      "left as it was")
+        for rejected in report.rejected:
+            err.print(f"[yellow]undone[/] {escape(str(rejected.fix))}: {escape(rejected.reason)}; "
+                      "the file is left as it was before this fix", highlight=False)
         for path, reason in report.skipped:
-            err.print(f"[yellow]not fixed[/] {path}: {reason}")
+            err.print(f"[yellow]not fixed[/] {escape(path)}: {escape(reason)}", highlight=False)
+        if report.uncovered:
+            where = sorted({f.path for f in report.uncovered})
+            err.print(f"{plural(len(report.uncovered), 'finding')} in {', '.join(where)} "
+                      "could be checked only once the fixes let the front matter parse",
+                      markup=False, highlight=False)
+        if report.unfinished:
+            err.print(f"[yellow]stopped[/] after {plural(rounds, 'round')} of fixes with fixes "
+                      "still to try (\\[gates.xml] fix_rounds): run 'tallinn validate --fix' "
+                      "again", highlight=False, markup=True)
     print_diagnostics(findings)
     errors = sum(f.is_error for f in findings)
     safe = sum(f.fix is not None and f.fix.safe for f in findings)
     more = sum(f.fix is not None and not f.fix.safe for f in findings)
     paths = len({f.path for f in findings})
-    summary = (f"{files} files checked: {len(findings)} finding(s) in {paths} file(s), "
-               f"{errors} error(s)")
+    summary = (f"{plural(files, 'file')} checked: {plural(len(findings), 'finding')} in "
+               f"{plural(paths, 'file')}, {plural(errors, 'error')}")
     if report is not None:
-        summary += f"; {len(report.applied)} fix(es) applied in {len(report.changed)} file(s)"
+        summary += (f"; {plural(len(report.applied), 'fix', 'fixes')} applied in "
+                    f"{plural(len(report.changed), 'file')}")
+        if report.rejected:
+            summary += f", {len(report.rejected)} undone"
+    if report is not None:
+        # Fixes tried and undone, or in files --fix would not touch, are not worth a rerun.
+        tried = {(r.fix.path, r.fix.code, r.fix.line) for r in report.rejected}
+        untouched = {path for path, _ in report.skipped}
+        safe -= sum(f.fix is not None and f.fix.safe and (
+            (f.path, f.code, f.line) in tried or f.path in untouched) for f in findings)
     if safe:
         summary += f"; {safe} fixable with --fix"
     if more and not unsafe:
@@ -116,6 +143,12 @@ def _json(root: str, files: int, findings: list[Diagnostic],
             for a in report.applied
         ],
         "restored": [] if report is None else list(report.restored),
+        "undone": [] if report is None else [
+            {"path": r.fix.path, "line": r.fix.line, "col": r.fix.col, "code": r.fix.code,
+             "description": r.fix.description, "reason": r.reason}
+            for r in report.rejected
+        ],
+        "unfinished": False if report is None else report.unfinished,
         "skipped": [] if report is None else [
             {"path": path, "reason": reason} for path, reason in report.skipped
         ],

@@ -27,6 +27,7 @@ from tallinn import __version__
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateResult, Metric, Status
 from tallinn.gates.runner import Readiness, figure, severity_counts, unaccepted_blocking
 from tallinn.library import Severity
+from tallinn.wording import plural
 
 SCHEMA_VERSION = 1
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -229,8 +230,3 @@ def md(text: Any) -> str:
 def md_cell(text: Any) -> str:
     """Given free text, return it safe inside one Markdown table cell."""
     return md(text).replace("|", "\\|").replace("\r", "").replace("\n", " ")
-
-
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """Given `2, "finding"`, return `"2 findings"` (`many` spells an irregular plural)."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"

@@ -9,7 +9,10 @@ Two kinds of findings, reported the same way (`path:line:col: CODE message`):
   of every file, which must parse (V405).
 
 Files that the loader left out because of an error are read again from disk and their bodies
-checked too, so one run reports every problem. The gate FAILS on any error::
+checked too, so one run reports every problem: when the front matter of a file is broken,
+its body's tags, includes (V201, V202) and placeholder syntax (V303) are still checked; only
+what needs the front matter (declared arguments: V301, V203, V302) waits until it parses.
+The gate FAILS on any error::
 
     >>> result = run(GateContext(library.root, library))
     >>> result.status, [str(m.value) for m in result.metrics]
@@ -24,16 +27,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from tallinn.gates.base import GateContext, GateResult, GateSettings, Metric, gate_settings, grade
+from tallinn.gates.fix import ROUNDS
 from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
 from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
 from tallinn.gates.rules.xml.missing_component import missing_name
 from tallinn.library import Diagnostic, Library, Severity, legacy
 from tallinn.library.frontmatter import split
+from tallinn.wording import plural
 
 NAME = GATE
 TITLE = "XML and structure validation"
 STRUCTURE_CODES = frozenset({"V401", "V402", "V403", "V404", "V405"})
+# What the body of a file can show without its front matter: its tags, its includes and the
+# syntax of its placeholders. The other codes need the front matter (arguments, metadata).
+BODY_CODES = frozenset({*STRUCTURE_CODES, "V201", "V202", "V303"})
 _ALSO_DEFINED = re.compile(r"also defined in (\S+)$")
 
 
@@ -44,6 +54,8 @@ class XmlSettings(GateSettings):
     """How many files may have errors before the gate fails."""
     void_elements: list[str] = []  # noqa: RUF012  (pydantic copies defaults)
     """Tag names that, like HTML's `<br>`, never need a closing tag."""
+    fix_rounds: int = Field(ROUNDS, ge=1, le=1000)
+    """How many rounds of fixes `tallinn validate --fix` runs at most."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +90,10 @@ def check(library: Library, *, void: Iterable[str] = ()) -> Outcome:
     voids = VOID_ELEMENTS | {v.lower() for v in void}
     texts = _Texts(library)
     findings: list[Diagnostic] = []
-    for diagnostic in library.diagnostics:
+    diagnostics = list(library.diagnostics)
+    if library.config.table("library").get("format") != legacy.FORMAT:
+        diagnostics += _unparsed_bodies(library, texts)
+    for diagnostic in diagnostics:
         fixer = FIXERS.get(diagnostic.code)
         text = texts.get(diagnostic.path) if fixer is not None else None
         fix = fixer(diagnostic, text, library) if fixer is not None and text is not None else None
@@ -115,16 +130,17 @@ def result(library: Library, outcome: Outcome, settings: XmlSettings) -> GateRes
     xml_documents = sorted({f.path for f in findings if f.code == "V405"})
     library_format = str(library.config.table("library").get("format", "tallinn"))
     details = [
-        f"{checked} prompt files checked ({library_format} format): {len(with_errors)} with "
-        f"errors, {well_formed} with well-formed XML structure",
+        f"{plural(checked, 'prompt file')} checked ({library_format} format): "
+        f"{len(with_errors)} with errors, {well_formed} with well-formed XML structure",
     ]
     if xml_documents:
-        details.append(f"{len(xml_documents)} file(s) embed malformed XML: "
+        details.append(f"{plural(len(xml_documents), 'file')} embed malformed XML: "
                        + ", ".join(xml_documents))
     if dangling["references"]:
         details.append(
-            f"{dangling['references']} dangling include reference(s) in {dangling['files']} "
-            f"file(s) name {dangling['components']} component(s) that do not exist"
+            f"{plural(dangling['references'], 'dangling include reference')} in "
+            f"{plural(dangling['files'], 'file')} name "
+            f"{plural(dangling['components'], 'component')} that do not exist"
         )
     if duplicates:
         details.append("duplicate command names: " + "; ".join(
@@ -227,11 +243,61 @@ def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
 
 
 def _native_target(path: str, text: str) -> Target | None:
+    found = body_of(path, text)
+    if found is None:
+        return None
+    body, body_line = found
+    return Target(path, body, body_line, len(text) - len(body))
+
+
+def body_of(path: str, text: str) -> tuple[str, int] | None:
+    """A native file's body and the line it starts on; the whole file when it has no front
+    matter at all; None when where the body starts is unclear (front matter never closed)."""
+    if not text.startswith("---"):
+        return text, 1
     parts = split(text, path)
     if isinstance(parts, Diagnostic):
         return None
-    _yaml, _first, body, body_line = parts
-    return Target(path, body, body_line, len(text) - len(body))
+    return parts[2], parts[3]
+
+
+def _unparsed_bodies(library: Library, texts: _Texts) -> list[Diagnostic]:
+    """The include and placeholder findings of files left out for their front matter alone.
+
+    Each such body is composed as a command that declares no argument, by the loader's own
+    composer, so the messages are the loader's; what depends on the declared arguments is
+    dropped, since the arguments are not known.
+    """
+    from tallinn.library.compose import Composer
+    from tallinn.library.model import Command
+
+    by_path: dict[str, set[str]] = {}
+    for diagnostic in library.diagnostics:
+        if diagnostic.is_error:
+            by_path.setdefault(diagnostic.path, set()).add(diagnostic.code[:2])
+    loaded = {doc.path for doc in (*library.commands.values(), *library.components.values())}
+    unparsed = sorted(
+        path for path, families in by_path.items()
+        if families == {"V1"} and path not in loaded and path.endswith(".md")
+        and path.startswith(("commands/", "components/"))
+    )
+    if not unparsed:
+        return []
+    failed = {p.removeprefix("components/").removesuffix(".md"): p
+              for p in unparsed if p.startswith("components/")}
+    composer = Composer(library.components, failed)
+    for path in unparsed:
+        text = texts.get(path)
+        found = body_of(path, text) if text is not None else None
+        if text is None or found is None:
+            continue
+        body, body_line = found
+        composer.compose(Command(
+            name=path.rsplit("/", 1)[-1].removesuffix(".md"), path=path, description="",
+            arguments=(), body_line=body_line, source=text, body_start=len(text) - len(body),
+        ))
+    wanted = set(unparsed)
+    return [d for d in composer.diagnostics if d.path in wanted and d.code in BODY_CODES]
 
 
 def _legacy_target(path: str, text: str) -> Target | None:

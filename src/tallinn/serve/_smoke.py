@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
+
+from tallinn.wording import plural
 
 MAX_RESOURCES = 20
 BAD_PROMPT = "tallinn-smoke-no-such-prompt"
@@ -35,46 +39,142 @@ def endpoints(url: str) -> tuple[str, str]:
     return base, base + "/mcp"
 
 
+@dataclass(slots=True)
+class _Answers:
+    """The status and content type of the last answer from the MCP endpoint: the SDK turns an
+    HTTP 401 into "Server returned an error response", so the cause is read from here."""
+
+    mcp_url: str
+    token: bool
+    status: int | None = None
+    content_type: str = ""
+
+    async def record(self, response: httpx2.Response) -> None:
+        # An accepted notification (202) or a closed session (DELETE) has no body to judge.
+        if (str(response.request.url).rstrip("/") == self.mcp_url
+                and response.request.method == "POST" and response.status_code not in (202, 204)):
+            self.status = response.status_code
+            self.content_type = response.headers.get("content-type", "").partition(";")[0]
+
+    def explain(self) -> str | None:
+        """Why the MCP endpoint's answers are not MCP, when they say so; else None."""
+        if self.status == 401:
+            if self.token:
+                return "401: the server does not accept this token; check --token"
+            return "401: this server needs a token; pass --token (or set TALLINN_TOKEN)"
+        if self.status == 403:
+            return f"403: the server refused access to {self.mcp_url}"
+        if self.status == 404:
+            return (f"404: nothing answers MCP at {self.mcp_url}; give the server's address, "
+                    "e.g. http://host:8000 or http://host:8000/mcp")
+        if self.status is not None and self.status >= 400:
+            return f"HTTP {self.status} from {self.mcp_url}"
+        if self.status is not None and self.content_type not in _MCP_TYPES:
+            shown = self.content_type or "no content type"
+            return f"{self.mcp_url} is not an MCP endpoint: it answered {shown}"
+        return None
+
+
+_MCP_TYPES = frozenset({"application/json", "text/event-stream"})
+
+
 async def run_smoke(url: str, *, token: str | None = None, timeout: float = 10.0) -> list[Check]:
     """Run every check against the server at `url`; never raises for a server problem."""
     base, mcp_url = endpoints(url)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     checks: list[Check] = []
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(timeout)) as http:
-        checks.append(await _probe(http, f"{base}/health", "GET /health"))
-        checks.append(await _probe(http, f"{base}/ready", "GET /ready"))
+    answers = _Answers(mcp_url, token=bool(token))
+    async with httpx2.AsyncClient(
+        headers=headers, timeout=httpx2.Timeout(timeout),
+        event_hooks={"response": [answers.record]},
+    ) as http:
+        checks.append(await _probe(http, f"{base}/health", "GET /health", timeout))
+        checks.append(await _probe(http, f"{base}/ready", "GET /ready", timeout))
         try:
             with anyio.fail_after(timeout * 4):
                 await _mcp_checks(http, mcp_url, checks)
         except TimeoutError:
-            checks.append(Check("MCP session", False, f"timed out after {timeout * 4:g} s"))
+            checks.append(Check("MCP session", False, answers.explain() or (
+                f"no MCP answer from {mcp_url} within {timeout * 4:g} s; check the URL or "
+                "raise --timeout")))
         except Exception as exc:
-            checks.append(Check("MCP session", False, _short(exc)))
+            checks.append(Check("MCP session", False,
+                                answers.explain() or describe(exc, mcp_url, timeout)))
     return checks
 
 
-async def _probe(http: httpx2.AsyncClient, url: str, name: str) -> Check:
+def leaves(exc: BaseException) -> Iterator[BaseException]:
+    """Given an exception group (nested or not), yield the exceptions inside it; else `exc`."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from leaves(inner)
+    else:
+        yield exc
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def describe(exc: BaseException, url: str, timeout: float) -> str:
+    """One line a person can act on for a failure to talk to `url`.
+
+    Exception groups (the SDK runs its transport in a task group) are unwrapped to their
+    first meaningful exception; connection failures are told apart by their cause.
+    """
+    found = [e for e in leaves(exc) if not isinstance(e, anyio.get_cancelled_exc_class())]
+    first = found[0] if found else exc
+    chain = list(_chain(first))
+    host = urlsplit(url).hostname or url
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        return f"cannot find host '{host}' (DNS lookup failed); check the URL"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return f"connection refused at {url}; is the server running on that port?"
+    if isinstance(first, httpx2.TimeoutException | TimeoutError):
+        return f"no answer from {url} within {timeout:g} s; check the URL or raise --timeout"
+    if isinstance(first, httpx2.UnsupportedProtocol):
+        return f"{url} is not an http:// or https:// URL; write it as http://{url}"
+    if isinstance(first, httpx2.ConnectError):
+        return f"cannot connect to {url}: {_short(first)}"
+    if isinstance(first, httpx2.HTTPStatusError):
+        return f"HTTP {first.response.status_code} from {url}"
+    return _short(first)
+
+
+async def _probe(http: httpx2.AsyncClient, url: str, name: str, timeout: float) -> Check:
     try:
         response = await http.get(url)
     except httpx2.HTTPError as exc:
-        return Check(name, False, _short(exc))
+        return Check(name, False, describe(exc, url, timeout))
     try:
         body = response.json()
     except ValueError:
-        body = {}
+        body = None
     if response.status_code != 200:
         reasons = body.get("reasons") if isinstance(body, dict) else None
+        if response.status_code == 404 and reasons is None:
+            return Check(name, False, f"HTTP 404: {url} does not exist; is this a Tallinn "
+                                      "server?")
         return Check(name, False, f"HTTP {response.status_code} {reasons or ''}".strip())
-    if name.endswith("/health") and isinstance(body, dict):
+    if not isinstance(body, dict):
+        kind = response.headers.get("content-type", "").partition(";")[0] or "no content type"
+        return Check(name, False, f"{url} answered {kind}, not Tallinn's JSON; is this a "
+                                  "Tallinn server?")
+    if name.endswith("/health"):
         return Check(
             name,
             True,
-            f"{body.get('library')}: {body.get('commands')} commands, "
+            f"{body.get('library')}: {_count(body.get('commands'), 'command')}, "
             f"version {body.get('version')}",
         )
     detail = "ready"
     if isinstance(body, dict) and body.get("reload_error"):
-        detail = f"ready, last reload refused ({len(body['reload_error'])} problem(s))"
+        detail = f"ready, last reload refused ({plural(len(body['reload_error']), 'problem')})"
     return Check(name, True, detail)
 
 
@@ -96,7 +196,7 @@ async def _mcp_checks(http: httpx2.AsyncClient, mcp_url: str, checks: list[Check
         )
         prompts = await client.list_prompts()
         checks.append(
-            Check("prompts/list", bool(prompts.prompts), f"{len(prompts.prompts)} prompts")
+            Check("prompts/list", bool(prompts.prompts), plural(len(prompts.prompts), "prompt"))
         )
 
         listing = await client.call_tool("list_commands", {})
@@ -149,14 +249,19 @@ async def _get(client: Any, name: str, args: dict[str, str]) -> str:
     text = "".join(getattr(m.content, "text", "") for m in result.messages)
     if not text.strip():
         raise ValueError("rendered to empty text")
-    return f"{len(text)} characters"
+    return plural(len(text), "character")
 
 
 async def _attempt(name: str, step: Callable[[], Awaitable[str]]) -> Check:
     try:
         return Check(name, True, await step())
     except Exception as exc:
-        return Check(name, False, _short(exc))
+        found = list(leaves(exc))
+        return Check(name, False, _short(found[0] if found else exc))
+
+
+def _count(value: object, word: str) -> str:
+    return plural(value, word) if isinstance(value, int) else f"? {word}s"
 
 
 def _text(value: object) -> str:

@@ -19,7 +19,9 @@ get a message saying how to fix them: a value containing `: ` (YAML reads a new 
 
 Why is this bad?
 A file whose front matter does not parse is left out of the library. Claude Code and other
-tools read the same front matter and may drop the keys silently.
+tools read the same front matter and may drop the keys silently. The gate still checks the
+body's tags, includes and placeholder syntax; what needs the declared arguments (V301,
+V302, V203) is checked once the front matter parses.
 
 Example
 ```yaml

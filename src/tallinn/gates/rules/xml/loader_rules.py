@@ -34,7 +34,8 @@ closing line `---`.
 
 Why is this bad?
 Without front matter there is no description and no argument declaration, so the file is
-left out of the library.
+left out of the library. The gate still checks the whole file as a body: its tags, its
+includes and the syntax of its placeholders.
 
 Example
 ```markdown

@@ -1,0 +1,51 @@
+"""Settings from the environment: an empty variable is an unset one, for every setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tallinn.cli import app
+from tallinn.settings import Settings
+
+runner = CliRunner()
+COMMAND = """
+    ---
+    description: Say hello to someone
+    arguments:
+      - {name: name, description: Who to greet, required: true}
+    ---
+    Hello, {{name}}.
+    """
+
+
+@pytest.fixture
+def lib(write_library: Any) -> Path:
+    return Path(write_library({"commands/a/hello.md": COMMAND}))
+
+
+@pytest.mark.parametrize("name", ["TALLINN_NO_CACHE", "TALLINN_LIBRARY", "PROJECT_ROOT",
+                                  "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL",
+                                  "TALLINN_CACHE_DIR"])
+def test_an_empty_setting_means_unset(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every setting set to the empty string reads as if it were not set at all."""
+    monkeypatch.setenv(name, "")
+    assert Settings() == Settings.model_validate({})
+    assert Settings().library_path() == Settings.model_validate({}).library_path()
+
+
+def test_an_empty_no_cache_variable_does_not_stop_every_command(lib: Path) -> None:
+    """`TALLINN_NO_CACHE=` (empty) lets commands run, and keeps the cache on."""
+    result = runner.invoke(app, ["check", "-L", str(lib)], env={"TALLINN_NO_CACHE": ""})
+    assert result.exit_code == 0, result.output
+    assert (lib / ".tallinn" / "cache").is_dir()
+
+
+def test_an_invalid_setting_is_still_a_usage_error(lib: Path) -> None:
+    """A value that is there but wrong is still refused with one line and exit 2."""
+    result = runner.invoke(app, ["check", "-L", str(lib)], env={"TALLINN_NO_CACHE": "nope"})
+    assert result.exit_code == 2
+    assert "TALLINN_NO_CACHE='nope'" in result.stderr

@@ -1,0 +1,54 @@
+"""An exception no command translates: one `error:` line and exit 2; the traceback with --debug."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+import tallinn.cli.library
+from tallinn.cli import app
+
+runner = CliRunner()
+COMMAND = """
+    ---
+    description: Say hello to someone
+    arguments:
+      - {name: name, description: Who to greet, required: true}
+    ---
+    Hello, {{name}}.
+    """
+
+
+@pytest.fixture
+def lib(write_library: Any) -> Path:
+    return Path(write_library({"commands/a/hello.md": COMMAND}))
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_2(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception no command translates prints one `error:` line, no traceback, exit 2."""
+    def broken(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", "/srv/prompts/out.txt")
+
+    monkeypatch.setattr(tallinn.cli.library, "render", broken)
+    result = runner.invoke(app, ["render", "hello", "Ann", "-L", str(lib)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines == ["error: unexpected PermissionError: [Errno 13] Permission denied: "
+                     "'/srv/prompts/out.txt' (run 'tallinn --debug ...' for the traceback)"]
+    assert "Traceback" not in result.output
+
+
+def test_debug_lets_the_traceback_through(lib: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --debug the exception itself comes out, for its traceback."""
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("renderer on fire")
+
+    monkeypatch.setattr(tallinn.cli.library, "render", broken)
+    result = runner.invoke(app, ["--debug", "render", "hello", "Ann", "-L", str(lib)])
+    assert isinstance(result.exception, RuntimeError)
+    assert "error: unexpected" not in result.stderr
