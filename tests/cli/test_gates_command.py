@@ -61,7 +61,7 @@ def test_no_go_exits_1_and_names_the_findings(lib: Path, gates: dict[str, Any]) 
     assert result.exit_code == 1, result.output
     assert "bad: commands/a/x.md:3:5: S101 secret-like token in body" in result.stderr
     assert "NO-GO: NOT READY" in result.stderr
-    assert "- bad FAILED: 1 blocking finding(s)" in result.stderr
+    assert "- bad FAILED: 1 blocking finding" in result.stderr
 
 
 def test_exit_zero_makes_no_go_advisory(lib: Path, gates: dict[str, Any]) -> None:

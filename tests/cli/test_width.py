@@ -81,5 +81,5 @@ def test_the_gates_table_keeps_every_column_through_a_pipe(write_library: Any) -
     assert header.split() == ["gate", "status", "figure", "value", "threshold", "findings",
                               "blocking"]
     assert len(header.rstrip()) > 80
-    row = next(line for line in lines if "commands with a passing prompt test" in line)
+    row = next(line for line in lines if "commands whose prompt tests all pass" in line)
     assert row.split()[-5:] == ["100%", ">=", "100%", "0", "0"]

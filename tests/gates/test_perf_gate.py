@@ -299,8 +299,8 @@ def test_load_test_grades_what_the_driver_measured(root: Path) -> None:
     assert (p95.name, p95.value, p95.threshold) == ("server prompts/get p95 under load", 5.0,
                                                     500.0)
     assert (error_rate.name, error_rate.value) == ("server error rate under load", 0.0)
-    assert "load test: 2 client(s) for 0.5 s, 40 prompts/get (80/s), p50 2.00 ms, " \
-           "p95 5.00 ms, max 9.00 ms, 0 error(s)" in result.details
+    assert "load test: 2 clients for 0.5 s, 40 prompts/get (80/s), p50 2.00 ms, " \
+           "p95 5.00 ms, max 9.00 ms, 0 errors" in result.details
 
 
 def test_load_test_errors_fail_the_gate(root: Path) -> None:

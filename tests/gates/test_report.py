@@ -54,7 +54,7 @@ def test_json_report_states_the_decision_and_counts() -> None:
     assert data["decision"]["verdict"] == "NO-GO"
     assert data["decision"]["reasons"] == [
         "perf PARTIAL and allow_partial = false: render p95 = 1.4 ms (threshold <= 1 ms)",
-        "security FAILED: 1 blocking finding(s)",
+        "security FAILED: 1 blocking finding",
         "docs SKIPPED: no docs configured",
     ]
     assert data["summary"] == {

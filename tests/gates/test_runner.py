@@ -275,7 +275,7 @@ def test_all_passed_is_go() -> None:
     verdict = decide([passed("xml"), passed("docs")], RunnerSettings())
     assert verdict.go
     assert verdict.label == "GO"
-    assert verdict.reasons == ("2 of 2 gate(s) PASSED, no blocking finding",)
+    assert verdict.reasons == ("2 of 2 gates PASSED, no blocking finding",)
 
 
 def test_a_failed_gate_is_no_go_with_the_failing_figure() -> None:
@@ -302,14 +302,14 @@ def test_a_blocking_finding_is_no_go_even_when_the_gate_passed() -> None:
     result = passed("security", findings=(finding(),))
     verdict = decide([result], RunnerSettings())
     assert not verdict.go
-    assert verdict.reasons == ("security has 1 blocking finding(s)",)
+    assert verdict.reasons == ("security has 1 blocking finding",)
 
 
 def test_a_failed_gate_counts_its_blocking_findings() -> None:
     """A FAILED gate with errors says how many block."""
     result = GateResult("security", "S", Status.FAILED, findings=(finding(), finding("S2")))
     assert decide([result], RunnerSettings()).reasons == (
-        "security FAILED: 2 blocking finding(s)",)
+        "security FAILED: 2 blocking findings",)
 
 
 def test_an_accepted_error_does_not_block() -> None:
@@ -348,7 +348,7 @@ def test_skipped_is_go_with_its_reason() -> None:
     skipped = GateResult("docs", "Docs", Status.SKIPPED, details=("nothing to check",))
     verdict = decide([passed("xml"), skipped], RunnerSettings())
     assert verdict.go
-    assert verdict.reasons == ("1 of 2 gate(s) PASSED, no blocking finding",
+    assert verdict.reasons == ("1 of 2 gates PASSED, no blocking finding",
                                "docs SKIPPED: nothing to check")
 
 

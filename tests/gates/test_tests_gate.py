@@ -78,7 +78,7 @@ def test_all_commands_tested_and_passing(write_library: WriteLibrary) -> None:
     root = write_library(files(**{"tests/bye.yaml": BYE_TESTS}))
     result = run_gate(root)
     assert result.status is Status.PASSED
-    assert metric(result, "commands with a passing prompt test") == 100.0
+    assert metric(result, "commands whose prompt tests all pass") == 100.0
     assert metric(result, "failing prompt tests") == 0
     assert result.findings == ()
     assert result.data["passed"] == 3
@@ -90,7 +90,7 @@ def test_untested_command_lowers_the_share(write_library: WriteLibrary) -> None:
     """One command of two untested is 50%: FAILED under the 80% floor, PARTIAL above it."""
     root = write_library(files())
     result = run_gate(root)
-    assert metric(result, "commands with a passing prompt test") == 50.0
+    assert metric(result, "commands whose prompt tests all pass") == 50.0
     assert result.status is Status.FAILED
     (finding,) = result.findings
     assert (finding.code, finding.path, finding.severity.value) == (
@@ -111,7 +111,7 @@ def test_failing_case_is_a_blocking_finding_at_its_assertion(write_library: Writ
     result = run_gate(root)
     assert result.status is Status.FAILED
     assert metric(result, "failing prompt tests") == 1
-    assert metric(result, "commands with a passing prompt test") == 50.0
+    assert metric(result, "commands whose prompt tests all pass") == 50.0
     blocking = [str(f) for f in result.blocking]
     assert blocking == [
         "tests/bye.yaml:5:9: T102 says hello: expected the text to contain 'Hello'"]
@@ -137,7 +137,7 @@ def test_invalid_file_unknown_command_and_missing_snapshot(write_library: WriteL
     messages = " | ".join(f.message for f in result.findings)
     assert "unknown key 'descripton' (did you mean 'description'?)" in messages
     assert "unknown command 'gret' (did you mean greet?)" in messages
-    assert any("problem(s) in test files" in d for d in result.details)
+    assert any("problems in test files" in d for d in result.details)
 
 
 @pytest.mark.parametrize(("rate", "status"), [("0.91", Status.PASSED), ("0.5", Status.FAILED)])
@@ -210,7 +210,7 @@ def test_starter_library_passes_every_test() -> None:
               if c["outcome"] == "failed"]
     assert failed == []
     assert result.findings == ()
-    assert metric(result, "commands with a passing prompt test") == 100.0
+    assert metric(result, "commands whose prompt tests all pass") == 100.0
     assert result.status is Status.PASSED
 
 
@@ -262,7 +262,7 @@ def test_cli_json_and_keyword(write_library: WriteLibrary) -> None:
     assert (data["passed"], data["failed"], data["deselected"]) == (2, 0, 1)
     assert [c["id"] for c in data["cases"]] == ["tests/greet.yaml::uses the name",
                                                 "tests/greet.yaml::name is required"]
-    assert data["metrics"][0]["name"] == "commands with a passing prompt test"
+    assert data["metrics"][0]["name"] == "commands whose prompt tests all pass"
     nothing = runner.invoke(app, ["test", "-L", str(root), "-k", "zzz"])
     assert nothing.exit_code == 2
     assert "no prompt test matches -k 'zzz'" in nothing.stderr

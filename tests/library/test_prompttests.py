@@ -415,7 +415,7 @@ def test_run_tests_selects_with_keyword_and_reports_each_result(lib_root: Path) 
     assert (result.passed, result.failed, result.deselected) == (2, 1, 0)
     assert len(result.diagnostics) == 1
     assert not result.ok
-    assert result.tested_commands() == {"review", "echo"}
+    assert result.tested_commands() == {"review"}  # one of echo's cases fails
     selected = run_tests(library, keyword="ECHO")
     assert [r.test.description for r in selected.results] == ["echo repeats", "echo fails"]
     assert selected.deselected == 1

@@ -193,13 +193,6 @@ def prompt_tests(
         raise typer.Exit(int(ExitCode.PROBLEMS))
 
 
-def commands_passing(lib: Library, results: list[CaseResult]) -> set[str]:
-    """Commands of `lib` with at least one case, every one of which passed."""
-    tried = {r.test.command for r in results}
-    failing = {r.test.command for r in results if not r.passed}
-    return (tried - failing) & set(lib.commands)
-
-
 def _print_test_summary(lib: Library, gate: GateResult, results: list[CaseResult],
                         deselected: int, invalid: int, seconds: float,
                         coverage: Metric | None) -> None:
@@ -217,7 +210,7 @@ def _print_test_summary(lib: Library, gate: GateResult, results: list[CaseResult
     rule(f"{', '.join(parts)} [{style}]in {seconds:.2f}s[/]", style=style)
     share = gate.metrics[0]
     total = len(lib.commands)
-    passing = len(commands_passing(lib, results))
+    passing = len(gate.data.get("tested_commands", ()))
     percent = 100.0 * passing / total if total else 100.0
     line = (f"commands whose cases all pass: {passing} of {total} "
             f"({figure(percent, '%')}, threshold {figure(share.threshold, '%')})")

@@ -26,6 +26,7 @@ from tallinn.gates.rules.docs import (
     Requirement,
 )
 from tallinn.library import Library
+from tallinn.wording import plural
 
 NAME = "docs"
 TITLE = "Documentation coverage"
@@ -37,13 +38,13 @@ def requirements(library: Library, settings: DocsSettings,
     """Every documentation requirement of the library's commands and components."""
     found: list[Requirement] = []
     if progress is not None:
-        progress(f"checking {len(library.commands)} command(s)")
+        progress(f"checking {plural(len(library.commands), 'command')}")
     for command in library.commands.values():
         ctx = DocsCheck(library, settings, Marks.of(command))
         for check in COMMAND_RULES.values():
             found.extend(check(command, ctx))
     if progress is not None:
-        progress(f"checking {len(library.components)} component(s)")
+        progress(f"checking {plural(len(library.components), 'component')}")
     for component in library.components.values():
         ctx = DocsCheck(library, settings, Marks.of(component))
         for component_check in COMPONENT_RULES.values():
@@ -74,7 +75,7 @@ def evaluate(found: Sequence[Requirement], settings: DocsSettings, *,
         counts["required"] += 1
         counts["met"] += requirement.met
     findings = tuple(r.finding for r in found if r.finding is not None)
-    details = [f"{met} of {total} documentation item(s) present ({coverage:.1f}%)"]
+    details = [f"{met} of {plural(total, 'documentation item')} present ({coverage:.1f}%)"]
     details += [f"{code}: {c['met']} of {c['required']}" for code, c in sorted(by_rule.items())
                 if c["met"] < c["required"]]
     data: dict[str, Any] = {

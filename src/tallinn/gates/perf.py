@@ -68,6 +68,7 @@ from tallinn.library import (
 )
 from tallinn.library.compose import Composer, walk
 from tallinn.library.prompttests import PromptSuite, PromptTest, estimate_tokens, load_tests
+from tallinn.wording import plural
 
 NAME = "perf"
 TITLE = "Performance"
@@ -652,9 +653,9 @@ def _details(measured: Measurements, settings: PerfSettings,
     details = [
         f"reference render: {measured.reference_ns / 1e3:.1f} µs on this machine now; costs "
         "below are in reference renders, which a busy machine leaves as they are",
-        f"library memory: {measured.library_bytes / MB:.2f} MB for {measured.commands} "
-        f"command(s) (the loaded library's own objects); source {measured.source_bytes / MB:.2f}"
-        " MB",
+        f"library memory: {measured.library_bytes / MB:.2f} MB for "
+        f"{plural(measured.commands, 'command')} (the loaded library's own objects); source "
+        f"{measured.source_bytes / MB:.2f} MB",
     ]
     costliest = measured.costliest
     if costliest is not None:
@@ -662,14 +663,14 @@ def _details(measured: Measurements, settings: PerfSettings,
         details.append(
             f"compose+render: '{name}' costs {ratio.median:.2f} (interval {ratio.low:.2f}.."
             f"{ratio.high:.2f} at {ratio.confidence:.0%} confidence, {ratio.rounds} rounds); "
-            f"{len(measured.render_cost)} largest command(s) timed; "
+            f"the {plural(len(measured.render_cost), 'longest command')} timed; "
             + _confidence(ratio, settings.max_render_cost))
     if load is not None and load.get("status") == "MEASURED":
         details.append(
-            f"load test: {load['clients']} client(s) for {load['seconds']:g} s, "
+            f"load test: {plural(load['clients'], 'client')} for {load['seconds']:g} s, "
             f"{load['requests']} prompts/get ({load['requests_per_second']:.0f}/s), "
             f"p50 {load['p50_ms']:.2f} ms, p95 {load['p95_ms']:.2f} ms, "
-            f"max {load['max_ms']:.2f} ms, {load['errors']} error(s)")
+            f"max {load['max_ms']:.2f} ms, {plural(load['errors'], 'error')}")
         details += [f"load test error: {e}" for e in load["first_errors"]]
     elif load is not None:
         details.append(f"load test: {load['status']} ({load['reason']})")

@@ -36,6 +36,7 @@ from tallinn.gates.base import (
     gate_settings,
 )
 from tallinn.library import Diagnostic, Library, LibraryError, NotFoundError, Severity
+from tallinn.wording import plural
 
 CONFIG_CODE = "V106"
 
@@ -203,7 +204,7 @@ def decide(results: Sequence[GateResult], settings: RunnerSettings) -> Verdict:
             reasons.append(f"{result.gate} FAILED: {_why(result, blocking)}")
         elif blocking:
             blocked = True
-            reasons.append(f"{result.gate} has {len(blocking)} blocking finding(s)")
+            reasons.append(f"{result.gate} has {plural(len(blocking), 'blocking finding')}")
         elif result.status is Status.PARTIAL:
             missed = "; ".join(_metric_text(m) for m in result.metrics
                                if m.status is not Status.PASSED) or "a figure misses its threshold"
@@ -218,7 +219,8 @@ def decide(results: Sequence[GateResult], settings: RunnerSettings) -> Verdict:
         return Verdict(False, ("no gate ran",))
     if not blocked:
         passed = sum(r.status is Status.PASSED for r in results)
-        reasons.insert(0, f"{passed} of {len(results)} gate(s) PASSED, no blocking finding")
+        reasons.insert(0, f"{passed} of {plural(len(results), 'gate')} PASSED, no blocking "
+                       "finding")
     return Verdict(not blocked, tuple(reasons))
 
 
@@ -341,7 +343,7 @@ def _crashed(name: str, title: str, exc: BaseException) -> GateResult:
 def _why(result: GateResult, blocking: Sequence[Finding]) -> str:
     parts = [_metric_text(m) for m in result.metrics if m.status is Status.FAILED]
     if blocking:
-        parts.append(f"{len(blocking)} blocking finding(s)")
+        parts.append(plural(len(blocking), "blocking finding"))
     if not parts:
         parts.append(_first(result.details, "the gate failed"))
     return "; ".join(parts)

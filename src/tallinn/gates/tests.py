@@ -1,8 +1,8 @@
-"""Gate 2, prompt tests: every command has a passing test and no test fails.
+"""Gate 2, prompt tests: every command has tests, all of them pass, and no test fails.
 
 Figures, from `[gates.tests]` in `tallinn.toml`:
 
-    commands with a passing prompt test   share >= min_tested_commands (1.0; PARTIAL >= 0.8)
+    commands whose prompt tests all pass  share >= min_tested_commands (1.0; PARTIAL >= 0.8)
     failing prompt tests                  count <= 0
     code line coverage                    line-rate >= min_line_coverage (0.85), only when a
                                           Cobertura report is given (`--coverage-xml FILE`)
@@ -37,6 +37,7 @@ from tallinn.library.prompttests import (
     case_json,
     run_tests,
 )
+from tallinn.wording import plural
 
 NAME = "tests"
 TITLE = "Prompt tests"
@@ -92,11 +93,11 @@ describe(UNKNOWN_COMMAND, "A prompt test names a command the library does not ha
     ## Why is this bad?
     The case tests nothing, and the command it meant to test may be untested.
     """)
-describe(UNTESTED_COMMAND, "A command has no passing prompt test",
+describe(UNTESTED_COMMAND, "A command has no prompt test, or one of its tests fails",
          NAME, Severity.WARNING, "untested-command", doc="""
     ## What it does
-    Reports a command with no passing case in `tests/*.yaml`. The share of commands with one
-    is a figure of the tests gate (`min_tested_commands`).
+    Reports a command with no case in `tests/*.yaml`, or with a case that fails. The share of
+    the other commands is a figure of the tests gate (`min_tested_commands`).
 
     ## Why is this bad?
     Nothing notices when an edit to the command or to a component it includes changes what
@@ -227,13 +228,14 @@ def evaluate(
     untested = [c for c in library.commands.values() if c.name not in tested]
     for command in untested:
         findings.append(Diagnostic(
-            UNTESTED_COMMAND, f"command '{command.name}' has no passing prompt test",
+            UNTESTED_COMMAND,
+            f"command '{command.name}' has no prompt test, or one of its tests fails",
             command.path, severity=Severity.WARNING,
         ))
     total = len(library.commands)
     share = 100 * (total - len(untested)) / total if total else 100.0
     metrics = [
-        Metric("commands with a passing prompt test", share,
+        Metric("commands whose prompt tests all pass", share,
                _percent(settings.min_tested_commands), "%",
                floor=_percent(settings.tested_commands_floor)),
         Metric("failing prompt tests", float(result.failed), float(settings.max_failures),
@@ -241,12 +243,12 @@ def evaluate(
     ]
     details = [
         f"{result.passed} passed, {result.failed} failed "
-        f"({len(result.results)} case(s) in {result.duration_ns / 1e6:.1f} ms)",
-        f"{total - len(untested)} of {total} command(s) have a passing prompt test",
+        f"({plural(len(result.results), 'case')} in {result.duration_ns / 1e6:.1f} ms)",
+        f"{total - len(untested)} of {plural(total, 'command')} pass all their prompt tests",
     ]
     if result.diagnostics:
-        details.append(f"{len(result.diagnostics)} problem(s) in test files: those cases "
-                       "did not run")
+        details.append(f"{plural(len(result.diagnostics), 'problem')} in test files: those "
+                       "cases did not run")
     data: dict[str, Any] = {
         "passed": result.passed,
         "failed": result.failed,

@@ -504,8 +504,10 @@ class SuiteResult:
         return self.failed == 0 and not self.diagnostics
 
     def tested_commands(self) -> set[str]:
-        """Commands with at least one passing case."""
-        return {r.test.command for r in self.results if r.passed}
+        """Commands with at least one case, every one of which passed: a command with a
+        failing case is not tested, however many others pass."""
+        tried = {r.test.command for r in self.results}
+        return tried - {r.test.command for r in self.results if not r.passed}
 
 
 def run_tests(
