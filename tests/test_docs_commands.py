@@ -13,6 +13,8 @@ An HTML comment right before a block says how the suite runs it:
                                            goes on once http://127.0.0.1:8000/health answers,
                                            and it is stopped at the document's end
     <!-- docs-test: needs=claude -->       needs a command that may be missing; skipped then
+    <!-- docs-test: expect=Connected -->   what the block prints must hold this word (or
+                                           `reject=WORD`: must not); both may repeat
     <!-- docs-test: skip REASON -->        not run; the reason is required
 
 A block without a language that holds commands (`tallinn`, `uv`, `make`, ...) is an error: say
@@ -69,6 +71,8 @@ class Block:
     background_port: int | None = None
     needs: str | None = None
     skip: str | None = None
+    expect: list[str] = field(default_factory=list)
+    reject: list[str] = field(default_factory=list)
 
     @property
     def where(self) -> str:
@@ -141,6 +145,10 @@ def apply_directive(block: Block, directive: str) -> None:
             block.exits = [int(code) for code in word.removeprefix("exit=").split(",")]
         elif word.startswith("needs="):
             block.needs = word.removeprefix("needs=")
+        elif word.startswith("expect="):
+            block.expect.append(word.removeprefix("expect="))
+        elif word.startswith("reject="):
+            block.reject.append(word.removeprefix("reject="))
         elif word == "background":
             block.background_port = int(words[index + 1])
         elif not word.isdigit():
@@ -185,6 +193,11 @@ class Reader:
         venv_bin = Path(sys.executable).parent
         env = {k: v for k, v in os.environ.items() if k not in DROPPED}
         node_cache = Path(env.get("TALLINN_NODE_CACHE", ROOT / ".ci" / "cache" / "node22"))
+        if not (node_cache / "bin").is_dir() and not env.get("TALLINN_SKIP_NODE"):
+            # The interop tests' tools, Claude Code's CLI among them (idempotent, shared).
+            subprocess.run(["bash", str(ROOT / "scripts" / "node.sh")], check=True,
+                           stdout=subprocess.DEVNULL, env={**env, "TALLINN_NODE_CACHE":
+                                                           str(node_cache)})
         path = [str(venv_bin), env.get("PATH", "")]
         if (node_cache / "bin").is_dir():
             path.append(str(node_cache / "bin"))  # claude, when the interop tools have it
@@ -231,12 +244,16 @@ class Reader:
         assert found, f"{block.where}: the block did not finish:\n{stderr[-3000:]}"
         codes = [int(code) for code in found[1].split()]
         wanted = block.exits or [0] * len(block.commands)
+        stdout = done.stdout.decode(errors="replace")
         for command, code, expected in zip(block.commands, codes, wanted, strict=True):
             assert code == expected, (
                 f"{block.where}: `{command.strip()}` exited {code}, not {expected}\n"
-                f"stdout:\n{done.stdout.decode(errors='replace')[-3000:]}\n"
-                f"stderr:\n{stderr[-3000:]}"
+                f"stdout:\n{stdout[-3000:]}\nstderr:\n{stderr[-3000:]}"
             )
+        for word in block.expect:
+            assert word in stdout, f"{block.where}: no {word!r} in what it printed:\n{stdout}"
+        for word in block.reject:
+            assert word not in stdout, f"{block.where}: {word!r} in what it printed:\n{stdout}"
 
     def start(self, block: Block, env: dict[str, str]) -> None:
         """Start the block's commands in the background; return once its port answers."""
@@ -306,14 +323,16 @@ def test_blocks_are_found_and_directives_read(tmp_path: Path) -> None:
         "Intro.\n\n<!-- docs-test: exit=1,0 -->\n```sh\ntallinn check  # exit 1\n"
         "tallinn list \\\n  --json\n```\n\n```console\n$ tallinn db current\ncurrent: none\n"
         "```\n\n<!-- docs-test: skip it serves until stopped -->\n```sh\nmake run\n```\n\n"
+        "<!-- docs-test: expect=Connected reject=Failed -->\n```sh\nclaude mcp list\n```\n\n"
         "```text\ntallinn gates [--only GATE]\n```\n",
         encoding="utf-8",
     )
-    first, second, third = parse_blocks(sample)
+    first, second, third, fourth = parse_blocks(sample)
     assert first.commands == ["tallinn check  # exit 1", "tallinn list \\\n  --json"]
     assert first.exits == [1, 0]
     assert second.commands == ["tallinn db current"]
     assert third.skip == "it serves until stopped"
+    assert (fourth.expect, fourth.reject) == (["Connected"], ["Failed"])
     sample.write_text("```\ntallinn list\n```\n", encoding="utf-8")
     with pytest.raises(AssertionError, match="without a language"):
         parse_blocks(sample)
