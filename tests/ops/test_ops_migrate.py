@@ -209,3 +209,38 @@ def test_a_sqlite_store_never_loads_the_postgresql_dialect(tmp_path: Path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_a_server_migrates_in_a_child_and_never_loads_alembic(store_url: str) -> None:
+    """A store opened for a long-running server brings a new database to head from a child
+    process: the serving process never imports Alembic, and the schema is complete."""
+    url = store_url
+    script = (
+        "import sys\n"
+        "from tallinn.ops.store import connect_store\n"
+        "store = connect_store(sys.argv[1], isolated_migrations=True)\n"
+        "store.open()\n"
+        "token = store.create_token('child-migrated')\n"
+        "assert store.verify_token(token) == 'child-migrated'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    engine = make_engine(resolve_url(url, None))
+    with engine.connect() as connection:
+        stored = connection.execute(
+            text(f"SELECT version_num FROM {migrate.VERSION_TABLE}")).scalar()
+    engine.dispose()
+    assert stored == migrate.head_revision()
+
+
+def test_a_migration_that_fails_in_the_child_is_one_line(tmp_path: Path) -> None:
+    """A child that cannot migrate reports its last line as the StoreError."""
+    folder = tmp_path / "plain-file"
+    folder.write_text("not a folder\n", encoding="utf-8")
+    engine = make_engine(resolve_url(f"sqlite:///{folder / 'state.db'}", None))
+    with pytest.raises(StoreError, match=r"unable to open database file|cannot"):
+        migrate.upgrade(engine, isolated=True)

@@ -9,12 +9,17 @@ the first process migrates and the others find the schema already at head:
   timeout); SQLite DDL is transactional too, so the same holds.
 
 A database already at `HEAD` is recognised with one plain query, without importing Alembic
-(a tenth of a second and 10 MB at every server start).
+(a tenth of a second and 10 MB at every server start). A server that finds its database behind
+migrates it in a child process (`upgrade(engine, isolated=True)`, which runs this module), so
+that Alembic's 10 MB are never loaded into a process that then serves for weeks.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,13 +73,18 @@ def revisions(engine: Engine) -> Revisions:
     return Revisions(current=current_revision(engine), head=head_revision())
 
 
-def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | None]:
+def upgrade(engine: Engine, target: str = "head", *,
+            isolated: bool = False) -> tuple[str | None, str | None]:
     """Migrate the database to `target` under a lock; return the revisions before and after.
 
-    Alembic's own errors are raised as `StoreError`.
+    `isolated` runs the migration in a child process when one is due (never for an in-memory
+    SQLite database, which no other process can reach). Alembic's own errors are raised as
+    `StoreError`.
     """
     if target in ("head", HEAD) and _stored_revision(engine) == HEAD:
         return HEAD, HEAD  # the common case: nothing to do, and no Alembic to import
+    if isolated and engine.url.database not in (None, "", ":memory:"):
+        return _upgrade_in_child(engine, target)
     from alembic import command
     from alembic.runtime.migration import MigrationContext
     from alembic.util.exc import CommandError
@@ -92,6 +102,44 @@ def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str | Non
             raise StoreError(str(exc)) from exc
         connection.commit()
     return before, current_revision(engine)
+
+
+CHILD_URL = "TALLINN_MIGRATE_URL"  # the URL goes to the child in its environment, not argv
+CHILD_TIMEOUT_S = 300
+
+
+def _upgrade_in_child(engine: Engine, target: str) -> tuple[str | None, str | None]:
+    before = _stored_revision(engine)
+    env = {**os.environ, CHILD_URL: engine.url.render_as_string(hide_password=False)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "tallinn.ops.migrate", target], env=env, capture_output=True,
+            text=True, timeout=CHILD_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise StoreError(f"the schema migration did not finish: {exc}") from exc
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise StoreError(lines[-1] if lines else f"the schema migration exited {done.returncode}")
+    engine.dispose()  # connections opened before the migration may hold the old schema
+    return before, _stored_revision(engine)
+
+
+def _main() -> int:
+    """The child of `upgrade(..., isolated=True)`: migrate `$TALLINN_MIGRATE_URL`, then exit."""
+    from sqlalchemy.engine import make_url
+
+    from tallinn.ops.engine import make_engine  # the parent's settings: WAL, busy timeout
+
+    engine = make_engine(make_url(os.environ[CHILD_URL]))
+    try:
+        upgrade(engine, sys.argv[1] if len(sys.argv) > 1 else "head")
+    except (StoreError, SQLAlchemyError) as exc:
+        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    return 0
 
 
 def _stored_revision(engine: Engine) -> str | None:
@@ -147,3 +195,7 @@ def _config(connection: Connection) -> Config:
     config.set_main_option("path_separator", "os")
     config.attributes["connection"] = connection
     return config
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

@@ -77,8 +77,10 @@ class Store:
         clock: Clock = utcnow,
         cache_ttl: timedelta = CACHE_TTL,
         is_open: bool = True,
+        isolated_migrations: bool = False,
     ) -> None:
         self._engine = engine
+        self._isolated_migrations = isolated_migrations
         self._clock = clock
         self._cache = TokenCache(cache_ttl)
         self._closed = False
@@ -149,7 +151,7 @@ class Store:
         if self._path is not None:
             sqlite_file.prepare(self._path, self.url, create=not self._opened_once)
         try:
-            migrate.upgrade(self._engine)
+            migrate.upgrade(self._engine, isolated=self._isolated_migrations)
         except (SQLAlchemyError, StoreError) as exc:
             self._engine.dispose()
             raise self._failure(exc, "open it") from exc
@@ -444,12 +446,15 @@ def open_store(url: str | None = None, *, library_root: Path | None = None) -> S
     return store
 
 
-def connect_store(url: str | None = None, *, library_root: Path | None = None) -> Store:
+def connect_store(url: str | None = None, *, library_root: Path | None = None,
+                  isolated_migrations: bool = False) -> Store:
     """The store for `url` (as in `open_store`), not opened yet: it opens at its first use.
 
     Only a URL that cannot work raises `StoreError` here; a database that is down does not.
+    `isolated_migrations` (for a long-running server) migrates in a child process.
     """
-    return Store(make_engine(resolve_url(url, library_root)), is_open=False)
+    return Store(make_engine(resolve_url(url, library_root)), is_open=False,
+                 isolated_migrations=isolated_migrations)
 
 
 def reason(exc: BaseException) -> str:

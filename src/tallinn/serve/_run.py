@@ -37,7 +37,8 @@ def open_state_store(url: str | None, library_root: Path, *, required: bool) -> 
     try:
         from tallinn.ops.store import connect_store
 
-        store = connect_store(url, library_root=library_root)
+        # A migration runs in a child process: this one serves for long, without Alembic.
+        store = connect_store(url, library_root=library_root, isolated_migrations=True)
     except Exception as exc:
         if required:
             raise StoreUnavailable(f"cannot open the state store: {exc}") from exc
