@@ -15,6 +15,7 @@ from tallinn.gates.base import GateContext, Status
 from tallinn.gates.fix import apply_edits
 from tallinn.gates.rules.security import AuditFile, Kind
 from tallinn.library import LibraryError, Severity, load_library
+from tallinn.library.files import Limits
 from tallinn.settings import starter_path
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpora" / "tallinn-2025-07"
@@ -234,16 +235,18 @@ def test_library_files_are_the_audited_files(write_library: WriteLibrary) -> Non
     })
     (root / "tests/blob.bin").write_bytes(b"\x00\x01")
     (root / "tests/latin1.txt").write_bytes(b"caf\xe9")
-    (root / "tests/huge.txt").write_text("x" * (security.MAX_FILE_SIZE + 1))
+    (root / "tests/huge.txt").write_text("x" * (Limits().max_file_bytes + 1))
     (root / "commands/a/bom.md").write_bytes(b"\xef\xbb\xbf---\r\ndescription: x\r\n---\r\nok\r\n")
     files = {f.path: f for f in security.library_files(root)}
     assert {path: f.kind for path, f in files.items()} == {
         "tallinn.toml": Kind.OTHER, "README.md": Kind.OTHER,
         "commands/a/README.md": Kind.OTHER, "commands/a/bom.md": Kind.COMMAND,
         "commands/a/x.md": Kind.COMMAND, "components/g/y.md": Kind.COMPONENT,
-        "tests/t.yaml": Kind.OTHER,
+        "tests/t.yaml": Kind.OTHER, "tests/blob.bin": Kind.OTHER,
     }
     assert files["commands/a/bom.md"].text == "---\ndescription: x\n---\nok\n"
+    unread = {f.path: f.code for f in security.audit(root).findings if f.code == "S902"}
+    assert unread == {"tests/latin1.txt": "S902", "tests/huge.txt": "S902"}
 
 
 def test_hidden_characters_have_an_unsafe_fix(write_library: WriteLibrary) -> None:

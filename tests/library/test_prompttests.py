@@ -221,7 +221,7 @@ def test_load_tests_reads_only_yaml_files_directly_in_tests(write_library: Write
     assert [t.description for t in suite.tests] == ["one", "two"]
     assert suite.files == ("tests/a.yaml", "tests/b.yml", "tests/bad.yaml")
     assert [str(d) for d in suite.diagnostics] == [
-        "tests/bad.yaml:1:1: T101 file is not valid UTF-8"]
+        "tests/bad.yaml:1:10: T101 file is not valid UTF-8"]
     assert load_tests(root / "nowhere").tests == ()
     assert suite.for_command("echo") == suite.tests
 

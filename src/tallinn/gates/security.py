@@ -1,8 +1,11 @@
 """Gate 4, the security audit: what a prompt library could make a model or a machine do.
 
 The audit reads the files themselves, not only what the loader accepted, so a file with a
-front-matter error is audited too: `tallinn.toml`, `README*`, and every text file under
-`commands/`, `components/` and `tests/`. Prompt rules (code blocks, shell lines, override
+front-matter error is audited too: `tallinn.toml`, `README*`, and every file under
+`commands/`, `components/` and `tests/`. It reads them through `tallinn.library.files`, the
+loader's own read path, so it sees the very text the loader serves; a file it cannot read
+(not UTF-8, over the size limit, not a regular file, a link leading out) is a blocking
+finding, S902, never skipped. Prompt rules (code blocks, shell lines, override
 phrases, permissions) read commands and components; secrets and hidden characters are
 looked for in every file. The rules are in `tallinn.gates.rules.security`.
 
@@ -21,6 +24,7 @@ counted and, when `max_medium` / `max_low` are set, fail the gate beyond them::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Collection, Iterator, Mapping
@@ -37,16 +41,18 @@ from tallinn.gates.base import (
     GateResult,
     GateSettings,
     Metric,
+    describe,
     gate_settings,
     grade,
 )
 from tallinn.gates.rules.security import CHECKS, AuditFile, Kind
-from tallinn.library import Severity
+from tallinn.library import Diagnostic, Severity
+from tallinn.library.files import LibraryFiles, Limits
+from tallinn.library.loader import CONFIG_FILE, load_config
 
 NAME = "security"
 TITLE = "Security audit"
 
-MAX_FILE_SIZE = 2_000_000  # larger files are not a prompt library's text
 _FOLDERS = ("commands", "components", "tests")
 _SKIP_DIRS = frozenset({"node_modules", "__pycache__"})
 _LEVEL = {Severity.ERROR: "high", Severity.WARNING: "medium", Severity.INFO: "low"}
@@ -84,43 +90,84 @@ class Audit:
         return {f.path: f.suppressions for f in self.files if f.suppressions}
 
 
-def audit(root: Path, *, ignore: Collection[str] = ()) -> Audit:
-    """Run every security rule (but those in `ignore`) on the files of the library at `root`."""
-    files = tuple(library_files(root))
+UNAUDITABLE = "S902"
+describe(UNAUDITABLE, "A library file cannot be read, so it cannot be audited", NAME,
+         Severity.ERROR, "unauditable-file", doc="""
+    ## What it does
+    Reports every file under `commands/`, `components/` and `tests/` (and `tallinn.toml`,
+    `README*`) that the audit cannot read: one that is not UTF-8, larger than
+    `[limits] max_file_bytes`, not a regular file (a FIFO, a socket, a device), or a
+    symbolic link that is broken, loops or leads outside the library.
+
+    ## Why is this bad?
+    The audit reads each file exactly as the loader does. A file it cannot read is one
+    nobody has checked, and one that may hide what a loader elsewhere serves; the gate
+    cannot say GO for it.
+
+    ## Example
+    `commands/setup.md` saved as UTF-16, or a link `commands/x.md -> /etc/passwd`.
+
+    ## Use instead
+    Save the file as UTF-8, keep it under the size limit, and keep links inside the
+    library folder; remove files that are not text.
+    """)
+
+
+def audit(root: Path, *, ignore: Collection[str] = (), limits: Limits | None = None) -> Audit:
+    """Run every security rule (but those in `ignore`) on the files of the library at `root`.
+
+    A file that cannot be read is an S902 finding. `limits` default to the library's own.
+    """
+    if limits is None:
+        limits = load_config(root, [], hashlib.sha256()).limits
+    read, problems = read_library_files(root, limits)
     checks = [check for code, check in CHECKS.items() if code not in ignore]
-    found: set[Finding] = set()
-    for file in files:
+    found: set[Finding] = {_unauditable(problem) for problem in problems}
+    for file in read:
         for check in checks:
             found.update(check(file))
     ordered = sorted(found, key=lambda d: (d.path, d.line, d.col, d.code, d.message))
-    return Audit(tuple(ordered), files)
+    return Audit(tuple(ordered), tuple(read))
 
 
-def library_files(root: Path) -> Iterator[AuditFile]:
-    """The audited files of a library, in a stable order, as `AuditFile`s."""
-    candidates = [root / "tallinn.toml", *sorted(root.glob("[Rr][Ee][Aa][Dd][Mm][Ee]*"))]
+def _unauditable(problem: Diagnostic) -> Finding:
+    return Diagnostic(UNAUDITABLE, f"not audited: {problem.message}", problem.path,
+                      problem.line, problem.col)
+
+
+def _audited(name: str) -> bool:
+    return not name.startswith(".")
+
+
+def library_files(root: Path, limits: Limits | None = None) -> Iterator[AuditFile]:
+    """The audited files of a library that can be read, in a stable order, as `AuditFile`s."""
+    yield from read_library_files(root, limits or Limits())[0]
+
+
+def read_library_files(root: Path, limits: Limits) -> tuple[list[AuditFile], list[Diagnostic]]:
+    """The audited files of a library, read as the loader reads them, and those not read."""
+    reader = LibraryFiles(root, limits)
+    candidates: list[str] = []
+    problems: list[Diagnostic] = []
+    if reader.exists(CONFIG_FILE):
+        candidates.append(CONFIG_FILE)
+    try:
+        names = sorted(entry.name for entry in os.scandir(root))
+    except OSError:
+        names = []
+    candidates.extend(name for name in names if name.lower().startswith("readme"))
     for folder in _FOLDERS:
-        top = root / folder
-        if not top.is_dir():
+        paths, walked = reader.walk(folder, _audited, _SKIP_DIRS)
+        candidates.extend(paths)
+        problems.extend(walked)
+    read: list[AuditFile] = []
+    for rel in candidates:
+        text = reader.read_text(rel)
+        if isinstance(text, Diagnostic):
+            problems.append(text)
             continue
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames
-                                 if not d.startswith(".") and d not in _SKIP_DIRS)
-            candidates.extend(Path(dirpath) / name for name in sorted(filenames)
-                              if not name.startswith("."))
-    for path in candidates:
-        if not path.is_file() or path.stat().st_size > MAX_FILE_SIZE:
-            continue
-        raw = path.read_bytes()
-        if b"\0" in raw:
-            continue  # binary
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            continue  # the loader reports V100 for prompts; other files are not text
-        rel = path.relative_to(root).as_posix()
-        text = text.removeprefix("\ufeff").replace("\r\n", "\n")  # as the loader reads it
-        yield AuditFile(rel, text, Kind.of(rel))
+        read.append(AuditFile(rel, text, Kind.of(rel)))
+    return read, problems
 
 
 def baseline_path(ctx: GateContext, settings: SecuritySettings | None = None) -> Path | None:
@@ -138,7 +185,7 @@ def run(ctx: GateContext) -> GateResult:
     settings = gate_settings(ctx.library, NAME, SecuritySettings)
     path = baseline_path(ctx, settings)
     accepted_by = baselines.Baseline.load(path) if path is not None else baselines.Baseline()
-    result = audit(ctx.root, ignore=set(settings.ignore))
+    result = audit(ctx.root, ignore=set(settings.ignore), limits=ctx.library.config.limits)
     ctx.progress(f"audited {len(result.files)} files with {len(CHECKS)} rules")
     open_, inline = baselines.apply_suppressions(result.findings, result.suppressions())
     matched = accepted_by.match(open_)

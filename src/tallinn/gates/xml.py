@@ -24,7 +24,6 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -35,6 +34,7 @@ from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
 from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
 from tallinn.gates.rules.xml.missing_component import missing_name
 from tallinn.library import Diagnostic, Library, Severity, legacy
+from tallinn.library.files import LibraryFiles
 from tallinn.library.frontmatter import split
 from tallinn.wording import plural
 
@@ -202,24 +202,22 @@ class _Texts:
     """The text of a library file as the loader saw it: from the model, else from disk."""
 
     def __init__(self, library: Library) -> None:
-        self.root = library.root
+        self.files = LibraryFiles(library.root, library.config.limits)
         self.cache: dict[str, str | None] = {}
         for doc in (*library.commands.values(), *library.components.values()):
             self.cache[doc.path] = doc.source
 
     def get(self, path: str) -> str | None:
         if path not in self.cache:
-            self.cache[path] = read_text(self.root / path)
+            self.cache[path] = read_text(self.files, path)
         return self.cache[path]
 
 
-def read_text(path: Path) -> str | None:
-    """A file's text as the loader reads it (no BOM, `\\n` newlines); None if unreadable."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+def read_text(files: LibraryFiles, path: str) -> str | None:
+    """A file's text through the loader's own read path; None when it cannot be read (the
+    loader has reported why: V100, V111 or V112)."""
+    text = files.read_text(path)
+    return None if isinstance(text, Diagnostic) else text
 
 
 def _targets(library: Library, texts: _Texts) -> Iterator[Target]:

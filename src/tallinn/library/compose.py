@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from tallinn.library.diagnostics import Diagnostic, Severity, line_col
+from tallinn.library.diagnostics import Diagnostic, LineIndex, Severity
+from tallinn.library.files import Limits
 from tallinn.library.model import Command, Component, Document
 
 ALL_ARGUMENTS = "$ARGUMENTS"
@@ -101,16 +102,29 @@ class _Tokens:
     parts: list[Part | _Include] = field(default_factory=list)
     placeholders: dict[str, tuple[int, int]] = field(default_factory=dict)
     uses_all: bool = False
+    failed: bool = False  # past a limit: the body cannot be composed
 
 
-def tokenize(doc: Document, diagnostics: list[Diagnostic]) -> _Tokens:
-    """Split a body into literal text, slots and includes; report malformed tokens."""
+def tokenize(
+    doc: Document, diagnostics: list[Diagnostic], limits: Limits | None = None
+) -> _Tokens:
+    """Split a body into literal text, slots and includes; report malformed tokens.
+
+    One pass over the body: positions come from a `LineIndex` built once, and tokenising stops
+    past `limits.max_placeholders` slots and includes (V304).
+    """
     body = doc.body
     tokens = _Tokens()
     pos = 0
+    most = (limits or Limits()).max_placeholders
+    slots = 0
+    lines: LineIndex | None = None
 
     def where(offset: int) -> tuple[int, int]:
-        line, col = line_col(body, offset)
+        nonlocal lines
+        if lines is None:
+            lines = LineIndex(body)
+        line, col = lines.line_col(offset)
         return line + doc.body_line - 1, col
 
     def literal(text: str) -> None:
@@ -118,15 +132,28 @@ def tokenize(doc: Document, diagnostics: list[Diagnostic]) -> _Tokens:
             tokens.parts.append(text)
 
     for match in _TOKEN.finditer(body):
+        kind = match.lastgroup
+        if kind in ("placeholder", "arguments", "include"):
+            slots += 1
+            if slots > most:
+                line, col = where(match.start())
+                diagnostics.append(Diagnostic(
+                    "V304",
+                    f"more than {most:,} placeholders and includes in one body "
+                    "([limits] max_placeholders in tallinn.toml)",
+                    doc.path, line, col,
+                ))
+                tokens.failed = True
+                return tokens
         literal(body[pos : match.start()])
         pos = match.end()
-        kind = match.lastgroup
         if kind == "escaped":
             literal(match.group("escaped"))
         elif kind == "placeholder":
             name = match.group("name")
             tokens.parts.append(Slot(name))
-            tokens.placeholders.setdefault(name, where(match.start()))
+            if name not in tokens.placeholders:
+                tokens.placeholders[name] = where(match.start())
         elif kind == "arguments":
             tokens.parts.append(Slot(ALL_ARGUMENTS))
             tokens.uses_all = True
@@ -162,18 +189,25 @@ def tokenize(doc: Document, diagnostics: list[Diagnostic]) -> _Tokens:
 class Composer:
     """Expands includes for a set of components; each component is expanded once."""
 
-    def __init__(self, components: Mapping[str, Component], known_missing: Mapping[str, str]):
+    def __init__(
+        self,
+        components: Mapping[str, Component],
+        known_missing: Mapping[str, str],
+        limits: Limits | None = None,
+    ) -> None:
         self.components = components
         self.known_missing = known_missing  # component name -> path of a file that failed
+        self.limits = limits or Limits()
         self.diagnostics: list[Diagnostic] = []
         self._tokens: dict[str, _Tokens] = {}
         self._expanded: dict[str, _Expanded] = {}
+        self._heights: dict[str, int] = {}
         self._reported_cycles: set[frozenset[str]] = set()
 
     def _component_tokens(self, name: str) -> _Tokens:
         if name not in self._tokens:
             component = self.components[name]
-            tokens = tokenize(component, self.diagnostics)
+            tokens = tokenize(component, self.diagnostics, self.limits)
             # A file ends with a newline, and so does the include line that names it:
             # drop the component's own, so an include on a line of its own adds no blank line.
             if tokens.parts and isinstance(tokens.parts[-1], str):
@@ -204,8 +238,39 @@ class Composer:
         self._check_unused(component, result)
         return result
 
+    def height(self, name: str) -> int:
+        """How many levels of includes `name` is, itself included: 1 for a component that
+        includes nothing. Found without recursion, so any depth of includes is safe to measure;
+        an include that closes a cycle is not followed (the cycle is reported as V204)."""
+        if name in self._heights:
+            return self._heights[name]
+        on_path: set[str] = {name}
+        stack: list[tuple[str, list[str]]] = [(name, self._children(name))]
+        while stack:
+            current, pending = stack[-1]
+            while pending:
+                child = pending.pop()
+                if child in self._heights or child in on_path:
+                    continue
+                on_path.add(child)
+                stack.append((child, self._children(child)))
+                break
+            else:
+                stack.pop()
+                on_path.discard(current)
+                below = [self._heights[c] for c in set(self._children(current))
+                         if c in self._heights]
+                self._heights[current] = 1 + max(below, default=0)
+        return self._heights[name]
+
+    def _children(self, name: str) -> list[str]:
+        """The components `name` includes that exist, in reverse order of writing."""
+        tokens = self._component_tokens(name)
+        return [p.component for p in reversed(tokens.parts)
+                if isinstance(p, _Include) and p.component in self.components]
+
     def _expand(self, doc: Document, tokens: _Tokens, stack: tuple[str, ...]) -> _Expanded:
-        result = _Expanded([], set(tokens.placeholders), tokens.uses_all, ())
+        result = _Expanded([], set(tokens.placeholders), tokens.uses_all, (), not tokens.failed)
         tree: list[IncludeNode] = []
         for part in tokens.parts:
             if not isinstance(part, _Include):
@@ -230,6 +295,17 @@ class Composer:
                 else:
                     message = f"component '{target}' not found" + _suggest(target, self.components)
                 self.diagnostics.append(Diagnostic("V201", message, doc.path, part.line, part.col))
+                result.ok = False
+                continue
+            most = self.limits.max_include_depth
+            if len(stack) + self.height(target) > most:
+                # Checked before expanding, so composing never goes deeper than the limit.
+                self.diagnostics.append(Diagnostic(
+                    "V206",
+                    f"including '{target}' makes a chain of includes more than {most} deep "
+                    "([limits] max_include_depth in tallinn.toml)",
+                    doc.path, part.line, part.col,
+                ))
                 result.ok = False
                 continue
             child = self.expand_component(target, stack)
@@ -277,7 +353,7 @@ class Composer:
     def compose(self, command: Command) -> Template | None:
         """Compose one command; `None` when it cannot be (the reasons are in diagnostics)."""
         before = len(self.diagnostics)
-        tokens = tokenize(command, self.diagnostics)
+        tokens = tokenize(command, self.diagnostics, self.limits)
         self._check_declared(command, tokens)
         expanded = self._expand(command, tokens, ())
         failed = any(d.is_error for d in self.diagnostics[before:])

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tallinn.library.diagnostics import Diagnostic, Severity
+from tallinn.library.diagnostics import Diagnostic, LineIndex, Severity
+from tallinn.library.files import Limits
 
 if TYPE_CHECKING:
     import yaml
@@ -124,45 +125,53 @@ def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
     )
 
 
-def parse(text: str, path: str, cache: FrontMatterCache | None = None) -> Parsed | Diagnostic:
+def parse(
+    text: str, path: str, cache: FrontMatterCache | None = None, limits: Limits | None = None
+) -> Parsed | Diagnostic:
     """Split `text` and parse its front matter into plain data, with key positions.
 
     With a `cache`, front matter parsed before is taken from it and new front matter is
-    recorded in it.
+    recorded in it. YAML is parsed within `limits` (see `tallinn.library.yamlsafe`); an entry
+    of the cache is kept per set of limits, so a lower limit is never bypassed by it.
     """
+    limits = limits or Limits()
     parts = split(text, path)
     if isinstance(parts, Diagnostic):
         return parts
     yaml_text, first_line, body, body_line = parts
-    cached = cache.get(yaml_text) if cache is not None else None
+    key = limits.fingerprint + "\0" + yaml_text
+    cached = cache.get(key) if cache is not None else None
     if cached is not None:
         return Parsed(cached[0], cached[1], cached[2], body, body_line)
-    parsed = _parse_yaml(yaml_text, first_line, body, body_line, path)
+    parsed = _parse_yaml(yaml_text, first_line, body, body_line, path, limits)
     if cache is not None and isinstance(parsed, Parsed):
-        cache.put(yaml_text, (dict(parsed.data), dict(parsed.key_marks), dict(parsed.value_marks)))
+        cache.put(key, (dict(parsed.data), dict(parsed.key_marks), dict(parsed.value_marks)))
     return parsed
 
 
 def _parse_yaml(
-    yaml_text: str, first_line: int, body: str, body_line: int, path: str
+    yaml_text: str, first_line: int, body: str, body_line: int, path: str, limits: Limits
 ) -> Parsed | Diagnostic:
     # Imported here: a load that finds everything in the front-matter cache needs no YAML.
     import yaml
 
-    try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
-        from yaml import CSafeLoader as Loader
-    except ImportError:  # pragma: no cover - only on builds without libyaml
-        from yaml import SafeLoader as Loader  # type: ignore[assignment]
+    from tallinn.library import yamlsafe
+
+    lines = LineIndex(yaml_text)
+
+    def position(mark: Any) -> tuple[int, int]:
+        # From the mark's offset, not its line: YAML also ends lines at U+2028 and U+0085.
+        line, col = lines.line_col(int(mark.index))
+        return line + first_line - 1, col
 
     try:
-        loader = Loader(yaml_text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else {}
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
+        node, data = yamlsafe.load(yaml_text, limits)
+    except yaml.YAMLError as exc:
         return _yaml_diagnostic(exc, yaml_text, first_line, path)
+    except (ValueError, TypeError, OverflowError) as exc:  # a constructor: `2001-13-45`
+        return Diagnostic("V102", f"invalid YAML value: {exc}", path, first_line, 1)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         return Diagnostic(
             "V102", "front matter must be a mapping of keys to values", path, first_line, 1
@@ -172,24 +181,26 @@ def _parse_yaml(
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = str(key_node.value)
-            key_marks[key] = (key_node.start_mark.line + first_line, key_node.start_mark.column + 1)
-            value_marks[key] = (
-                value_node.start_mark.line + first_line,
-                value_node.start_mark.column + 1,
-            )
+            key_marks[key] = position(key_node.start_mark)
+            value_marks[key] = position(value_node.start_mark)
     return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line)
 
 
 def _yaml_diagnostic(
-    exc: yaml.MarkedYAMLError, yaml_text: str, first_line: int, path: str
+    exc: yaml.YAMLError, yaml_text: str, first_line: int, path: str
 ) -> Diagnostic:
-    mark = exc.problem_mark or exc.context_mark
-    line = (mark.line if mark else 0) + first_line
-    col = (mark.column if mark else 0) + 1
-    problem = exc.problem or "invalid YAML"
-    source_lines = yaml_text.split("\n")
-    row = mark.line if mark else 0
-    source_line = source_lines[row] if row < len(source_lines) else ""
+    from tallinn.library import yamlsafe
+
+    index = yamlsafe.mark_index(exc)
+    lines = LineIndex(yaml_text)
+    row, col = lines.line_col(min(index, len(yaml_text))) if index is not None else (1, 1)
+    line = row + first_line - 1
+    problem = yamlsafe.problem(exc)
+    if isinstance(exc, yamlsafe.YamlLimitError):
+        return Diagnostic("V113", f"front matter too large: {problem}", path, line, col)
+    start = lines.offset(row)
+    end = yaml_text.find("\n", start)
+    source_line = yaml_text[start : end if end != -1 else len(yaml_text)]
     if "\t" in source_line[: max(col, 1)] or (
         "cannot start any token" in problem and source_line[col - 1 : col] == "\t"
     ):

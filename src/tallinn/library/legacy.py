@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -50,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from tallinn.library import frontmatter, loader
+from tallinn.library import files, frontmatter, loader
 from tallinn.library.compose import Composer, Template
 from tallinn.library.diagnostics import Diagnostic, Severity, line_col
 from tallinn.library.model import (
@@ -201,7 +200,9 @@ def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
     return index >= 0 and spans[index][0] <= offset < spans[index][1]
 
 
-def read(rel: str, text: str, kind: Kind) -> tuple[LegacyFile | None, list[Diagnostic]]:
+def read(
+    rel: str, text: str, kind: Kind, limits: files.Limits | None = None
+) -> tuple[LegacyFile | None, list[Diagnostic]]:
     """Read one 2025 file (`text` with `\\n` newlines) at library path `rel`.
 
     Returns (None, problems) when the file is not a prompt file or cannot be read.
@@ -211,7 +212,7 @@ def read(rel: str, text: str, kind: Kind) -> tuple[LegacyFile | None, list[Diagn
     parsed: frontmatter.Parsed | None = None
     body, body_line = text, 1
     if text.startswith("---"):
-        result = frontmatter.parse(text, rel)
+        result = frontmatter.parse(text, rel, limits=limits)
         if isinstance(result, Diagnostic):
             return None, [result]
         parsed = result
@@ -240,6 +241,11 @@ def read(rel: str, text: str, kind: Kind) -> tuple[LegacyFile | None, list[Diagn
             return None, diagnostics
     where = _locator(text, span)
     arguments = _arguments(element, rel, where, diagnostics)
+    limits = limits or files.Limits()
+    if len(arguments) > limits.max_arguments:
+        line, col = line_col(text, span.start) if span is not None else (1, 1)
+        diagnostics.append(loader.too_many_arguments(len(arguments), limits, rel, line, col))
+        return None, diagnostics
     examples = _examples(element)
     offset = len(text) - len(body)
     converted, includes, escapes = _convert(text, offset)
@@ -493,19 +499,24 @@ def detect(base: Path) -> bool:
     Yes when `tallinn.toml` says `[library] format = "tallinn-2025"`; without a tallinn.toml,
     when more than half of its prompt files embed a `<command_file>` or `<prompt_component>`
     at the start of a line, so that a native library that mentions them is not mistaken.
+    Files are read as the loader reads them; one that cannot be read counts as plain.
     """
-    config = base / "tallinn.toml"
-    if config.is_file():
+    reader = files.LibraryFiles(base)
+    if reader.exists(loader.CONFIG_FILE):
+        text = reader.read_text(loader.CONFIG_FILE)
+        if isinstance(text, Diagnostic):
+            return False  # the native loader reports it
         try:
-            data = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
             return False  # the native loader reports it
         library = data.get("library")
         return isinstance(library, dict) and library.get("format") == FORMAT
-    paths = [path for _rel, path in _markdown_files(base)]
+    paths = list(_markdown_files(reader, []))
     embedded = plain = 0
-    for path in paths:  # stop as soon as the majority is known
-        if _ROOT.search(path.read_bytes().decode("utf-8", errors="replace")):
+    for rel in paths:  # stop as soon as the majority is known
+        raw = reader.read_bytes(rel)
+        if not isinstance(raw, Diagnostic) and _ROOT.search(raw.decode("utf-8", "replace")):
             embedded += 1
         else:
             plain += 1
@@ -514,21 +525,16 @@ def detect(base: Path) -> bool:
     return embedded > plain
 
 
-def _markdown_files(base: Path) -> Iterable[tuple[str, Path]]:
-    """Yield (relative path, path) of the prompt files under commands/ and components/."""
+def _is_prompt_file(name: str) -> bool:
+    return name.endswith(".md") and name.lower() not in DOC_NAMES
+
+
+def _markdown_files(reader: files.LibraryFiles, diagnostics: list[Diagnostic]) -> Iterable[str]:
+    """Yield the relative paths of the prompt files under components/ and commands/."""
     for folder in ("components", "commands"):
-        top = base / folder
-        if not top.is_dir():
-            continue
-        found: list[Path] = []
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            found.extend(
-                Path(dirpath, f) for f in filenames
-                if f.endswith(".md") and f.lower() not in DOC_NAMES
-            )
-        for path in sorted(found):
-            yield path.relative_to(base).as_posix(), path
+        paths, problems = reader.walk(folder, _is_prompt_file)
+        diagnostics.extend(problems)
+        yield from paths
 
 
 def load(base: Path) -> Library:
@@ -541,27 +547,33 @@ def load(base: Path) -> Library:
     library_table["format"] = FORMAT
     config = LibraryConfig(config.name, config.description,
                            {**config.tables, "library": library_table})
-    files: dict[Kind, list[LegacyFile]] = {"command": [], "component": []}
+    reader = files.LibraryFiles(base, config.limits)
+    by_kind: dict[Kind, list[LegacyFile]] = {"command": [], "component": []}
     failed: dict[str, str] = {}
-    for rel, path in _markdown_files(base):
-        raw = path.read_bytes()
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
+    for rel in _markdown_files(reader, diagnostics):
         kind: Kind = "component" if rel.startswith("components/") else "command"
-        text = loader.decode(raw, rel)
+        raw = reader.read_bytes(rel)
+        if isinstance(raw, Diagnostic):
+            diagnostics.append(raw)
+            if kind == "component":
+                failed[rel.removeprefix("components/").removesuffix(".md")] = rel
+            continue
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        text = files.decode(raw, rel)
         if isinstance(text, Diagnostic):
             diagnostics.append(text)
             failed[rel.removeprefix("components/").removesuffix(".md")] = rel
             continue
-        legacy, problems = read(rel, text, kind)
+        legacy, problems = read(rel, text, kind, config.limits)
         diagnostics.extend(problems)
         if legacy is not None:
-            files[kind].append(legacy)
+            by_kind[kind].append(legacy)
         elif kind == "component" and any(p.is_error for p in problems):
             failed[rel.removeprefix("components/").removesuffix(".md")] = rel
-    components = {f.name: _component(f) for f in files["component"]}
-    commands, duplicates = _commands(files["command"], diagnostics)
+    components = {f.name: _component(f) for f in by_kind["component"]}
+    commands, duplicates = _commands(by_kind["command"], diagnostics)
 
-    composer = Composer(components, failed)
+    composer = Composer(components, failed, config.limits)
     templates: dict[str, Template] = {}
     for command in [*commands.values(), *duplicates]:
         template = composer.compose(command)
@@ -571,7 +583,7 @@ def load(base: Path) -> Library:
             else:
                 templates[command.name] = template
     composer.check_all_components()
-    escapes = {f.path: f.escapes for kind in files for f in files[kind] if f.escapes}
+    escapes = {f.path: f.escapes for kind in by_kind for f in by_kind[kind] if f.escapes}
     for diagnostic in composer.diagnostics:
         if diagnostic.code == "V302":
             continue  # 2025 commands take their arguments implicitly, as Claude Code passes them

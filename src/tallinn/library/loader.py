@@ -15,7 +15,7 @@ from pathlib import Path
 from sys import intern
 from typing import Any
 
-from tallinn.library import frontmatter
+from tallinn.library import files, frontmatter
 from tallinn.library.cache import FrontMatterCache
 from tallinn.library.compose import Composer, Template
 from tallinn.library.diagnostics import Diagnostic, Severity
@@ -34,6 +34,7 @@ from tallinn.library.model import (
 PathInput = str | os.PathLike[str]
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOC_NAMES = {"readme.md"}
+CONFIG_FILE = "tallinn.toml"
 
 
 def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Library:
@@ -61,20 +62,22 @@ def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Libr
     diagnostics: list[Diagnostic] = []
     digest = hashlib.sha256()
     config = load_config(base, diagnostics, digest)
+    limits = config.limits
+    reader = files.LibraryFiles(base, limits)
 
     components: dict[str, Component] = {}
     failed_components: dict[str, str] = {}
-    for rel, text in _read_markdown(base, "components", diagnostics, digest):
+    for rel, text in _read_markdown(reader, "components", diagnostics, digest):
         name = rel.removeprefix("components/").removesuffix(".md")
-        component = _component(name, rel, text, diagnostics, cache)
+        component = _component(name, rel, text, diagnostics, cache, limits)
         if component is None:
             failed_components[name] = rel
         else:
             components[name] = component
 
     commands: dict[str, Command] = {}
-    for rel, text in _read_markdown(base, "commands", diagnostics, digest):
-        command = _command(rel, text, diagnostics, cache)
+    for rel, text in _read_markdown(reader, "commands", diagnostics, digest):
+        command = _command(rel, text, diagnostics, cache, limits)
         if command is None:
             continue
         other = commands.get(command.name)
@@ -87,7 +90,7 @@ def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Libr
             continue
         commands[command.name] = command
 
-    composer = Composer(components, failed_components)
+    composer = Composer(components, failed_components, limits)
     templates: dict[str, Template] = {}
     for name in list(commands):
         template = composer.compose(commands[name])
@@ -126,62 +129,82 @@ def assemble(
 
 def decode(raw: bytes, rel: str) -> str | Diagnostic:
     """Given a file's bytes, return its text (no BOM, `\\n` newlines) or where it is not UTF-8."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return Diagnostic("V100", "file is not valid UTF-8", rel, line, col)
-    return text.removeprefix("\ufeff").replace("\r\n", "\n")
+    return files.decode(raw, rel)
 
 
 def load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
-    path = base / "tallinn.toml"
-    if not path.is_file():
+    """`tallinn.toml`, read within the default limits (its own `[limits]` come from it)."""
+    reader = files.LibraryFiles(base)
+    if not reader.exists(CONFIG_FILE):
         return LibraryConfig()
-    raw = path.read_bytes()
+    raw = reader.read_bytes(CONFIG_FILE)
+    if isinstance(raw, Diagnostic):
+        diagnostics.append(raw)
+        return LibraryConfig()
     digest.update(b"tallinn.toml\0" + raw + b"\0")
+    text = files.decode(raw, CONFIG_FILE)
+    if isinstance(text, Diagnostic):
+        diagnostics.append(Diagnostic("V106", "invalid TOML: the file is not valid UTF-8",
+                                      CONFIG_FILE, text.line, text.col))
+        return LibraryConfig()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
         line, col = (int(found.group(1)), int(found.group(2))) if found else (1, 1)
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         diagnostics.append(
-            Diagnostic("V106", f"invalid TOML: {message}", "tallinn.toml", line, col)
+            Diagnostic("V106", f"invalid TOML: {message}", CONFIG_FILE, line, col)
         )
         return LibraryConfig()
     library = data.get("library", {})
     if not isinstance(library, dict):
-        diagnostics.append(Diagnostic("V106", "[library] must be a table", "tallinn.toml"))
+        diagnostics.append(Diagnostic("V106", "[library] must be a table", CONFIG_FILE))
         library = {}
+    table = data.get("limits", {})
+    if not isinstance(table, dict):
+        diagnostics.append(Diagnostic("V106", "[limits] must be a table", CONFIG_FILE))
+        table = {}
+    limits, problems = files.Limits.from_table(table)
+    diagnostics.extend(Diagnostic("V106", problem, CONFIG_FILE, *_key_mark(text, "limits", key))
+                       for key, problem in problems)
     return LibraryConfig(
         name=str(library.get("name", "")),
         description=str(library.get("description", "")),
         tables=data,
+        limits=limits,
     )
 
 
+def _key_mark(text: str, table: str, key: str) -> tuple[int, int]:
+    """Where `key` of `[table]` is set in a TOML text, for a finding about it; else the table."""
+    found = re.search(rf"^[ \t]*\[[ \t]*{re.escape(table)}[ \t]*\]", text, re.MULTILINE)
+    if found is None:
+        return 1, 1
+    setting = re.compile(rf"^([ \t]*){re.escape(key)}[ \t]*=", re.MULTILINE).search(
+        text, found.end())
+    at, col = (setting.start(), len(setting.group(1)) + 1) if setting else (found.start(), 1)
+    return text.count("\n", 0, at) + 1, col
+
+
+def is_prompt_file(name: str) -> bool:
+    """A Markdown file that is not documentation (`README.md`)."""
+    return name.endswith(".md") and name.lower() not in _DOC_NAMES
+
+
 def _read_markdown(
-    base: Path, folder: str, diagnostics: list[Diagnostic], digest: Any
+    reader: files.LibraryFiles, folder: str, diagnostics: list[Diagnostic], digest: Any
 ) -> Iterable[tuple[str, str]]:
-    """Yield (relative path, text) for every Markdown file under `base/folder`, sorted."""
-    top = base / folder
-    if not top.is_dir():
-        return
-    paths: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(top):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for filename in filenames:
-            if filename.endswith(".md") and filename.lower() not in _DOC_NAMES:
-                paths.append(os.path.join(dirpath, filename))
-    prefix = len(os.path.join(top, ""))  # os.walk's paths start with `top` as given
-    for full in sorted(paths):
-        rel = folder + "/" + full[prefix:].replace(os.sep, "/")
-        with open(full, "rb") as file:
-            raw = file.read()
+    """Yield (relative path, text) for every Markdown file under `folder`, sorted."""
+    paths, problems = reader.walk(folder, is_prompt_file)
+    diagnostics.extend(problems)
+    for rel in paths:
+        raw = reader.read_bytes(rel)
+        if isinstance(raw, Diagnostic):
+            diagnostics.append(raw)
+            continue
         digest.update(rel.encode() + b"\0" + raw + b"\0")
-        text = decode(raw, rel)
+        text = files.decode(raw, rel)
         if isinstance(text, Diagnostic):
             diagnostics.append(text)
             continue
@@ -189,9 +212,10 @@ def _read_markdown(
 
 
 def _component(
-    name: str, rel: str, text: str, diagnostics: list[Diagnostic], cache: FrontMatterCache | None
+    name: str, rel: str, text: str, diagnostics: list[Diagnostic],
+    cache: FrontMatterCache | None, limits: files.Limits,
 ) -> Component | None:
-    parsed = frontmatter.parse(text, rel, cache)
+    parsed = frontmatter.parse(text, rel, cache, limits)
     if isinstance(parsed, Diagnostic):
         diagnostics.append(parsed)
         return None
@@ -199,7 +223,7 @@ def _component(
     diagnostics.extend(problems)
     if spec is None:
         return None
-    arguments = _arguments(spec.arguments, parsed, rel, diagnostics)
+    arguments = _arguments(spec.arguments, parsed, rel, diagnostics, limits)
     if arguments is None:
         return None
     return Component(
@@ -209,9 +233,10 @@ def _component(
 
 
 def _command(
-    rel: str, text: str, diagnostics: list[Diagnostic], cache: FrontMatterCache | None
+    rel: str, text: str, diagnostics: list[Diagnostic],
+    cache: FrontMatterCache | None, limits: files.Limits,
 ) -> Command | None:
-    parsed = frontmatter.parse(text, rel, cache)
+    parsed = frontmatter.parse(text, rel, cache, limits)
     if isinstance(parsed, Diagnostic):
         diagnostics.append(parsed)
         return None
@@ -220,7 +245,7 @@ def _command(
     if spec is None or any(p.is_error for p in problems):
         return None
     assert isinstance(spec, frontmatter.CommandFrontMatter)
-    arguments = _arguments(spec.arguments, parsed, rel, diagnostics)
+    arguments = _arguments(spec.arguments, parsed, rel, diagnostics, limits)
     if arguments is None:
         return None
     stem = rel.rsplit("/", 1)[-1].removesuffix(".md")
@@ -272,10 +297,14 @@ def _arguments(
     parsed: frontmatter.Parsed,
     rel: str,
     diagnostics: list[Diagnostic],
+    limits: files.Limits,
 ) -> tuple[Argument, ...] | None:
     from tallinn.library.render import coerce
 
     line, col = parsed.key_marks.get("arguments", (1, 1))
+    if len(specs) > limits.max_arguments:
+        diagnostics.append(too_many_arguments(len(specs), limits, rel, line, col))
+        return None
     seen: set[str] = set()
     result: list[Argument] = []
     ok = True
@@ -327,6 +356,17 @@ def _arguments(
             )
         result.append(argument)
     return tuple(result) if ok else None
+
+
+def too_many_arguments(
+    count: int, limits: files.Limits, rel: str, line: int, col: int
+) -> Diagnostic:
+    return Diagnostic(
+        "V114",
+        f"{count:,} arguments declared, more than the limit of {limits.max_arguments:,} "
+        "([limits] max_arguments in tallinn.toml)",
+        rel, line, col,
+    )
 
 
 def _check_examples(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tallinn.library.diagnostics import Diagnostic, Severity
+from tallinn.library.files import Limits
 
 if TYPE_CHECKING:
     from tallinn.library.compose import Template
@@ -133,6 +134,7 @@ class LibraryConfig:
     name: str = ""
     description: str = ""
     tables: Mapping[str, Any] = field(default_factory=dict)
+    limits: Limits = field(default_factory=Limits)
 
     def table(self, name: str) -> Mapping[str, Any]:
         value = self.tables.get(name, {})

@@ -17,11 +17,12 @@ The format is described in `docs/testing.md`.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,15 +30,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tallinn.library.diagnostics import Diagnostic
+from tallinn.library import yamlsafe
+from tallinn.library.diagnostics import Diagnostic, LineIndex
 from tallinn.library.errors import RenderError
+from tallinn.library.files import LibraryFiles, Limits, normalise
 from tallinn.library.model import ArgValue, Library
 from tallinn.library.render import render
-
-try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - only on builds without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 PathInput = str | os.PathLike[str]
 TESTS_DIR = "tests"
@@ -225,54 +223,82 @@ def _yaml_kind(value: object) -> str:
     return type(value).__name__
 
 
+def _is_test_file(name: str) -> bool:
+    return name.endswith((".yaml", ".yml")) and not name.startswith(".")
+
+
 def find_test_files(root: PathInput) -> list[Path]:
-    """The YAML files directly in `root/tests/`, sorted (snapshots may live in subfolders)."""
+    """The YAML files directly in `root/tests/`, sorted (snapshots may live in subfolders).
+
+    Whatever their type: `load_tests` reports one that is not a regular file.
+    """
     folder = Path(root) / TESTS_DIR
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return sorted(folder / e.name for e in entries
+                  if _is_test_file(e.name) and not _is_folder(e))
 
 
-def load_tests(root: PathInput) -> PromptSuite:
-    """Read every test file of the library at `root`; problems become diagnostics."""
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def load_tests(root: PathInput, limits: Limits | None = None) -> PromptSuite:
+    """Read every test file of the library at `root`; problems become diagnostics.
+
+    Files are read through `tallinn.library.files`, within `limits` (by default those of the
+    library's tallinn.toml); one that cannot be read is a T101 finding.
+    """
     base = Path(root)
+    if limits is None:
+        from tallinn.library.loader import load_config
+
+        limits = load_config(base, [], hashlib.sha256()).limits
+    reader = LibraryFiles(base, limits)
     tests: list[PromptTest] = []
     diagnostics: list[Diagnostic] = []
     files: list[str] = []
     for path in find_test_files(base):
         rel = path.relative_to(base).as_posix()
         files.append(rel)
-        try:
-            text = path.read_bytes().decode("utf-8").removeprefix("\ufeff")
-        except UnicodeDecodeError:
-            diagnostics.append(Diagnostic(INVALID_TEST, "file is not valid UTF-8", rel))
+        text = reader.read_text(rel)
+        if isinstance(text, Diagnostic):
+            diagnostics.append(replace(text, code=INVALID_TEST))
             continue
-        found, problems = parse_tests(text, rel)
+        found, problems = parse_tests(text, rel, limits)
         tests.extend(found)
         diagnostics.extend(problems)
     return PromptSuite(tuple(tests), tuple(diagnostics), tuple(files))
 
 
-def parse_tests(text: str, path: str) -> tuple[list[PromptTest], list[Diagnostic]]:
-    """Parse one test file. A bad case is reported and left out; the others are kept."""
+def parse_tests(
+    text: str, path: str, limits: Limits | None = None
+) -> tuple[list[PromptTest], list[Diagnostic]]:
+    """Parse one test file. A bad case is reported and left out; the others are kept.
+
+    YAML is parsed within `limits` (see `tallinn.library.yamlsafe`).
+    """
+    text = normalise(text)
     try:
-        loader = _Loader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or "invalid YAML"
-        lines = text.split("\n")
-        if line <= len(lines) and "\t" in lines[line - 1][:col]:
+        node, data = yamlsafe.load(text, limits or Limits())
+    except yaml.YAMLError as exc:
+        index = yamlsafe.mark_index(exc)
+        lines = LineIndex(text)
+        line, col = lines.line_col(min(index, len(text))) if index is not None else (1, 1)
+        problem = yamlsafe.problem(exc)
+        start = lines.offset(line)
+        if "\t" in text[start : start + col]:
             problem = "tabs are not allowed in YAML: indent with spaces"
         return [], [Diagnostic(INVALID_TEST, f"invalid YAML: {problem}", path, line, col)]
-    except yaml.YAMLError as exc:  # pragma: no cover - every parser error carries a mark
-        return [], [Diagnostic(INVALID_TEST, f"invalid YAML: {exc}", path)]
+    except (ValueError, TypeError, OverflowError) as exc:  # a constructor: `2001-13-45`
+        return [], [Diagnostic(INVALID_TEST, f"invalid YAML value: {exc}", path)]
     if node is None or not isinstance(data, dict):
         line, col = _start(node)
         return [], [Diagnostic(
@@ -521,7 +547,7 @@ def run_tests(
     """Run the library's prompt tests (or `suite`); `keyword` selects cases as `-k` does."""
     started = time.perf_counter_ns()
     if suite is None:
-        suite = load_tests(library.root)
+        suite = load_tests(library.root, library.config.limits)
     selected = [t for t in suite.tests if keyword is None or t.matches(keyword)]
     results = []
     for test in selected:

@@ -182,6 +182,70 @@ examples:
     args: {path: app.py, level: AAA}
 ```
 """),
+    "V111": ("unreadable-file", E, "A library file is not a regular file inside the library", """
+What it does
+Reports a file, or a folder, of the library that is not read: a FIFO, a socket or a device;
+a symbolic link that is broken, loops, or leads outside the library folder; a folder linked
+a second time; a file the operating system refuses to open.
+
+Why is this bad?
+Reading a FIFO blocks for good and a device such as `/dev/zero` never ends; a link leading
+outside would serve (and audit) a file nobody reviewed as part of the library. Such a file is
+left out, and the security audit reports it as S902.
+
+Example
+`commands/setup.md -> /etc/hosts`, or `mkfifo commands/pipe.md`.
+
+Use instead
+Keep every prompt a regular file, or a link to one inside the library.
+"""),
+    "V112": ("oversized-file", E, "A library file is larger than the size limit", """
+What it does
+Reports a file larger than `[limits] max_file_bytes` (default 1,000,000 bytes). No more than
+the limit and one byte is ever read.
+
+Why is this bad?
+A prompt is text a person reads; a file of tens of megabytes is a mistake or an attack, and
+would cost memory in every process that loads the library.
+
+Use instead
+Split the file, or raise the limit in `tallinn.toml`:
+```toml
+[limits]
+max_file_bytes = 4000000
+```
+"""),
+    "V113": ("oversized-front-matter", E, "YAML goes past a YAML limit", """
+What it does
+Reports front matter with more YAML nodes than `[limits] max_yaml_nodes` (aliases counted as
+the nodes they stand for), more aliases than `max_yaml_aliases`, or lists and mappings
+nested deeper than `max_yaml_depth`. Parsing stops at the limit.
+
+Why is this bad?
+A few hundred bytes of anchors and aliases stand for millions of values ("billion laughs"),
+and deep nesting exhausts the parser's stack.
+
+Example
+```yaml
+a: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+```
+
+Use instead
+Write the values out; front matter needs no aliases.
+"""),
+    "V114": ("too-many-arguments", E, "A file declares more arguments than the limit", """
+What it does
+Reports a command or component declaring more than `[limits] max_arguments` arguments
+(default 100).
+
+Why is this bad?
+No prompt needs that many; every request would have to carry and check each of them.
+
+Use instead
+Group the values into fewer arguments, or raise the limit.
+"""),
     "V203": ("undeclared-component-argument", E,
              "A component needs an argument the command does not declare", """
 What it does
@@ -240,6 +304,18 @@ disappears without a word.
 Use instead
 Fix the errors reported in the component.
 """),
+    "V206": ("include-too-deep", E, "Includes nest deeper than the limit", """
+What it does
+Reports an include that is more than `[limits] max_include_depth` (default 32) includes below
+its command.
+
+Why is this bad?
+A chain of includes hundreds deep is no prompt anyone can read, and composing it would cost
+time and stack for every command built on it.
+
+Use instead
+Flatten the chain: include the shared component directly.
+"""),
     "V301": ("undeclared-placeholder", E, "A placeholder names no declared argument", """
 What it does
 Checks that every `{{name}}` in a body is a declared argument of its command or component.
@@ -292,6 +368,19 @@ Use instead
 ```markdown
 Review {{ path }}. Write \\{{ for literal braces.
 ```
+"""),
+    "V304": ("too-many-placeholders", E,
+             "A body has more placeholders and includes than the limit", """
+What it does
+Reports a body with more than `[limits] max_placeholders` (default 10,000) placeholders,
+`$ARGUMENTS` and includes together.
+
+Why is this bad?
+Each one is a slot filled at every render; a body made of hundreds of thousands of them is an
+attack on the server's time, not a prompt.
+
+Use instead
+Write the text out, or raise the limit.
 """),
 }
 

@@ -1,0 +1,284 @@
+"""Read a library's files: the one read path of the loader, every gate and the server.
+
+Whoever reads a library file reads it here, so the security audit sees exactly the text the
+loader composes and the server serves. A file that cannot be read is a diagnostic with its
+path, never a silent skip:
+
+- only regular files inside the library root are read: a FIFO, a socket or a device is
+  refused before it is opened (a FIFO would block the reader for good, `/dev/zero` never
+  ends), and so is a symbolic link that leads outside the root, a broken one or a loop; a
+  symbolic link that stays inside is followed;
+- a file is opened with `O_NONBLOCK`, checked again with `fstat` on the open descriptor (the
+  path may have been swapped since it was looked at), and at most `max_file_bytes + 1` bytes
+  are read, so a file that grows while it is read still costs no more memory than the limit;
+- text is UTF-8, without a byte-order mark, and CRLF and lone CR newlines become `\\n`: every
+  position Tallinn reports counts lines the same way (see `LineIndex`).
+
+The limits come from the `[limits]` table of `tallinn.toml` (docs/format.md lists them)::
+
+    >>> files = LibraryFiles(Path("my-library"), Limits())
+    >>> paths, problems = files.walk("commands", lambda name: name.endswith(".md"))
+    >>> files.read_text(paths[0])   # the text, or a Diagnostic saying why not
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tallinn.library.diagnostics import Diagnostic
+
+# The composer recurses once per level of includes, so its limit stays well below Python's.
+_HIGHEST = {"max_include_depth": 200}
+NOT_UTF8 = "V100"
+INVALID_CONFIG = "V106"
+UNREADABLE = "V111"
+TOO_LARGE = "V112"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How much one library may make Tallinn do; the `[limits]` table of `tallinn.toml`."""
+
+    max_file_bytes: int = 1_000_000
+    """Largest file read, in bytes; a larger one is refused (V112)."""
+    max_yaml_nodes: int = 10_000
+    """Most YAML nodes in one file's front matter or test file, aliases counted expanded."""
+    max_yaml_depth: int = 50
+    """Deepest nesting of YAML lists and mappings."""
+    max_yaml_aliases: int = 100
+    """Most YAML aliases (`*name`) in one document."""
+    max_include_depth: int = 32
+    """Longest chain of includes from a command down to its deepest component (V206); at
+    most 200."""
+    max_arguments: int = 100
+    """Most arguments one command or component declares (V114)."""
+    max_placeholders: int = 10_000
+    """Most placeholders and includes in one body (V304)."""
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any]) -> tuple[Limits, list[tuple[str, str]]]:
+        """Given the `[limits]` table, return the limits and what was wrong with it.
+
+        A wrong entry keeps its default and is named in the problems, as (key, message).
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, int] = {}
+        problems: list[tuple[str, str]] = []
+        for key, value in table.items():
+            if key not in known:
+                problems.append((key, f"[limits] has no setting '{key}' (known: "
+                                      f"{', '.join(sorted(known))})"))
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append((key, f"[limits] {key} must be a whole number of at least 1, "
+                                      f"not {value!r}"))
+            elif value > _HIGHEST.get(key, value):
+                problems.append((key, f"[limits] {key} may be at most {_HIGHEST[key]}, "
+                                      f"not {value}"))
+            else:
+                values[key] = value
+        return cls(**values), problems
+
+    @property
+    def fingerprint(self) -> str:
+        """A short text naming every limit, so a cache keeps entries per set of limits."""
+        return ",".join(str(getattr(self, f.name)) for f in fields(self))
+
+
+def normalise(text: str) -> str:
+    """Given decoded text, drop a byte-order mark and make every newline `\\n`."""
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def decode(raw: bytes, rel: str) -> str | Diagnostic:
+    """Given a file's bytes, return its text (see `normalise`) or where it is not UTF-8."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Lines as `normalise` counts them: a CRLF is one newline, a lone CR another.
+        head = raw[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        line = head.count(b"\n") + 1
+        col = len(head) - (head.rfind(b"\n") + 1) + 1
+        return Diagnostic(NOT_UTF8, "file is not valid UTF-8", rel, line, col)
+    return normalise(text)
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+class LibraryFiles:
+    """The files of the library at `root`, read within `limits`."""
+
+    def __init__(self, root: Path, limits: Limits | None = None) -> None:
+        self.root = root
+        self.limits = limits or Limits()
+        self._real_root = os.path.realpath(root)
+
+    def _inside(self, real: str) -> bool:
+        return real == self._real_root or real.startswith(os.path.join(self._real_root, ""))
+
+    def _resolve(self, rel: str) -> str | Diagnostic:
+        """The real path of `rel`, when it stays inside the library; else why not."""
+        path = os.path.join(self.root, rel)
+        try:
+            real = os.path.realpath(path, strict=True)
+        except OSError as exc:
+            if os.path.islink(path):
+                if exc.errno == errno.ELOOP:
+                    reason = "is a symbolic link loop"
+                else:
+                    reason = "is a broken symbolic link"
+            else:
+                reason = f"cannot be read: {exc.strerror or exc}"
+            return Diagnostic(UNREADABLE, f"not read: the file {reason}", rel)
+        if not self._inside(real):
+            return Diagnostic(
+                UNREADABLE,
+                "not read: a symbolic link that leads outside the library; "
+                "only files inside the library folder are read",
+                rel,
+            )
+        return real
+
+    def read_bytes(self, rel: str) -> bytes | Diagnostic:
+        """The bytes of the regular file at library path `rel`, or why it cannot be read."""
+        real = self._resolve(rel)
+        if isinstance(real, Diagnostic):
+            return real
+        try:
+            mode = os.stat(real).st_mode
+            if not stat.S_ISREG(mode):
+                # Refused before opening: opening a device can have effects of its own.
+                return self._special(rel, mode)
+            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+            handle = os.open(real, flags)
+        except OSError as exc:
+            return Diagnostic(UNREADABLE, f"not read: {exc.strerror or exc}", rel)
+        try:
+            info = os.fstat(handle)
+            if not stat.S_ISREG(info.st_mode):
+                return self._special(rel, info.st_mode)
+            limit = self.limits.max_file_bytes
+            if info.st_size > limit:
+                return self._too_large(rel, info.st_size)
+            chunks: list[bytes] = []
+            size = 0
+            while size <= limit:
+                chunk = os.read(handle, limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except OSError as exc:
+            return Diagnostic(UNREADABLE, f"not read: {exc.strerror or exc}", rel)
+        finally:
+            os.close(handle)
+        if size > limit:  # it grew while it was read
+            return self._too_large(rel, size)
+        return b"".join(chunks)
+
+    def read_text(self, rel: str) -> str | Diagnostic:
+        """The text of `rel` (UTF-8, normalised newlines), or why it cannot be read."""
+        raw = self.read_bytes(rel)
+        return raw if isinstance(raw, Diagnostic) else decode(raw, rel)
+
+    def exists(self, rel: str) -> bool:
+        """Whether anything, a dangling link included, is at `rel`."""
+        return os.path.lexists(os.path.join(self.root, rel))
+
+    def _special(self, rel: str, mode: int) -> Diagnostic:
+        return Diagnostic(
+            UNREADABLE, f"not read: {_kind(mode)}, not a regular file", rel,
+        )
+
+    def _too_large(self, rel: str, size: int) -> Diagnostic:
+        limit = self.limits.max_file_bytes
+        shown = f"{size:,} bytes" if size <= limit else f"more than {limit:,} bytes"
+        return Diagnostic(
+            TOO_LARGE,
+            f"file is {shown}, over the limit of {limit:,} "
+            "([limits] max_file_bytes in tallinn.toml)",
+            rel,
+        )
+
+    def walk(
+        self,
+        folder: str,
+        accept: Callable[[str], bool],
+        skip_dirs: frozenset[str] = frozenset(),
+    ) -> tuple[list[str], list[Diagnostic]]:
+        """The library paths under `folder` whose file name `accept`s, sorted, and problems.
+
+        Names starting with a dot are not read. A symbolic link to a directory inside the
+        library is followed once; one leading outside, broken or looping is a problem. A path
+        is listed whatever its type: `read_bytes` says why a FIFO or a device is not read.
+        """
+        top = os.path.join(self.root, folder)
+        if not os.path.isdir(top):
+            return [], []
+        found: list[str] = []
+        problems: list[Diagnostic] = []
+        seen: set[str] = set()
+        pending = [folder]
+        linked: list[str] = []  # read after every real folder, so a link is the one reported
+        while pending or linked:
+            current = pending.pop() if pending else linked.pop()
+            real = os.path.realpath(os.path.join(self.root, current))
+            if real in seen:
+                problems.append(Diagnostic(
+                    UNREADABLE,
+                    "not read: a symbolic link to a folder that is read already "
+                    "(a link loop, or a second path to it)",
+                    current,
+                ))
+                continue
+            seen.add(real)
+            try:
+                entries = sorted(os.scandir(os.path.join(self.root, current)),
+                                 key=lambda e: e.name)
+            except OSError as exc:
+                problems.append(Diagnostic(
+                    UNREADABLE, f"folder not read: {exc.strerror or exc}", current
+                ))
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                rel = f"{current}/{entry.name}"
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                    linked_dir = entry.is_symlink() and entry.is_dir()
+                except OSError:
+                    is_dir = linked_dir = False
+                if is_dir or linked_dir:
+                    if entry.name in skip_dirs:
+                        continue
+                    if linked_dir:
+                        resolved = self._resolve(rel)
+                        if isinstance(resolved, Diagnostic):
+                            problems.append(resolved)
+                            continue
+                        linked.append(rel)
+                    else:
+                        pending.append(rel)
+                elif accept(entry.name):
+                    found.append(rel)
+        return sorted(found), problems

@@ -1,0 +1,225 @@
+"""Parse YAML within limits: front matter and test files are written by people, and hostile.
+
+A few hundred bytes of YAML with aliases stand for millions of nodes ("billion laughs"), and
+a deep enough nesting exhausts the stack. PyYAML builds its node graph first and expands
+aliases only when the data is constructed (or, worse, written out by the front-matter
+cache), so the limits are checked here, while the graph is composed, event by event:
+
+- every node counts, and an alias counts as the whole node it names, so the total is the
+  size of the data once expanded; past `max_yaml_nodes` composing stops;
+- past `max_yaml_aliases` aliases composing stops, however small each is;
+- nesting deeper than `max_yaml_depth` stops it too; the composer keeps its own stack, so no
+  depth, allowed or not, can reach Python's recursion limit.
+
+An anchor names its node once the node is complete, so an alias inside the node it names (a
+recursive structure, which JSON cannot carry) is an undefined alias. Events come from
+libyaml when PyYAML has it, so scanning and parsing stay at C speed.
+
+>>> node, data = load("a: &x [1, 2]\\nb: *x\\n", Limits())
+>>> data
+{'a': [1, 2], 'b': [1, 2]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from yaml.composer import ComposerError
+from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
+
+from tallinn.library.files import Limits
+
+_Parser: Any
+try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
+    from yaml.cyaml import CParser as _Parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - only on builds without libyaml
+    from yaml.parser import Parser
+    from yaml.reader import Reader
+    from yaml.scanner import Scanner
+
+    class _Parser(Reader, Scanner, Parser):  # type: ignore[no-redef]
+        def __init__(self, stream: str) -> None:
+            Reader.__init__(self, stream)
+            Scanner.__init__(self)
+            Parser.__init__(self)
+
+
+class YamlLimitError(yaml.MarkedYAMLError):
+    """The YAML goes past one of the `[limits]`: `problem` says which, `problem_mark` where."""
+
+
+class _Frame:
+    """A collection being composed: its node, expanded size, anchor and a key awaiting its
+    value (for a mapping)."""
+
+    __slots__ = ("anchor", "key", "node", "size")
+
+    def __init__(self, node: SequenceNode | MappingNode, anchor: str | None) -> None:
+        self.node = node
+        self.size = 1
+        self.anchor = anchor
+        self.key: Node | None = None
+
+
+class LimitedLoader(_Parser, SafeConstructor, Resolver):  # type: ignore[misc]
+    """PyYAML's safe loader, composing with the limits of the module docstring."""
+
+    def __init__(self, stream: str, limits: Limits) -> None:
+        _Parser.__init__(self, stream)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self.limits = limits
+        self.nodes = 0  # expanded nodes composed so far: what the tests count
+        self.aliases = 0
+
+    def get_single_node(self) -> Node | None:
+        self.get_event()  # stream start
+        document = None
+        if not self.check_event(StreamEndEvent):
+            document = self._compose_document()
+        if not self.check_event(StreamEndEvent):
+            event = self.get_event()
+            raise ComposerError("expected a single document in the stream",
+                                document.start_mark if document is not None else None,
+                                "but found another document", event.start_mark)
+        self.get_event()  # stream end
+        return document
+
+    def _count(self, size: int, mark: Any) -> None:
+        self.nodes += size
+        if self.nodes > self.limits.max_yaml_nodes:
+            raise YamlLimitError(
+                None, None,
+                f"more than {self.limits.max_yaml_nodes:,} YAML nodes, aliases counted "
+                "expanded ([limits] max_yaml_nodes in tallinn.toml)",
+                mark,
+            )
+
+    def _compose_document(self) -> Node:
+        self.get_event()  # document start
+        anchors: dict[str, tuple[Node, int]] = {}
+        stack: list[_Frame] = []
+        root: Node | None = None
+
+        def attach(node: Node, size: int) -> None:
+            nonlocal root
+            if not stack:
+                root = node
+                return
+            parent = stack[-1]
+            parent.size += size
+            if isinstance(parent.node, SequenceNode):
+                parent.node.value.append(node)
+            elif parent.key is None:
+                parent.key = node
+            else:
+                parent.node.value.append((parent.key, node))
+                parent.key = None
+
+        def name(anchor: str | None, node: Node, size: int, mark: Any) -> None:
+            if anchor is None:
+                return
+            if anchor in anchors:
+                raise ComposerError(f"found duplicate anchor {anchor!r}; first occurrence",
+                                    anchors[anchor][0].start_mark, "second occurrence", mark)
+            anchors[anchor] = (node, size)
+
+        while root is None:
+            event = self.get_event()
+            # The stubs type marks of PyYAML and of libyaml apart; both carry an `index`.
+            start: Any = event.start_mark
+            end: Any = event.end_mark
+            if isinstance(event, AliasEvent):
+                self.aliases += 1
+                if self.aliases > self.limits.max_yaml_aliases:
+                    raise YamlLimitError(
+                        None, None,
+                        f"more than {self.limits.max_yaml_aliases:,} YAML aliases "
+                        "([limits] max_yaml_aliases in tallinn.toml)",
+                        start,
+                    )
+                if event.anchor not in anchors:
+                    raise ComposerError(None, None, f"found undefined alias {event.anchor!r}",
+                                        start)
+                target, size = anchors[event.anchor]
+                self._count(size, start)
+                attach(target, size)
+            elif isinstance(event, ScalarEvent):
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = self.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
+                node: Node = ScalarNode(tag, event.value, start, end,
+                                        style=event.style)
+                self._count(1, start)
+                name(event.anchor, node, 1, start)
+                attach(node, 1)
+            elif isinstance(event, SequenceStartEvent | MappingStartEvent):
+                if len(stack) >= self.limits.max_yaml_depth:
+                    raise YamlLimitError(
+                        None, None,
+                        f"YAML nested more than {self.limits.max_yaml_depth} levels deep "
+                        "([limits] max_yaml_depth in tallinn.toml)",
+                        start,
+                    )
+                kind = SequenceNode if isinstance(event, SequenceStartEvent) else MappingNode
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = self.resolve(kind, None, event.implicit)  # type: ignore[no-untyped-call]
+                collection = kind(tag, [], start, None, flow_style=event.flow_style)
+                self._count(1, start)
+                stack.append(_Frame(collection, event.anchor))
+            elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+                frame = stack.pop()
+                frame.node.end_mark = end
+                name(frame.anchor, frame.node, frame.size, frame.node.start_mark)
+                attach(frame.node, frame.size)
+        self.get_event()  # document end
+        return root
+
+
+def load(text: str, limits: Limits) -> tuple[Node | None, Any]:
+    """Given YAML text, return its node graph and its data; raises `yaml.YAMLError`."""
+    loader = LimitedLoader(text, limits)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+    return node, data
+
+
+def mark_index(exc: yaml.YAMLError) -> int | None:
+    """The character offset a YAML error points at, when it points anywhere."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        return None if mark is None else int(mark.index)
+    if isinstance(exc, yaml.reader.ReaderError):
+        return int(exc.position)
+    return None
+
+
+def problem(exc: yaml.YAMLError) -> str:
+    """What a YAML error says is wrong, without its own (differently counted) position."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        return exc.problem or exc.context or "invalid YAML"
+    if isinstance(exc, yaml.reader.ReaderError):
+        character = exc.character
+        if isinstance(character, str) and len(character) == 1:
+            character = ord(character)
+        if isinstance(character, int):
+            return (f"the control character U+{character:04X} is not allowed in YAML; "
+                    "remove it or write it as an escape in a double-quoted string")
+        return f"the bytes cannot be read as text: {exc.reason}"
+    return str(exc)  # pragma: no cover - every PyYAML error is one of the above
