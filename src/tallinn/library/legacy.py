@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from tallinn.library import files, frontmatter, loader
 from tallinn.library.compose import Composer, Template
-from tallinn.library.diagnostics import Diagnostic, Severity, line_col
+from tallinn.library.diagnostics import Diagnostic, LineIndex, Severity, line_col
 from tallinn.library.model import (
     ArgType,
     Argument,
@@ -62,6 +62,7 @@ from tallinn.library.model import (
     Library,
     LibraryConfig,
 )
+from tallinn.library.scanning import literal_spans
 
 if TYPE_CHECKING:
     from lxml import etree  # imported where XML is parsed: `detect` must stay light
@@ -75,7 +76,6 @@ DOC_NAMES = frozenset({"readme.md", "claude.md"})
 Kind = Literal["command", "component"]
 
 _ROOT = re.compile(r"^[ \t]*<(command_file|prompt_component)(?=[\s/>])", re.MULTILINE)
-_LITERAL = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
 _INCLUDE = re.compile(
     r"""<include>\s*(?P<text>[^<>\s]+)\s*</include>
     |<include\s+component\s*=\s*(?:"(?P<double>[^"<>]*)"|'(?P<single>[^'<>]*)')\s*/>
@@ -191,8 +191,9 @@ def root_span(text: str) -> RootSpan | None:
 
 
 def _literals(text: str, start: int = 0) -> list[tuple[int, int]]:
-    """The comments and CDATA sections of `text` from `start`, in order."""
-    return [m.span() for m in _LITERAL.finditer(text, start)] if "<!" in text else []
+    """The comments and CDATA sections of `text` from `start`, in order (in one pass: an
+    unclosed comment costs no more than a closed one)."""
+    return literal_spans(text, start) if "<!" in text else []
 
 
 def _inside(spans: list[tuple[int, int]], offset: int) -> bool:
@@ -437,9 +438,11 @@ def _convert(
     if "<include" not in body:
         return body, (), ()
     literal = _literals(body)
+    lines = LineIndex(text)
     out: list[str] = []
     references: list[Reference] = []
     escapes: list[tuple[int, int]] = []
+    added: dict[int, int] = {}  # body line -> backslashes added on it so far
     pos = 0
     for match in _INCLUDE.finditer(body):
         start, end = match.span()
@@ -447,8 +450,9 @@ def _convert(
         out.append(body[pos:start])
         if _inside(literal, start):
             # Text, not a reference: escaped so that it renders as written.
-            line, col = line_col(text, offset + start)
-            escapes.append((line, col + _added_on_line(escapes, line)))
+            line, col = lines.line_col(offset + start)
+            escapes.append((line, col + added.get(line, 0)))
+            added[line] = added.get(line, 0) + 1
             out.append("\\<include")
             pos = start + len("<include")
             continue
@@ -458,17 +462,13 @@ def _convert(
             out.append(body[start:end])
             pos = end
             continue
-        line, col = line_col(text, offset + start)
+        line, col = lines.line_col(offset + start)
         references.append(Reference(component, written or "", offset + start, offset + end,
                                     line, col))
         out.append(_same_length(component, body[start:end]))
         pos = end
     out.append(body[pos:])
     return "".join(out), tuple(references), tuple(escapes)
-
-
-def _added_on_line(escapes: list[tuple[int, int]], line: int) -> int:
-    return sum(1 for escaped_line, _ in escapes if escaped_line == line)
 
 
 def _same_length(component: str, written: str) -> str:
@@ -583,11 +583,12 @@ def load(base: Path) -> Library:
             else:
                 templates[command.name] = template
     composer.check_all_components()
-    escapes = {f.path: f.escapes for kind in by_kind for f in by_kind[kind] if f.escapes}
+    escapes = {f.path: _by_line(f.escapes) for kind in by_kind for f in by_kind[kind]
+               if f.escapes}
     for diagnostic in composer.diagnostics:
         if diagnostic.code == "V302":
             continue  # 2025 commands take their arguments implicitly, as Claude Code passes them
-        diagnostics.append(_unescape(diagnostic, escapes.get(diagnostic.path, ())))
+        diagnostics.append(_unescape(diagnostic, escapes.get(diagnostic.path, {})))
     return loader.assemble(base, commands, components, templates, diagnostics, config, digest)
 
 
@@ -647,9 +648,17 @@ def _commands(
     return commands, duplicates
 
 
-def _unescape(diagnostic: Diagnostic, escapes: tuple[tuple[int, int], ...]) -> Diagnostic:
+def _by_line(escapes: tuple[tuple[int, int], ...]) -> dict[int, list[int]]:
+    """Given (line, col) of each added backslash, the sorted columns of each line."""
+    found: dict[int, list[int]] = {}
+    for line, col in escapes:
+        found.setdefault(line, []).append(col)
+    return {line: sorted(cols) for line, cols in found.items()}
+
+
+def _unescape(diagnostic: Diagnostic, escapes: Mapping[int, list[int]]) -> Diagnostic:
     """Move a composer diagnostic back past the backslashes `_convert` added on its line."""
-    shift = sum(1 for line, col in escapes if line == diagnostic.line and col < diagnostic.col)
+    shift = bisect.bisect_left(escapes.get(diagnostic.line, ()), diagnostic.col)
     if not shift:
         return diagnostic
     from dataclasses import replace

@@ -15,8 +15,10 @@ stands decides the severity:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 from tallinn.gates.base import Finding, Rule
 from tallinn.gates.rules.security._source import AuditFile, Kind
@@ -67,5 +69,13 @@ def phrase_findings(
 def _quoted(file: AuditFile, offset: int) -> bool:
     line, _ = file.position(offset)
     base = file.line_starts[line - 1]
-    return any(base + m.start() < offset < base + m.end()
-               for m in _QUOTED.finditer(file.lines[line - 1]))
+    spans = _quoted_spans(file.lines[line - 1])
+    # Spans do not overlap: only the last one starting before `offset` can hold it.
+    index = bisect.bisect_left(spans, (offset - base,)) - 1
+    return index >= 0 and offset - base < spans[index][1]
+
+
+@lru_cache(maxsize=64)
+def _quoted_spans(line: str) -> tuple[tuple[int, int], ...]:
+    """The quoted stretches of one line, found once however many phrases the line holds."""
+    return tuple(m.span() for m in _QUOTED.finditer(line))

@@ -58,12 +58,15 @@ def analyse(snippet: Snippet) -> PythonCode:
         return cached
     try:
         tree = ast.parse(snippet.text)
+        code = _from_tree(tree, snippet.text)
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes
         line = getattr(exc, "lineno", None)
         message = getattr(exc, "msg", str(exc))
         code = _from_tokens(snippet.text, f"line {line}: {message}" if line else message)
-    else:
-        code = _from_tree(tree, snippet.text)
+    except (RecursionError, MemoryError):
+        # `a+a+...+a` a hundred thousand times: Python's own parser (or `ast.unparse`)
+        # gives up; the tokens are still read, without recursion.
+        code = _from_tokens(snippet.text, "nested too deeply for Python's parser")
     snippet.cache["python"] = code
     return code
 
@@ -78,7 +81,7 @@ def _from_tree(tree: ast.Module, text: str) -> PythonCode:
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
-    offsets = _line_offsets(text)
+    offsets = _Offsets(text)
     calls: list[Call] = []
     references: list[Reference] = []
     for node in ast.walk(tree):
@@ -88,7 +91,7 @@ def _from_tree(tree: ast.Module, text: str) -> PythonCode:
                 continue
             calls.append(Call(
                 name,
-                _offset(text, offsets, node.lineno, node.col_offset),
+                offsets.of(node.lineno, node.col_offset),
                 tuple(ast.unparse(a) for a in node.args),
                 {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg is not None},
             ))
@@ -96,7 +99,7 @@ def _from_tree(tree: ast.Module, text: str) -> PythonCode:
             name = _dotted(node, aliases)
             if name is not None and "." in name:
                 references.append(
-                    Reference(name, _offset(text, offsets, node.lineno, node.col_offset))
+                    Reference(name, offsets.of(node.lineno, node.col_offset))
                 )
     return PythonCode(tuple(calls), tuple(references))
 
@@ -120,12 +123,26 @@ def _line_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _offset(text: str, offsets: list[int], line: int, byte_col: int) -> int:
-    """Given a 1-based line and a UTF-8 byte column (as `ast` gives), return a text offset."""
-    start = offsets[min(line, len(offsets)) - 1]
-    end = text.find("\n", start)
-    row = text[start:] if end < 0 else text[start:end]
-    return start + len(row.encode("utf-8")[:byte_col].decode("utf-8", "ignore"))
+class _Offsets:
+    """Text offsets of `ast` positions (1-based line, UTF-8 byte column), each line encoded
+    once however many nodes it holds."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = _line_offsets(text)
+        self._encoded: dict[int, tuple[bytes, bool]] = {}
+
+    def of(self, line: int, byte_col: int) -> int:
+        start = self.starts[min(line, len(self.starts)) - 1]
+        if line not in self._encoded:
+            end = self.text.find("\n", start)
+            row = self.text[start:] if end < 0 else self.text[start:end]
+            encoded = row.encode("utf-8")
+            self._encoded[line] = (encoded, len(encoded) == len(row))
+        encoded, ascii_only = self._encoded[line]
+        if ascii_only:
+            return start + min(byte_col, len(encoded))
+        return start + len(encoded[:byte_col].decode("utf-8", "ignore"))
 
 
 def _from_tokens(text: str, error: str) -> PythonCode:

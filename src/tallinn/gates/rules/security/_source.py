@@ -26,6 +26,7 @@ from tallinn.gates import baseline
 from tallinn.gates.base import Rule
 from tallinn.gates.rules.security import _shell
 from tallinn.library import Diagnostic, Fix, Severity, frontmatter
+from tallinn.library.scanning import backtick_spans
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
 # Claude Code runs `` !`cmd` `` in a command body before sending the prompt.
@@ -40,7 +41,6 @@ _HIDDEN = re.compile(
     "[\u200b-\u200d\u2060-\u2064\u180e\ufeff\u202a-\u202e\u2066-\u2069"
     "\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
-_CODE_SPAN = re.compile(r"(?<!`)(?P<ticks>`+)(?!`)(?P<code>.+?)(?<!`)(?P=ticks)(?!`)")
 PYTHON_LANGS = frozenset({"python", "py", "python3", "py3", "pycon", "python-repl", "ipython"})
 SHELL_LANGS = frozenset(
     {"bash", "sh", "shell", "zsh", "ksh", "dash", "console", "shell-session", "shellsession",
@@ -123,6 +123,7 @@ class AuditFile:
         self.path = path
         self.text = text
         self.kind = kind
+        self._code_spans: dict[int, list[tuple[int, int]]] = {}
 
     def __repr__(self) -> str:
         return f"AuditFile({self.path!r}, {self.kind.value})"
@@ -235,10 +236,17 @@ class AuditFile:
         return {fence.open_line: fence.close_line for fence in self.fences}
 
     def code_spans(self, line: int) -> list[tuple[int, int]]:
-        """Offsets (start, end) of the inline code spans of a 1-based line."""
-        start = self.line_starts[line - 1]
-        return [(start + m.start(), start + m.end())
-                for m in _CODE_SPAN.finditer(self.lines[line - 1])]
+        """Offsets (start, end) of the inline code spans of a 1-based line.
+
+        Found once per line (a line with many findings asks many times), in one pass.
+        """
+        spans = self._code_spans.get(line)
+        if spans is None:
+            start = self.line_starts[line - 1]
+            spans = [(start + a, start + b) for a, b in
+                     backtick_spans(self.lines[line - 1], backslash_escapes=False)]
+            self._code_spans[line] = spans
+        return spans
 
     def in_code(self, offset: int) -> bool:
         """Whether a file offset lies in a fenced block or an inline code span."""

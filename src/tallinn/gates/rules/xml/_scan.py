@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
-from tallinn.library.diagnostics import Diagnostic, Fix, Severity, line_col
+from tallinn.library.diagnostics import Diagnostic, Fix, LineIndex, Severity
+from tallinn.library.scanning import ScanCounter, backtick_spans, literal_spans
 
 # HTML elements that never have content, so never a closing tag (HTML Living Standard, 13.1.2).
 VOID_ELEMENTS = frozenset({
@@ -35,10 +37,9 @@ SKIPPED = frozenset({"include"})
 _NAME = r"[A-Za-z_][\w.:-]*"
 _MARKUP = re.compile(
     rf"""
-    <!--.*?-->                                        # comment
-    |<!\[CDATA\[.*?\]\]>                              # CDATA section
-    |<\?[A-Za-z].*?\?>                                # processing instruction
-    |<![A-Za-z][^<>]*>                                # declaration, e.g. <!DOCTYPE html>
+    # Comments, CDATA sections and processing instructions are blanked before this scan
+    # (`mask`), in one pass: as alternatives here, each unclosed one would read to the end.
+    <![A-Za-z][^<>]*>                                 # declaration, e.g. <!DOCTYPE html>
     |<[A-Za-z][A-Za-z0-9+.-]{{1,31}}:[^\s<>]*>         # autolink <https://...>
     |<[\w.+-]+@[\w.-]+>                               # e-mail autolink
     |</(?P<close>{_NAME})\s*>
@@ -54,8 +55,10 @@ _ATTRIBUTE = re.compile(
     re.VERBOSE,
 )
 _ATTRIBUTE_NAME = re.compile(_NAME)
-_BACKTICKS = re.compile(r"`+")
-_LITERAL = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>", re.DOTALL)
+_INSTRUCTION = (("<?", "?>"),)
+_INSTRUCTION_OPEN = re.compile(r"(<\?)(?=[A-Za-z])")
+_SPACE = re.compile(r"\s*")
+_REST_BLANK = re.compile(r"\s*/?\s*\Z")
 _NOT_NEWLINE = re.compile(r"[^\n]")
 _WORD = re.compile(r"\w")
 
@@ -103,9 +106,12 @@ class Scan:
     mismatched: list[tuple[Tag, Tag]] = field(default_factory=list)  # (closing, innermost open)
     stray: list[Tag] = field(default_factory=list)
     attributes: list[AttributeProblem] = field(default_factory=list)
+    lines: LineIndex | None = None  # built on the first finding, once for all of them
 
     def where(self, offset: int) -> tuple[int, int]:
-        line, col = line_col(self.text, offset)
+        if self.lines is None:
+            self.lines = LineIndex(self.text)
+        line, col = self.lines.line_col(offset)
         return line + self.first_line - 1, col
 
     def diagnostic(
@@ -159,13 +165,14 @@ def _nest(
     void: frozenset[str],
 ) -> None:
     stack: list[Tag] = []
-    overlapped: dict[str, int] = {}  # names closed early by an overlapping closing tag
+    on_stack: Counter[str] = Counter()  # how many of each name are open, so that a stray
+    overlapped: dict[str, int] = {}  # closing tag costs no walk down the stack
     for match, close, after_word in found:
         start, end = match.span()
         if close is not None:
             tag = Tag(close, start, end, closing=True)
             result.tags.append(tag)
-            _close(result, tag, stack, overlapped, closers)
+            _close(result, tag, stack, on_stack, overlapped, closers)
             continue
         name = match.group("open")
         attrs = match.group("attrs")
@@ -181,26 +188,32 @@ def _nest(
             _check_attributes(result, tag, start + 1 + len(name))
         if not tag.self_closing and not is_void:
             stack.append(tag)
+            on_stack[name] += 1
     result.unclosed.extend(stack)
     result.unclosed.sort(key=lambda t: t.start)
 
 
 def _close(
-    result: Scan, tag: Tag, stack: list[Tag], overlapped: dict[str, int],
-    closers: dict[str, list[int]],
+    result: Scan, tag: Tag, stack: list[Tag], on_stack: Counter[str],
+    overlapped: dict[str, int], closers: dict[str, list[int]],
 ) -> None:
     name = tag.name
     if stack and stack[-1].name == name:
         stack.pop()
+        on_stack[name] -= 1
         return
-    depth = next((i for i in range(len(stack) - 1, -1, -1) if stack[i].name == name), None)
-    if depth is None:
+    if not on_stack[name]:
         if overlapped.get(name):
             overlapped[name] -= 1  # already reported where the elements overlapped
         else:
             result.stray.append(tag)
         return
+    # The walk down the stack stops at `name`, and every tag it passes is taken off: linear.
+    depth = next(i for i in range(len(stack) - 1, -1, -1) if stack[i].name == name)
+    ScanCounter.searched += len(stack) - depth
     inner = stack[depth + 1 :]
+    for removed in stack[depth:]:
+        on_stack[removed.name] -= 1
     del stack[depth:]
     reported = False
     for open_tag in inner:
@@ -222,12 +235,12 @@ def _check_attributes(result: Scan, tag: Tag, offset: int) -> None:
     seen: set[str] = set()
     previous_quoted = False
     while pos < len(attrs):
-        rest = attrs[pos:]
-        if not rest.strip() or rest.strip() == "/":
+        # Looked at from `pos`, never copied: a tag with many attributes stays linear.
+        if _REST_BLANK.match(attrs, pos):
             return
         match = _ATTRIBUTE.match(attrs, pos)
         if match is None or match.end() == pos:
-            bad = pos + len(rest) - len(rest.lstrip())
+            bad = _SPACE.match(attrs, pos).end()  # type: ignore[union-attr]
             result.attributes.append(AttributeProblem(
                 tag, offset + bad,
                 f"malformed attributes in <{tag.name}>: unexpected {attrs[bad]!r}; "
@@ -274,11 +287,15 @@ def _check_attributes(result: Scan, tag: Tag, offset: int) -> None:
 def mask(text: str, skip: Iterable[tuple[int, int]] = ()) -> str:
     """Return `text` with `skip` spans, comments, CDATA and code blanked; newlines are kept.
 
-    Comments and CDATA go first, so that backticks inside them open no code span.
+    Comments and CDATA go first, so that backticks inside them open no code span; processing
+    instructions (`<?xml ...?>`) go last, outside code.
     """
-    literal = [m.span() for m in _LITERAL.finditer(text)] if "<!" in text else []
+    literal = literal_spans(text) if "<!" in text else []
     first = _blank(text, [*skip, *literal])
-    return _blank(first, code_spans(first))
+    masked = _blank(first, code_spans(first))
+    if "<?" not in masked:
+        return masked
+    return _blank(masked, literal_spans(masked, kinds=_INSTRUCTION, opener=_INSTRUCTION_OPEN))
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
@@ -323,27 +340,7 @@ def code_spans(text: str) -> list[tuple[int, int]]:
 
 def inline_code(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Code spans of `text[start:end]` (one paragraph), by the CommonMark backtick rules."""
-    runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text, start, end)]
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(runs):
-        run_start, run_end = runs[i]
-        slashes = 0
-        while run_start - slashes - 1 >= start and text[run_start - slashes - 1] == "\\":
-            slashes += 1
-        if slashes % 2:
-            run_start += 1  # an escaped backtick opens nothing
-            if run_start == run_end:
-                i += 1
-                continue
-        size = run_end - run_start
-        j = next((k for k in range(i + 1, len(runs)) if runs[k][1] - runs[k][0] == size), None)
-        if j is None:
-            i += 1
-            continue
-        spans.append((run_start, runs[j][1]))
-        i = j + 1
-    return spans
+    return backtick_spans(text, start, end)
 
 
 def _line_starts(text: str) -> list[int]:
