@@ -22,8 +22,9 @@ from urllib.parse import quote
 from tallinn import __version__
 from tallinn.gates.base import RULES, Confidence, Finding, Rule
 from tallinn.gates.runner import Readiness
-from tallinn.library import Fix, Severity
-from tallinn.library.diagnostics import line_col
+from tallinn.library import Diagnostic, Fix, Severity
+from tallinn.library.diagnostics import LineIndex
+from tallinn.library.files import LibraryFiles
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 ROOT_ID = "LIBRARY_ROOT"
@@ -153,7 +154,8 @@ def _result(
         "region": {"startLine": max(finding.line, 1), "startColumn": max(finding.col, 1)},
     }}]
     if finding.fix is not None and finding.fix.edits and finding.path:
-        result["fixes"] = [_fix(finding.path, finding.fix, texts.get(finding.path))]
+        result["fixes"] = [_fix(finding.path, finding.fix, texts.get(finding.path),
+                                texts.lines(finding.path))]
     if suppression is not None:
         result["suppressions"] = [suppression]
     return result
@@ -166,13 +168,14 @@ def _artifact(path: str) -> dict[str, Any]:
     return {"uri": quote(path), "uriBaseId": ROOT_ID}
 
 
-def _fix(path: str, fix: Fix, text: str | None) -> dict[str, Any]:
+def _fix(path: str, fix: Fix, text: str | None, lines: LineIndex | None) -> dict[str, Any]:
     replacements = []
     for edit in fix.edits:
         region: dict[str, int]
         if text is not None and 0 <= edit.start <= edit.end <= len(text):
-            start_line, start_col = line_col(text, edit.start)
-            end_line, end_col = line_col(text, edit.end)
+            assert lines is not None  # there is an index wherever there is a text
+            start_line, start_col = lines.line_col(edit.start)
+            end_line, end_col = lines.line_col(edit.end)
             region = {"startLine": start_line, "startColumn": start_col,
                       "endLine": end_line, "endColumn": end_col,
                       "charOffset": edit.start, "charLength": edit.end - edit.start}
@@ -197,19 +200,24 @@ def _suppression(risk: Any) -> dict[str, Any]:
 
 
 class _Texts:
-    """File texts of the library, read once, with newlines normalised as the loader does."""
+    """File texts of the library, read once, through the loader's own read path (so a FIFO
+    or a link leading out, reported as a finding, is not read here either)."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.files = LibraryFiles(root)
         self.cache: dict[str, str | None] = {}
+        self.indexes: dict[str, LineIndex] = {}  # one per file, however many fixes it has
 
     def get(self, path: str) -> str | None:
         if path not in self.cache:
-            file = self.root / path
-            try:
-                raw = file.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError):
-                self.cache[path] = None
-            else:
-                self.cache[path] = raw.replace("\r\n", "\n").replace("\r", "\n")
+            text = self.files.read_text(path)
+            self.cache[path] = None if isinstance(text, Diagnostic) else text
         return self.cache[path]
+
+    def lines(self, path: str) -> LineIndex | None:
+        text = self.get(path)
+        if text is None:
+            return None
+        if path not in self.indexes:
+            self.indexes[path] = LineIndex(text)
+        return self.indexes[path]
