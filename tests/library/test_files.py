@@ -105,6 +105,20 @@ def test_a_link_out_of_the_library_is_not_served(write_library, tmp_path: Path) 
         "commands/leak.md", "components/shared"}
 
 
+def test_a_library_folder_linked_outside_lists_nothing_of_it(write_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`commands -> elsewhere` is one V111 finding for the folder, and none of its files."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "x").mkdir(parents=True)
+    (elsewhere / "x/secret.md").write_text(command("secret"))
+    root = write_library({"components/g/c.md": command()})
+    (root / "commands").symlink_to(elsewhere, target_is_directory=True)
+    lib = load_library(root)
+    assert lib.commands == {}
+    assert by_path(lib.diagnostics) == {"commands": ["V111"]}
+    audit = security.audit(root)
+    assert [f.path for f in audit.findings if f.code == "S902"] == ["commands"]
+
+
 def test_a_link_that_stays_inside_is_read(write_library) -> None:  # type: ignore[no-untyped-def]
     """A symbolic link to a file or a folder inside the library is followed."""
     root = write_library({
@@ -194,6 +208,7 @@ def test_at_most_the_limit_plus_one_byte_is_read(tmp_path: Path) -> None:
     ("max_file_bytes = 'big'", "whole number"),
     ("max_yaml_nodes = true", "whole number"),
     ("no_such_limit = 3", "no setting 'no_such_limit'"),
+    ("max_include_depth = 201", "at most 200"),
 ])
 def test_a_wrong_limit_is_reported_and_keeps_its_default(write_library, table: str,
                                                          problem: str) -> None:  # type: ignore[no-untyped-def]

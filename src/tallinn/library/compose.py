@@ -341,9 +341,12 @@ class Composer:
     def _check_unused(self, doc: Document, expanded: _Expanded) -> None:
         if expanded.uses_all or not expanded.ok:
             return
+        front: list[str] | None = None  # the front matter's lines, split once per file
         for arg in doc.arguments:
             if arg.name not in expanded.needs:
-                line, col = _argument_mark(doc, arg.name)
+                if front is None:
+                    front = doc.source.split("\n", doc.body_line)[: doc.body_line]
+                line, col = _argument_mark(front, arg.name)
                 self.diagnostics.append(Diagnostic(
                     "V302",
                     f"argument '{arg.name}' is declared but never used",
@@ -385,10 +388,10 @@ def _template(expanded: _Expanded) -> Template:
     )
 
 
-def _argument_mark(doc: Document, name: str) -> tuple[int, int]:
+def _argument_mark(front: list[str], name: str) -> tuple[int, int]:
     """Find the line declaring argument `name` in the front matter, for a precise warning."""
     pattern = re.compile(r"^(\s*-?\s*name:\s*['\"]?)" + re.escape(name) + r"['\"]?\s*$")
-    for number, line in enumerate(doc.source.split("\n")[: doc.body_line], 1):
+    for number, line in enumerate(front, 1):
         found = pattern.match(line)
         if found:
             return number, len(found.group(1)) + 1

@@ -234,6 +234,10 @@ class LibraryFiles:
         top = os.path.join(self.root, folder)
         if not os.path.isdir(top):
             return [], []
+        if os.path.islink(top):  # `commands -> /etc` lists nothing of /etc
+            resolved = self._resolve(folder)
+            if isinstance(resolved, Diagnostic):
+                return [], [resolved]
         found: list[str] = []
         problems: list[Diagnostic] = []
         seen: set[str] = set()
