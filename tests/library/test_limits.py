@@ -278,3 +278,17 @@ def test_too_many_placeholders_is_v304(tmp_path: Path, token: str) -> None:
     lib = load_library(root)
     assert [(d.path, d.code, d.line, d.col) for d in lib.diagnostics] == [
         ("commands/x.md", "V304", 7, 1)]
+
+
+def test_docs_gate_marks_count_lines_as_the_loader_does(tmp_path: Path) -> None:
+    """A U+2028 inside a front-matter value does not move the docs gate's finding a line down."""
+    from tallinn.gates import docs
+
+    root = write(tmp_path / "lib", {
+        "commands/x.md": "---\ndescription: 'A long enough description\u2028of it'\n"
+                         "arguments:\n  - name: path\n---\n{{path}}\n",
+    })
+    lib = load_library(root)
+    found = docs.requirements(lib, docs.DocsSettings())
+    undocumented = [r.finding for r in found if r.code == "D102" and r.finding is not None]
+    assert [(f.line, f.col) for f in undocumented] == [(4, 5)]

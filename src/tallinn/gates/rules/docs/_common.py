@@ -8,14 +8,11 @@ import yaml
 from pydantic import Field
 
 from tallinn.gates.base import GateSettings
-from tallinn.library import Diagnostic, Library, Severity
+from tallinn.library import Diagnostic, Library, Severity, yamlsafe
+from tallinn.library.diagnostics import LineIndex
+from tallinn.library.files import Limits
 from tallinn.library.frontmatter import split
 from tallinn.library.model import Document
-
-try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - only on builds without libyaml
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 
 class DocsSettings(GateSettings):
@@ -49,25 +46,30 @@ class Marks:
     node: yaml.Node | None
     first_line: int = 2  # the file line of the front matter's first line
     closing_line: int = 1  # the line of the closing '---', where a missing key would go
+    lines: LineIndex | None = None
 
     @classmethod
-    def of(cls, doc: Document) -> Marks:
+    def of(cls, doc: Document, limits: Limits | None = None) -> Marks:
+        """The marks of a loaded file, its YAML parsed as the loader parses it (within the
+        same limits, with lines counted the same way)."""
         parts = split(doc.source, doc.path)
         if isinstance(parts, Diagnostic):  # pragma: no cover - a loaded file has front matter
             return cls(None)
         text, first_line, _body, body_line = parts
+        loader = yamlsafe.LimitedLoader(text, limits or Limits())
         try:
-            loader = _Loader(text)
-            try:
-                node = loader.get_single_node()
-            finally:
-                loader.dispose()
+            node = loader.get_single_node()
         except yaml.YAMLError:  # pragma: no cover - a loaded file has valid YAML
             node = None
-        return cls(node, first_line, body_line - 1)
+        finally:
+            loader.dispose()
+        return cls(node, first_line, body_line - 1, LineIndex(text))
 
     def _mark(self, node: yaml.Node) -> tuple[int, int]:
-        return node.start_mark.line + self.first_line, node.start_mark.column + 1
+        # From the offset: YAML also ends lines at U+2028 and U+0085, the loader does not.
+        assert self.lines is not None  # set wherever there is a node
+        line, col = self.lines.line_col(int(node.start_mark.index))
+        return line + self.first_line - 1, col
 
     def key(self, *path: str | int) -> tuple[int, int]:
         """The key (or list item) at `path`, e.g. `key("arguments", 0)`; else the nearest."""
