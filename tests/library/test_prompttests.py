@@ -509,3 +509,51 @@ def _tokens_one_piece_at_a_time(text: str) -> int:
 def test_the_token_estimate_is_the_documented_one(text: str) -> None:
     """The fast estimate gives what the documented rule gives, piece by piece."""
     assert estimate_tokens(text) == _tokens_one_piece_at_a_time(text)
+
+
+def test_a_snapshot_that_is_a_fifo_is_a_failure_not_a_hang(lib_root: Path) -> None:
+    """A FIFO as a snapshot is a failure naming it, and --update-snapshots leaves it alone."""
+    import os
+
+    (lib_root / "tests/snapshots").mkdir(parents=True)
+    os.mkfifo(lib_root / "tests/snapshots/review.md")
+    for update in (False, True):
+        result = run_one(lib_root, SNAPSHOT_CASE, update=update)
+        assert [f.kind for f in result.failures] == [FailureKind.SNAPSHOT]
+        assert "FIFO" in result.failures[0].message
+        assert result.written == ()
+
+
+def test_a_snapshot_linked_outside_is_neither_read_nor_written(lib_root: Path,
+                                                               tmp_path: Path) -> None:
+    """A snapshot that is a link leading out of the library is refused, and not overwritten."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me\n")
+    (lib_root / "tests/snapshots").mkdir(parents=True)
+    (lib_root / "tests/snapshots/review.md").symlink_to(outside)
+    result = run_one(lib_root, SNAPSHOT_CASE, update=True)
+    assert [f.kind for f in result.failures] == [FailureKind.SNAPSHOT]
+    assert "outside the library" in result.failures[0].message
+    assert outside.read_text() == "keep me\n"
+
+
+def test_update_snapshots_does_not_write_through_a_folder_linked_outside(
+    lib_root: Path, tmp_path: Path
+) -> None:
+    """`tests/snapshots -> elsewhere`: no snapshot is written outside the library."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (lib_root / "tests").mkdir()
+    (lib_root / "tests/snapshots").symlink_to(elsewhere, target_is_directory=True)
+    result = run_one(lib_root, SNAPSHOT_CASE, update=True)
+    assert [f.kind for f in result.failures] == [FailureKind.SNAPSHOT]
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_the_closest_text_hint_is_bounded() -> None:
+    """A huge render and a huge expected value get the head of the text as the hint."""
+    from tallinn.library.prompttests import _closest
+
+    huge = "a" * 1_000_000
+    assert _closest(huge, "a" * 100_000 + "b").startswith("   1 | aaaa")
+    assert "closest text" in _closest("x\nneedle here\ny", "needle")

@@ -200,6 +200,11 @@ class LibraryFiles:
         raw = self.read_bytes(rel)
         return raw if isinstance(raw, Diagnostic) else decode(raw, rel)
 
+    def stays_inside(self, rel: str) -> bool:
+        """Whether `rel`, with every link on its way followed, is inside the library: where
+        a file may be written."""
+        return self._inside(os.path.realpath(os.path.join(self.root, rel)))
+
     def exists(self, rel: str) -> bool:
         """Whether anything, a dangling link included, is at `rel`."""
         return os.path.lexists(os.path.join(self.root, rel))

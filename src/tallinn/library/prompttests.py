@@ -584,11 +584,11 @@ def run_case(library: Library, test: PromptTest, *, update_snapshots: bool = Fal
                           duration_ns=time.perf_counter_ns() - started)
     failures: list[Failure] = []
     written: list[str] = []
-    tests_dir = library.root / TESTS_DIR
+    files = LibraryFiles(library.root, library.config.limits)
     for assertion in test.assertions:
         failure: Failure | None
         if assertion.type is AssertionType.EQUALS:
-            failure, wrote = _check_snapshot(assertion, output, tests_dir, update_snapshots)
+            failure, wrote = _check_snapshot(assertion, output, files, update_snapshots)
             if wrote:
                 written.append(wrote)
         else:
@@ -663,15 +663,27 @@ def check(assertion: Assertion, output: str) -> Failure | None:
 
 
 def _check_snapshot(
-    assertion: Assertion, output: str, tests_dir: Path, update: bool
+    assertion: Assertion, output: str, files: LibraryFiles, update: bool
 ) -> tuple[Failure | None, str | None]:
+    """Compare with the snapshot, read (and written) only as a regular file in the library:
+    never a FIFO, a device or a link leading out, which `--update-snapshots` would write
+    through."""
     rel = str(assertion.value)
-    path = tests_dir / rel
     shown = f"{TESTS_DIR}/{rel}"
-    expected = path.read_text(encoding="utf-8") if path.is_file() else None
+    path = files.root / TESTS_DIR / rel
+    expected: str | None = None
+    if files.exists(shown):
+        read = files.read_text(shown)
+        if isinstance(read, Diagnostic):
+            return Failure(FailureKind.SNAPSHOT, f"snapshot {shown} {read.message}",
+                           assertion), None
+        expected = read
     if expected == output:
         return None, None
     if update:
+        if not files.stays_inside(shown):  # `tests/snapshots -> /elsewhere`
+            return Failure(FailureKind.SNAPSHOT, f"snapshot {shown} not written: a symbolic "
+                           "link on its way leads outside the library", assertion), None
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(output, encoding="utf-8", newline="\n")
         return None, shown
@@ -689,11 +701,20 @@ def _check_snapshot(
                    assertion, diff), None
 
 
+_CLOSEST_NEEDLE = 200  # characters of an expected value looked for in the render
+_CLOSEST_WORK = 4_000_000  # most haystack x needle characters compared for the hint
+
+
 def _closest(haystack: str, needle: str, shown: str | None = None) -> str:
     """A snippet of the rendered text around its longest stretch in common with `needle`."""
     text = shown if shown is not None else haystack
     if not haystack:
         return "(the rendered text is empty)"
+    needle = needle[:_CLOSEST_NEEDLE]
+    if len(haystack) * len(needle) > _CLOSEST_WORK:
+        # The longest common stretch costs up to len(haystack) * len(needle) steps: beyond
+        # the bound the hint is the text's head, so a hostile case cannot stall the run.
+        return _head(text)
     matcher = difflib.SequenceMatcher(None, haystack, needle, autojunk=False)
     match = matcher.find_longest_match(0, len(haystack), 0, len(needle))
     if match.size < min(4, len(needle)):
