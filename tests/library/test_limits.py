@@ -292,3 +292,15 @@ def test_docs_gate_marks_count_lines_as_the_loader_does(tmp_path: Path) -> None:
     found = docs.requirements(lib, docs.DocsSettings())
     undocumented = [r.finding for r in found if r.code == "D102" and r.finding is not None]
     assert [(f.line, f.col) for f in undocumented] == [(4, 5)]
+
+
+def test_a_2025_library_keeps_its_limits(tmp_path: Path) -> None:
+    """`[limits]` of a 2025-format library apply to its files, as in a native one."""
+    root = write(tmp_path / "lib", {
+        "tallinn.toml": '[library]\nformat = "tallinn-2025"\n[limits]\nmax_file_bytes = 300\n',
+        "commands/x.md": "---\ndescription: d\n---\n<command_file><metadata><name>/x</name>"
+                         "</metadata></command_file>\n" + "x" * 400 + "\n",
+    })
+    lib = load_library(root)
+    assert lib.config.limits.max_file_bytes == 300
+    assert [(d.path, d.code) for d in lib.diagnostics] == [("commands/x.md", "V112")]

@@ -546,7 +546,7 @@ def load(base: Path) -> Library:
     library_table = dict(config.table("library"))
     library_table["format"] = FORMAT
     config = LibraryConfig(config.name, config.description,
-                           {**config.tables, "library": library_table})
+                           {**config.tables, "library": library_table}, config.limits)
     reader = files.LibraryFiles(base, config.limits)
     by_kind: dict[Kind, list[LegacyFile]] = {"command": [], "component": []}
     failed: dict[str, str] = {}
