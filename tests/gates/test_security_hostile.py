@@ -47,3 +47,15 @@ def test_dangerous_calls_are_found_in_a_block_too_deep_to_parse(tmp_path: Path) 
 def test_hostile_shapes_give_findings_not_tracebacks(tmp_path: Path, body: str) -> None:
     """Deep substitutions, unbalanced quotes and fences are audited like any text."""
     assert isinstance(audit(tmp_path, body), list)
+
+
+def test_the_audit_parses_front_matter_within_the_library_limits(tmp_path: Path) -> None:
+    """Raised `[limits]` apply to the audit's front matter too: its permissions are read."""
+    root = tmp_path / "lib"
+    (root / "commands").mkdir(parents=True)
+    tags = "\n".join(f"  - t{i}" for i in range(12_000))
+    (root / "tallinn.toml").write_text("[limits]\nmax_yaml_nodes = 20000\n")
+    (root / "commands/x.md").write_text(
+        f"---\ndescription: d\nallowed-tools: Bash\ntags:\n{tags}\n---\nRun !`ls`.\n")
+    codes = [f.code for f in security.audit(root).findings]
+    assert "S601" in codes  # unrestricted Bash, read from the front matter

@@ -166,7 +166,7 @@ def read_library_files(root: Path, limits: Limits) -> tuple[list[AuditFile], lis
         if isinstance(text, Diagnostic):
             problems.append(text)
             continue
-        read.append(AuditFile(rel, text, Kind.of(rel)))
+        read.append(AuditFile(rel, text, Kind.of(rel), limits))
     return read, problems
 
 

@@ -26,6 +26,7 @@ from tallinn.gates import baseline
 from tallinn.gates.base import Rule
 from tallinn.gates.rules.security import _shell
 from tallinn.library import Diagnostic, Fix, Severity, frontmatter
+from tallinn.library.files import Limits
 from tallinn.library.scanning import backtick_spans
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>`{3,}|~{3,})(?P<info>.*)$")
@@ -119,10 +120,11 @@ class Fence:
 class AuditFile:
     """A file of the library as the security rules see it."""
 
-    def __init__(self, path: str, text: str, kind: Kind) -> None:
+    def __init__(self, path: str, text: str, kind: Kind, limits: Limits | None = None) -> None:
         self.path = path
         self.text = text
         self.kind = kind
+        self.limits = limits  # the library's, so front matter parses as the loader parses it
         self._code_spans: dict[int, list[tuple[int, int]]] = {}
 
     def __repr__(self) -> str:
@@ -157,7 +159,7 @@ class AuditFile:
         """The parsed front matter of a prompt file, or None when it has none or it is broken."""
         if not self.is_prompt:
             return None
-        parsed = frontmatter.parse(self.text, self.path)
+        parsed = frontmatter.parse(self.text, self.path, limits=self.limits)
         return None if isinstance(parsed, Diagnostic) else parsed
 
     @cached_property
