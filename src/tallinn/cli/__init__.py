@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "smoke": "serve",
     "token": "token",
     "db": "token",
+    "import": "importing",
 }
 
 
