@@ -41,6 +41,7 @@ COMMANDS: dict[str, str] = {
     "token": "token",
     "db": "token",
     "import": "importing",
+    "schema": "schema",
 }
 
 
