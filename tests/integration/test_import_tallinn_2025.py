@@ -112,6 +112,7 @@ def test_a_command_is_carried_with_metadata_arguments_examples_and_includes(
     assert "ARGUMENTS: fix" in text  # Claude Code appends arguments the body does not place
     codes = sorted({f.code for f in report.findings})
     assert codes == ["I101", "I401", "I501"]
+    assert report.markers == 2  # the dangling include and what the prompt leaves out
     written = (out / "commands/git/commit.md").read_text()
     assert f"<!-- {MARKER} dangling include: component 'git/missing'" in written
     assert "element dependencies" in written

@@ -42,8 +42,8 @@ def import_library(
     typer.echo(
         f"{summary['commands_clean']} of {summary['commands']} commands and "
         f"{summary['components_clean']} of {summary['components']} components converted "
-        f"cleanly into {out}; {len(result.errors)} marker(s) left where content could not be "
-        f"carried; the converted library loads with {summary['check_problems']} problem(s)",
+        f"cleanly into {out}; {summary['markers']} marker(s) left where content was not carried; "
+        f"the converted library loads with {summary['check_problems']} problem(s)",
         err=True,
     )
     errors = any(f.level is FindingLevel.ERROR for f in result.findings)

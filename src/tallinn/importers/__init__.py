@@ -98,6 +98,7 @@ class ImportReport:
     findings: list[Finding] = field(default_factory=list)
     # Diagnostics of loading the written library natively, `path:line:col: CODE message`.
     check: list[str] = field(default_factory=list)
+    markers: int = 0  # `<!-- tallinn-import: ... -->` comments written into the library
 
     @property
     def errors(self) -> list[Finding]:
@@ -117,6 +118,7 @@ class ImportReport:
             "findings": dict(sorted(Counter(f.code for f in self.findings).items())),
             "blocking": dict(sorted(blocking.items())),
             "check_problems": len(self.check),
+            "markers": self.markers,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from typing import Any
 import yaml
 
 from tallinn.importers import (
+    MARKER,
     ConvertedFile,
     Finding,
     FindingLevel,
@@ -119,6 +120,7 @@ def convert(src: Path, out: Path) -> ImportReport:
         target = out / source.target
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
+        report.markers += text.count(f"<!-- {MARKER}")
         report.findings.extend(source.findings)
     _write_config(src, out, report)
     _check(out, sources, components, report)
