@@ -6,6 +6,8 @@
 #
 # The server runs as an unprivileged user; its SQLite state store lives in /var/lib/tallinn
 # (a volume), unless TALLINN_STORE_URL names a PostgreSQL database (see examples/compose/).
+# The test suite lints this file with hadolint and runs its CMD and HEALTHCHECK outside a
+# container; it does not build the image (examples/compose/README.md says what was run).
 
 FROM python:3.12-slim AS build
 WORKDIR /src
