@@ -268,6 +268,7 @@ def test_the_ci_examples_use_only_options_that_exist() -> None:
         text = path.read_text(encoding="utf-8")
         assert yaml.safe_load(text)
         used = set(re.findall(r"(?<=\s)--[a-z-]+", " ".join(
-            line for line in text.splitlines() if "tallinn gates" in line or "--" in line)))
+            line for line in text.splitlines()
+            if ("tallinn gates" in line or "--" in line) and "tallinn export" not in line)))
         assert used, path.name
         assert used <= known, (path.name, used - known)

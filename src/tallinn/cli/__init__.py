@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "smoke": "serve",
     "token": "token",
     "db": "token",
+    "import": "importing",
+    "schema": "schema",
 }
 
 

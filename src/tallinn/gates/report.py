@@ -40,15 +40,20 @@ class Format(StrEnum):
     JSON = "json"
     MARKDOWN = "markdown"
     SARIF = "sarif"
+    GITHUB = "github"
 
 
 def render(readiness: Readiness, fmt: Format | str) -> str:
-    """The report in `fmt` (text, json, markdown or sarif), ending with a newline."""
+    """The report in `fmt` (text, json, markdown, sarif or github annotations)."""
     kind = Format(fmt)
     if kind is Format.SARIF:
         from tallinn.gates.sarif import to_sarif
 
         return json.dumps(to_sarif(readiness), indent=2, ensure_ascii=False) + "\n"
+    if kind is Format.GITHUB:
+        from tallinn.gates.github import to_github
+
+        return to_github(readiness)
     data = report_data(readiness)
     if kind is Format.JSON:
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -1,13 +1,15 @@
-"""Importers: turn prompts written for another tool into a native Tallinn library.
+"""Importers: turn a library written in another format, or prompts written for another tool,
+into a native Tallinn library.
 
 Each importer is a module with one function, `convert(src: Path, out: Path) -> ImportReport`,
-that reads `src` and writes a native library (docs/format.md) into `out`. What could not be
-carried as written is never a crash: it is a `Finding` in the report.
+that reads the library at `src` and writes a native library (docs/format.md) into `out`.
+What could not be carried as written is never a crash: it is a `Finding` in the report and a
+visible `<!-- tallinn-import: ... -->` marker in the file where it was.
 
 `IMPORTERS` maps a format name to its module; `importer(name)` finds one.
 
-    >>> report = importer("claude-code").convert(Path("repo"), Path("library"))
-    >>> report.summary()["commands"]
+    >>> report = importer("tallinn-2025").convert(Path("old"), Path("new"))
+    >>> report.summary()["commands_clean"]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tallinn.library.errors import TallinnError
 
 __all__ = [
     "IMPORTERS",
+    "MARKER",
     "ConvertedFile",
     "Finding",
     "FindingLevel",
@@ -30,29 +33,33 @@ __all__ = [
     "Importer",
     "ImporterError",
     "importer",
+    "marker",
 ]
 
 IMPORTERS: dict[str, str] = {
     "claude-code": "tallinn.importers.claude_code",
+    "tallinn-2025": "tallinn.importers.tallinn_2025",
 }
+
+MARKER = "tallinn-import:"
 
 
 class ImporterError(TallinnError):
     """An import cannot start: an unknown format, a missing source, an output that is not
-    empty. Problems inside the source are findings, not errors."""
+    empty. Problems inside the source library are findings, not errors."""
 
 
 class FindingLevel(StrEnum):
-    ERROR = "error"  # content could not be carried
-    WARNING = "warning"  # carried, but changed (a name, a meaning)
-    INFO = "info"  # carried elsewhere or on purpose left out
+    ERROR = "error"  # content could not be carried: the file holds a marker instead
+    WARNING = "warning"  # carried, but changed (a name, an argument)
+    INFO = "info"  # carried elsewhere or on purpose left out of the prompt
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One thing an import could not carry as written, at its place in the source.
 
-    `Finding("I201", ".claude/commands/a.md", 3, 1, "front matter is not valid YAML")`
+    `Finding("I101", "commands/a.md", 7, 7, "component 'x/y' not found", FindingLevel.ERROR)`
     """
 
     code: str
@@ -93,6 +100,7 @@ class ImportReport:
     findings: list[Finding] = field(default_factory=list)
     # Diagnostics of loading the written library natively, `path:line:col: CODE message`.
     check: list[str] = field(default_factory=list)
+    markers: int = 0  # `<!-- tallinn-import: ... -->` comments written into the library
 
     @property
     def errors(self) -> list[Finding]:
@@ -100,11 +108,19 @@ class ImportReport:
 
     def summary(self) -> dict[str, Any]:
         commands = [f for f in self.files if f.kind == "command"]
+        components = [f for f in self.files if f.kind == "component"]
+        blocking = Counter(
+            f.code for f in self.findings if f.level is not FindingLevel.INFO
+        )
         return {
             "commands": len(commands),
             "commands_clean": sum(f.clean for f in commands),
+            "components": len(components),
+            "components_clean": sum(f.clean for f in components),
             "findings": dict(sorted(Counter(f.code for f in self.findings).items())),
+            "blocking": dict(sorted(blocking.items())),
             "check_problems": len(self.check),
+            "markers": self.markers,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -137,3 +153,18 @@ def importer(name: str) -> Importer:
         raise ImporterError(f"unknown import format '{name}' (known: {known})")
     loaded: Importer = importlib.import_module(module)
     return loaded
+
+
+def marker(message: str) -> str:
+    """An HTML comment that marks, in a written file, where content could not be carried.
+
+    Given `component 'a/b' not found`, return `<!-- tallinn-import: component 'a/b' not
+    found -->`. The text is made inert: no `--` (which would end or break the comment) and no
+    template token (`{{`, `$ARGUMENTS`, `<include`) that the composer would read.
+    """
+    text = " ".join(message.split())
+    while "--" in text:
+        text = text.replace("--", "- -")
+    text = text.replace("{{", "{ {").replace("$ARGUMENTS", "ARGUMENTS").replace("<", "‹")
+    text = text.replace(">", "›")
+    return f"<!-- {MARKER} {text} -->"
