@@ -84,13 +84,16 @@ class CommandFrontMatter(ComponentFrontMatter):
     argument_hint: str | None = Field(default=None, alias="argument-hint")
     allowed_tools: str | list[str] | None = Field(default=None, alias="allowed-tools")
     model: str | None = None
+    # Claude Code's: only a person may run the command; the model may not pick it on its own.
+    disable_model_invocation: bool | None = Field(default=None,
+                                                  alias="disable-model-invocation")
     critical: bool = False
     examples: list[ExampleSpec] = Field(default_factory=list)
 
 
 COMMAND_KEYS = frozenset(
-    {"description", "argument-hint", "arguments", "allowed-tools", "model", "tags", "critical",
-     "examples"}
+    {"description", "argument-hint", "arguments", "allowed-tools", "model",
+     "disable-model-invocation", "tags", "critical", "examples"}
 )
 COMPONENT_KEYS = frozenset({"description", "arguments", "tags"})
 
