@@ -177,7 +177,29 @@ def _parse_yaml(
                 value_node.start_mark.line + first_line,
                 value_node.start_mark.column + 1,
             )
+        _argument_pattern_marks(node, first_line, key_marks)
     return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line)
+
+
+def _argument_pattern_marks(
+    node: yaml.MappingNode, first_line: int, key_marks: dict[str, tuple[int, int]]
+) -> None:
+    """Record where each `arguments[i].pattern` key is, as `arguments.<i>.pattern`: a pattern
+    RE2 refuses is reported there (V111)."""
+    import yaml
+
+    for key_node, value_node in node.value:
+        if key_node.value != "arguments" or not isinstance(value_node, yaml.SequenceNode):
+            continue
+        for index, item in enumerate(value_node.value):
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            for item_key, _ in item.value:
+                if item_key.value == "pattern":
+                    mark = item_key.start_mark
+                    key_marks[f"arguments.{index}.pattern"] = (
+                        mark.line + first_line, mark.column + 1
+                    )
 
 
 def _yaml_diagnostic(

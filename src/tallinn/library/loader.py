@@ -30,6 +30,7 @@ from tallinn.library.model import (
     Library,
     LibraryConfig,
 )
+from tallinn.library.patterns import PatternError, compile_pattern
 
 PathInput = str | os.PathLike[str]
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -285,7 +286,7 @@ def _arguments(
         ok = False
         diagnostics.append(Diagnostic("V108", message, rel, line, col))
 
-    for spec in specs:
+    for index, spec in enumerate(specs):
         if spec.name in seen:
             problem(f"argument '{spec.name}' is declared twice")
             continue
@@ -293,9 +294,14 @@ def _arguments(
         compiled = None
         if spec.pattern is not None:
             try:
-                compiled = re.compile(spec.pattern)
-            except re.error as exc:
-                problem(f"argument '{spec.name}': invalid pattern {spec.pattern!r}: {exc}")
+                compiled = compile_pattern(spec.pattern)
+            except PatternError as exc:
+                ok = False
+                p_line, p_col = parsed.key_marks.get(f"arguments.{index}.pattern", (line, col))
+                diagnostics.append(Diagnostic(
+                    "V111", f"argument '{spec.name}': invalid pattern {_shorten(spec.pattern)}: "
+                    f"RE2 cannot run it: {exc}", rel, p_line, p_col,
+                ))
                 continue
         if spec.type == "enum" and not spec.enum:
             problem(f"argument '{spec.name}' is of type enum but lists no 'enum' values")
@@ -327,6 +333,11 @@ def _arguments(
             )
         result.append(argument)
     return tuple(result) if ok else None
+
+
+def _shorten(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
 
 
 def _check_examples(
