@@ -215,3 +215,23 @@ def test_a_value_with_a_lone_surrogate_is_checked_not_crashed(write_library) -> 
     library = load_library(write_library({"commands/a/x.md": text}))
     with pytest.raises(ArgumentError, match="does not match pattern"):
         render_command(library, "x", {"w": "ab\ud800"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "found"),
+    [
+        (r"done\.$", "all done.\n", True),  # as `re.search`: `$` before a final newline
+        (r"done\.$", "all done.", True),
+        (r"done\.$", "all done.\n\n", False),  # as `re.search`: one final newline only
+        (r"^$", "\n", True),
+        (r"(?m)^b$", "a\nb\nc", True),
+        (r"a\n$", "a\n", True),
+        (r"^Summary", "Review\nSummary", False),
+    ],
+)
+def test_search_reads_dollar_as_python_does(pattern: str, text: str, found: bool) -> None:
+    """A search finds exactly what Python's `re.search` finds for these anchored patterns."""
+    import re
+
+    assert (re.search(pattern, text) is not None) is found
+    assert compile_pattern(pattern).search(text) is found

@@ -71,8 +71,14 @@ class Pattern:
         return self._regexp.fullmatch(_utf8(text)) is not None
 
     def search(self, text: str) -> bool:
-        """True when the pattern matches anywhere in `text`."""
-        return self._regexp.search(_utf8(text)) is not None
+        """True when the pattern matches anywhere in `text`; `$` also matches before a final
+        newline, as in Python's `re.search`, since rendered prompts end with one."""
+        data = _utf8(text)
+        if self._regexp.search(data) is not None:
+            return True
+        # RE2's `$` is the very end only. Searching once more without the final newline gives
+        # Python's reading; a match there is a match of the whole text in every other respect.
+        return data.endswith(b"\n") and self._regexp.search(data[:-1]) is not None
 
 
 def _utf8(text: str) -> bytes:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tallinn.library.diagnostics import Diagnostic
 from tallinn.library.errors import RenderError
 from tallinn.library.model import ArgValue, Library
+from tallinn.library.patterns import Pattern, PatternError, compile_pattern
 from tallinn.library.render import render
 
 try:  # libyaml is an order of magnitude faster; PyYAML ships it in its wheels.
@@ -79,7 +80,7 @@ class Assertion:
     value: str | int  # text, a pattern, a snapshot path (relative to tests/) or a token budget
     line: int = 1
     col: int = 1
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    pattern: Pattern | None = field(default=None, compare=False, repr=False)  # RE2: linear time
 
     def __str__(self) -> str:
         return f"{self.type.value} {self.value!r}"
@@ -164,9 +165,11 @@ class _AssertionSpec(BaseModel):
                                  "snapshots/review.md")
         if kind in _PATTERN_TYPES:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+                compile_pattern(value)
+            except PatternError as exc:
+                shown = repr(value) if len(value) <= 78 else repr(value[:72]) + "..."
+                raise ValueError(f"invalid regular expression {shown}: RE2 cannot run it: "
+                                 f"{exc}") from None
         if not value and kind in _TEXT_TYPES:
             raise ValueError(f"{kind} takes a non-empty string")
         return value
@@ -322,7 +325,7 @@ def parse_tests(text: str, path: str) -> tuple[list[PromptTest], list[Diagnostic
             a_line, a_col = _start(assertions_node.value[number]
                                    if isinstance(assertions_node, yaml.SequenceNode) else None)
             kind = AssertionType(assertion.type)
-            pattern = re.compile(assertion.value) if kind in _PATTERN_TYPES else None
+            pattern = compile_pattern(assertion.value) if kind in _PATTERN_TYPES else None
             assertions.append(Assertion(kind, assertion.value, a_line, a_col, pattern))
         tests.append(PromptTest(
             id=test_id, path=path, description=case.description, command=command.lstrip("/"),
