@@ -21,9 +21,8 @@ PatternError: invalid escape sequence: \\1
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
-
-import re2
 
 # RE2's budget for one compiled pattern: about two thirds go to the program, the rest to the
 # matcher's cache. RE2's default is 8 MiB, enough for a program of ~350,000 instructions; a
@@ -33,7 +32,12 @@ import re2
 MAX_PROGRAM_MEMORY = 256 * 1024
 
 
+@cache
 def _options() -> Any:
+    # Imported on the first pattern: RE2 costs 2.6 MB of memory, which a library without
+    # patterns (and a server serving one) need not pay.
+    import re2
+
     options = re2.Options()
     options.max_mem = MAX_PROGRAM_MEMORY
     options.log_errors = False  # RE2 would print each refusal on stderr; it is reported instead
@@ -49,9 +53,6 @@ def _options() -> Any:
     options.literal = False
     options.never_capture = False
     return options
-
-
-OPTIONS = _options()
 
 
 class PatternError(ValueError):
@@ -89,8 +90,10 @@ def _utf8(text: str) -> bytes:
 
 def compile_pattern(source: str) -> Pattern:
     """Given `[a-z]+`, return its RE2 `Pattern`; raise `PatternError` with RE2's reason."""
+    import re2
+
     try:
-        regexp = re2.compile(source.encode("utf-8", "surrogatepass"), OPTIONS)
+        regexp = re2.compile(source.encode("utf-8", "surrogatepass"), _options())
     except re2.error as exc:
         reason = exc.args[0] if exc.args else "invalid pattern"
         if isinstance(reason, bytes):
