@@ -330,3 +330,33 @@ def test_check_sizes_names_the_argument_shortened() -> None:
     assert message == f"argument '{'n' * 77}...' is 6 characters long; the limit is 5"
     assert check_sizes({"a": 10 ** 5000}, limits) == (
         "argument 'a' is more than 4300 characters long; the limit is 5")
+
+
+async def test_what_a_client_sent_is_quoted_short(patterns_dir: Path) -> None:
+    """Unknown names and categories are quoted in at most 80 characters, and a name too long to
+    be close to any command gets no suggestions (difflib is not run on it)."""
+    server = _server(patterns_dir)
+    async with Client(server, mode="legacy") as client:
+        error = await _invalid(client.get_prompt("echo" + "x" * 300, {}))
+        assert error.message == f"unknown prompt '{'echo' + 'x' * 73}...'"
+        error = await _invalid(client.get_prompt("eccho", {}))
+        assert error.message == "unknown prompt 'eccho' (did you mean echo?)"
+        tool = await client.call_tool("render_prompt", {"name": "n" * 300})
+        assert tool.is_error
+        assert tool.content[0].text.startswith(  # type: ignore[union-attr]
+            f"unknown prompt '{'n' * 77}...' (use")
+        tool = await client.call_tool("list_commands", {"category": "c" * 300})
+        assert tool.is_error
+        assert tool.content[0].text.startswith(f"no category '{'c' * 77}...' (categories:")  # type: ignore[union-attr]
+
+
+async def test_a_broken_serve_table_falls_back_to_the_defaults(tmp_path: Path) -> None:
+    """A server built without a config over a library whose [serve] table is invalid (which
+    `tallinn serve` refuses before serving) uses the default limits."""
+    library = pattern_library(tmp_path / "lib", "[serve]\nmax_argument_chars = 'many'\n")
+    server = _server(library)
+    assert server.renders.threads == ServeConfig().render_threads
+    async with Client(server, mode="legacy") as client:
+        error = await _invalid(
+            client.get_prompt("echo", {"text": "x" * (DEFAULT_MAX_ARGUMENT_CHARS + 1)}))
+        assert error.message.endswith(f"the limit is {DEFAULT_MAX_ARGUMENT_CHARS}")
