@@ -49,6 +49,7 @@ print(json.dumps({"errors": [str(d) for d in library.errors], "results": results
 """
 
 
+@pytest.mark.slow
 def test_catastrophic_patterns_answer_promptly_in_render(tmp_path: Path) -> None:
     """Each classic catastrophic pattern against its almost-matching value is a prompt no-match,
     and a matching value renders, in a child whose CPU time is capped."""
@@ -65,6 +66,7 @@ def test_catastrophic_patterns_answer_promptly_in_render(tmp_path: Path) -> None
         assert rendered == f"got [{match}]\n"
 
 
+@pytest.mark.slow
 def test_catastrophic_patterns_answer_promptly_in_tallinn_render(tmp_path: Path) -> None:
     """`tallinn render` refuses a catastrophic pattern's almost-matching value with exit 2 and
     renders a matching one, in a child whose CPU time is capped."""

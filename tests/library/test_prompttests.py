@@ -551,6 +551,7 @@ _CATASTROPHIC_SUITE_COMMAND = """
 """
 
 
+@pytest.mark.slow
 def test_catastrophic_patterns_answer_promptly_in_prompt_tests(
     write_library: WriteLibrary,
 ) -> None:

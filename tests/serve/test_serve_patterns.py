@@ -85,6 +85,7 @@ async def _invalid(call: Any) -> MCPError:
 # --- the real transports, in CPU-capped server processes ----------------------------------
 
 
+@pytest.mark.slow
 async def test_catastrophic_patterns_answer_promptly_over_stdio(patterns_dir: Path) -> None:
     """Through the SDK's real stdio client, against a server whose CPU time is capped, each
     catastrophic pattern's almost-matching value is an invalid-params no-match in prompts/get
