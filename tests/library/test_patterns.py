@@ -129,7 +129,7 @@ def test_full_match_semantics(pattern: str, value: str, full: bool) -> None:
 def test_a_pattern_re2_refuses_is_a_finding_at_its_key(
     write_library, pattern: str, reason: str
 ) -> None:  # type: ignore[no-untyped-def]
-    """A pattern RE2 cannot compile is a V111 error at its `pattern` key with RE2's reason, and
+    """A pattern RE2 cannot compile is a V115 error at its `pattern` key with RE2's reason, and
     the command is left out while the rest of the library loads."""
     text = (
         "---\ndescription: d\narguments:\n"
@@ -144,7 +144,7 @@ def test_a_pattern_re2_refuses_is_a_finding_at_its_key(
     })
     library = load_library(root)
     (problem,) = library.diagnostics
-    assert (problem.code, problem.severity) == ("V111", Severity.ERROR)
+    assert (problem.code, problem.severity) == ("V115", Severity.ERROR)
     assert (problem.path, problem.line, problem.col) == ("commands/a/bad.md", 6, 5)
     assert problem.message.startswith("argument 'word': invalid pattern ")
     assert problem.message.endswith(f"RE2 cannot run it: {reason}")
@@ -157,14 +157,14 @@ def test_a_long_refused_pattern_is_shown_shortened(write_library) -> None:  # ty
     text = (f"---\ndescription: d\narguments:\n  - {{name: w, pattern: '{pattern}'}}\n"
             "---\n{{w}}\n")
     (problem,) = load_library(write_library({"commands/a/x.md": text})).diagnostics
-    assert (problem.code, problem.line, problem.col) == ("V111", 4, 15)
+    assert (problem.code, problem.line, problem.col) == ("V115", 4, 15)
     shown = problem.message.split("invalid pattern ", 1)[1].split(": RE2", 1)[0]
     assert len(shown) == 80
     assert shown.endswith("...'")
 
 
 def test_a_component_with_a_refused_pattern_is_left_out(write_library) -> None:  # type: ignore[no-untyped-def]
-    """A component whose pattern RE2 refuses is reported (V111) and not loaded, and the
+    """A component whose pattern RE2 refuses is reported (V115) and not loaded, and the
     command including it is reported as including a broken component."""
     root = write_library({
         "components/x/c.md": "---\ndescription: c\narguments:\n"
@@ -175,8 +175,8 @@ def test_a_component_with_a_refused_pattern_is_left_out(write_library) -> None: 
     library = load_library(root)
     assert "x/c" not in library.components
     assert "x" not in library.commands
-    (v111,) = [d for d in library.diagnostics if d.code == "V111"]
-    assert (v111.path, v111.line, v111.col) == ("components/x/c.md", 4, 15)
+    (finding,) = [d for d in library.diagnostics if d.code == "V115"]
+    assert (finding.path, finding.line, finding.col) == ("components/x/c.md", 4, 15)
 
 
 def test_the_position_survives_the_front_matter_cache(write_library, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -186,7 +186,7 @@ def test_the_position_survives_the_front_matter_cache(write_library, tmp_path: P
     cache = tmp_path / "cache"
     first = load_library(root, cache_dir=cache).diagnostics
     second = load_library(root, cache_dir=cache).diagnostics
-    assert [(d.code, d.line, d.col) for d in first] == [("V111", 5, 5)]
+    assert [(d.code, d.line, d.col) for d in first] == [("V115", 5, 5)]
     assert second == first
 
 

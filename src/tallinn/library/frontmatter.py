@@ -185,7 +185,7 @@ def _argument_pattern_marks(
     node: yaml.MappingNode, first_line: int, key_marks: dict[str, tuple[int, int]]
 ) -> None:
     """Record where each `arguments[i].pattern` key is, as `arguments.<i>.pattern`: a pattern
-    RE2 refuses is reported there (V111)."""
+    RE2 refuses is reported there (V115)."""
     import yaml
 
     for key_node, value_node in node.value:

@@ -299,7 +299,7 @@ def _arguments(
                 ok = False
                 p_line, p_col = parsed.key_marks.get(f"arguments.{index}.pattern", (line, col))
                 diagnostics.append(Diagnostic(
-                    "V111", f"argument '{spec.name}': invalid pattern {_shorten(spec.pattern)}: "
+                    "V115", f"argument '{spec.name}': invalid pattern {_shorten(spec.pattern)}: "
                     f"RE2 cannot run it: {exc}", rel, p_line, p_col,
                 ))
                 continue

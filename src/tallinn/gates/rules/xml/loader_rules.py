@@ -120,7 +120,7 @@ commands/development/dev-task.md
     "V108": ("invalid-argument-declaration", E, "An argument declaration is inconsistent", """
 What it does
 Checks each declared argument: a name given once, `enum` values exactly when `type: enum`,
-not both `required` and a `default`, and a default that is itself valid (patterns: V111).
+not both `required` and a `default`, and a default that is itself valid (patterns: V115).
 
 Why is this bad?
 The command could never be rendered as declared, so it is left out of the library.
@@ -182,7 +182,7 @@ examples:
     args: {path: app.py, level: AAA}
 ```
 """),
-    "V111": ("pattern-rejected-by-re2", E, "An argument pattern is not one RE2 can run", """
+    "V115": ("pattern-rejected-by-re2", E, "An argument pattern is not one RE2 can run", """
 What it does
 Checks that each argument `pattern` compiles with RE2, the linear-time engine Tallinn matches
 values with. RE2 refuses backreferences (`\\1`), lookaround (`(?=`, `(?!`, `(?<=`, `(?<!`),
