@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -557,3 +559,81 @@ def test_the_closest_text_hint_is_bounded() -> None:
     huge = "a" * 1_000_000
     assert _closest(huge, "a" * 100_000 + "b").startswith("   1 | aaaa")
     assert "closest text" in _closest("x\nneedle here\ny", "needle")
+
+
+@pytest.mark.parametrize(
+    ("kind", "pattern", "reason"),
+    [
+        ("regex", r"(\w+) \1", "invalid escape sequence: \\1"),
+        ("regex", r"(?=Review)Review", "invalid perl operator: (?="),
+        ("error", r"(?<!not )found", "invalid perl operator: (?<!"),
+        ("regex", r"end\Z", "invalid escape sequence: \\Z"),
+    ],
+)
+def test_a_pattern_re2_refuses_is_a_finding_at_its_line(
+    kind: str, pattern: str, reason: str
+) -> None:
+    """A regex or error assertion RE2 cannot compile is a T101 finding at its value, with RE2's
+    reason, and the other cases of the file are kept."""
+    text = (
+        "command: x\ntests:\n  - description: bad\n    assert:\n      - type: " + kind + "\n"
+        f"        value: '{pattern}'\n  - description: good\n    assert:\n"
+        "      - {type: contains, value: y}\n"
+    )
+    tests, problems = parse_tests(text, "tests/t.yaml")
+    (problem,) = problems
+    assert (problem.code, problem.line, problem.col) == ("T101", 6, 16)
+    assert "invalid regular expression" in problem.message
+    assert problem.message.endswith(f"RE2 cannot run it: {reason}")
+    assert [t.description for t in tests] == ["good"]
+
+
+_CATASTROPHIC_SUITE_COMMAND = """
+    ---
+    description: Say the text back
+    arguments:
+      - {name: text, description: what to say, required: true}
+      - {name: word, description: a checked word, pattern: '(a|aa)*c'}
+    ---
+    {{text}}
+"""
+
+
+@pytest.mark.slow
+def test_catastrophic_patterns_answer_promptly_in_prompt_tests(
+    write_library: WriteLibrary,
+) -> None:
+    """`tallinn test` runs regex and error assertions with catastrophic patterns against texts
+    that almost match, in a child whose CPU time is capped: each attacked case fails cleanly,
+    each matching case passes."""
+    from tests.bounded import CATASTROPHIC, run_bounded
+
+    cases = []
+    for index, (pattern, attack, match) in enumerate(CATASTROPHIC):
+        quoted = pattern.replace("'", "''")
+        cases.append(f"  - description: attack {index}\n    vars: {{text: '{attack}'}}\n"
+                     f"    assert:\n      - {{type: regex, value: '{quoted}'}}\n")
+        cases.append(f"  - description: match {index}\n    vars: {{text: '{match}'}}\n"
+                     f"    assert:\n      - {{type: regex, value: '{quoted}'}}\n")
+    # The render fails on the argument's own catastrophic pattern; the `error` assertion then
+    # searches the message (which quotes the value) with another catastrophic pattern.
+    cases.append("  - description: error\n    vars: {text: t, word: '" + "a" * 40 + "'}\n"
+                 "    assert:\n      - {type: error, value: '(a+)+$'}\n"
+                 "      - {type: error, value: 'does not match pattern'}\n")
+    root = write_library({
+        "commands/misc/say.md": _CATASTROPHIC_SUITE_COMMAND,
+        "tests/attack.yaml": "command: say\ntests:\n" + "".join(cases),
+    })
+    done = run_bounded([sys.executable, "-m", "tallinn", "test", "--library", str(root), "--json"])
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["errors"] == []
+    outcome = {case["description"]: case["outcome"] for case in report["cases"]}
+    assert len(outcome) == 2 * len(CATASTROPHIC) + 1
+    for index in range(len(CATASTROPHIC)):
+        assert outcome[f"attack {index}"] == "failed"
+        assert outcome[f"match {index}"] == "passed"
+    # The message ends with a quote, so `(a+)+$` finds nothing there.
+    (error_case,) = [c for c in report["cases"] if c["description"] == "error"]
+    assert [f["assertion"]["value"] for f in error_case["failures"]] == ["(a+)+$"]
+    assert "does not match pattern" in error_case["error"]

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tallinn.library import (
@@ -141,6 +141,7 @@ VALUES = st.lists(st.one_of(st.text(max_size=20), TOKENS), max_size=6).map("".jo
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=VALUES, other=VALUES)
+@example(text="", other="0\x00O")  # a value holding what a replace-based oracle would use
 def test_values_are_inserted_literally_once(library: Library, text: str, other: str) -> None:
     """Whatever a value contains, it appears once, verbatim, and nothing in it is expanded."""
     out = probe(library, text=text, other=other)

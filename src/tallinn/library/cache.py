@@ -31,7 +31,7 @@ from typing import Any
 from tallinn import __version__
 
 FILE_NAME = "frontmatter.json"
-_FORMAT = 2  # bump whenever what an entry holds, or how it is computed, changes
+_FORMAT = 3  # bump whenever what an entry holds, or how it is computed, changes
 _GITIGNORE = "# Written by Tallinn: a cache, safe to delete.\n*\n"
 
 # (data, key marks, value marks), as `frontmatter.Parsed` holds them.

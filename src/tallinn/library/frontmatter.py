@@ -8,7 +8,7 @@ tabs). Every diagnostic points at the file's own line and column.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -186,7 +186,27 @@ def _parse_yaml(
             key = str(key_node.value)
             key_marks[key] = position(key_node.start_mark)
             value_marks[key] = position(value_node.start_mark)
+        _argument_pattern_marks(node, position, key_marks)
     return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line)
+
+
+def _argument_pattern_marks(
+    node: yaml.MappingNode, position: Callable[[Any], tuple[int, int]],
+    key_marks: dict[str, tuple[int, int]],
+) -> None:
+    """Record where each `arguments[i].pattern` key is, as `arguments.<i>.pattern`: a pattern
+    RE2 refuses is reported there (V115)."""
+    import yaml
+
+    for key_node, value_node in node.value:
+        if key_node.value != "arguments" or not isinstance(value_node, yaml.SequenceNode):
+            continue
+        for index, item in enumerate(value_node.value):
+            if not isinstance(item, yaml.MappingNode):
+                continue
+            for item_key, _ in item.value:
+                if item_key.value == "pattern":
+                    key_marks[f"arguments.{index}.pattern"] = position(item_key.start_mark)
 
 
 def _yaml_diagnostic(

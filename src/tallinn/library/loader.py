@@ -30,6 +30,7 @@ from tallinn.library.model import (
     Library,
     LibraryConfig,
 )
+from tallinn.library.patterns import PatternError, compile_pattern
 
 PathInput = str | os.PathLike[str]
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
@@ -314,7 +315,7 @@ def _arguments(
         ok = False
         diagnostics.append(Diagnostic("V108", message, rel, line, col))
 
-    for spec in specs:
+    for index, spec in enumerate(specs):
         if spec.name in seen:
             problem(f"argument '{spec.name}' is declared twice")
             continue
@@ -322,9 +323,14 @@ def _arguments(
         compiled = None
         if spec.pattern is not None:
             try:
-                compiled = re.compile(spec.pattern)
-            except re.error as exc:
-                problem(f"argument '{spec.name}': invalid pattern {spec.pattern!r}: {exc}")
+                compiled = compile_pattern(spec.pattern)
+            except PatternError as exc:
+                ok = False
+                p_line, p_col = parsed.key_marks.get(f"arguments.{index}.pattern", (line, col))
+                diagnostics.append(Diagnostic(
+                    "V115", f"argument '{spec.name}': invalid pattern {_shorten(spec.pattern)}: "
+                    f"RE2 cannot run it: {exc}", rel, p_line, p_col,
+                ))
                 continue
         if spec.type == "enum" and not spec.enum:
             problem(f"argument '{spec.name}' is of type enum but lists no 'enum' values")
@@ -367,6 +373,11 @@ def too_many_arguments(
         "([limits] max_arguments in tallinn.toml)",
         rel, line, col,
     )
+
+
+def _shorten(text: str) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= 80 else shown[:76] + "...'"
 
 
 def _check_examples(

@@ -6,7 +6,6 @@ reference on reload and every request sees one consistent library.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -18,6 +17,7 @@ from tallinn.library.files import Limits
 
 if TYPE_CHECKING:
     from tallinn.library.compose import Template
+    from tallinn.library.patterns import Pattern
 
 ArgValue = str | int | float | bool
 
@@ -41,7 +41,7 @@ class Argument:
     default: ArgValue | None = None
     enum: tuple[str, ...] = ()
     pattern: str | None = None
-    compiled_pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    compiled_pattern: Pattern | None = field(default=None, compare=False, repr=False)  # RE2
 
 
 @dataclass(frozen=True, slots=True)

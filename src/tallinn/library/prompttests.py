@@ -35,6 +35,7 @@ from tallinn.library.diagnostics import Diagnostic, LineIndex
 from tallinn.library.errors import RenderError
 from tallinn.library.files import LibraryFiles, Limits, normalise
 from tallinn.library.model import ArgValue, Library
+from tallinn.library.patterns import Pattern, PatternError, compile_pattern
 from tallinn.library.render import render
 
 PathInput = str | os.PathLike[str]
@@ -77,7 +78,7 @@ class Assertion:
     value: str | int  # text, a pattern, a snapshot path (relative to tests/) or a token budget
     line: int = 1
     col: int = 1
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    pattern: Pattern | None = field(default=None, compare=False, repr=False)  # RE2: linear time
 
     def __str__(self) -> str:
         return f"{self.type.value} {self.value!r}"
@@ -162,9 +163,11 @@ class _AssertionSpec(BaseModel):
                                  "snapshots/review.md")
         if kind in _PATTERN_TYPES:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+                compile_pattern(value)
+            except PatternError as exc:
+                shown = repr(value) if len(value) <= 78 else repr(value[:72]) + "..."
+                raise ValueError(f"invalid regular expression {shown}: RE2 cannot run it: "
+                                 f"{exc}") from None
         if not value and kind in _TEXT_TYPES:
             raise ValueError(f"{kind} takes a non-empty string")
         return value
@@ -348,7 +351,7 @@ def parse_tests(
             a_line, a_col = _start(assertions_node.value[number]
                                    if isinstance(assertions_node, yaml.SequenceNode) else None)
             kind = AssertionType(assertion.type)
-            pattern = re.compile(assertion.value) if kind in _PATTERN_TYPES else None
+            pattern = compile_pattern(assertion.value) if kind in _PATTERN_TYPES else None
             assertions.append(Assertion(kind, assertion.value, a_line, a_col, pattern))
         tests.append(PromptTest(
             id=test_id, path=path, description=case.description, command=command.lstrip("/"),

@@ -6,6 +6,9 @@ burst = 40                # bucket size; default twice the rate
 max_body_bytes = 1048576  # larger request bodies get 413
 allowed_hosts = ["prompts.example.com"]  # Host headers accepted on /mcp (proxies)
 access_log = false        # a log line per HTTP request (off: /metrics counts them)
+max_argument_chars = 16384   # one argument value of prompts/get or a tool call, in characters
+max_arguments_chars = 65536  # all of a request's argument names and values together
+render_threads = 2           # large renders run on worker threads, at most this many at once
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from typing import Any
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY = MIB
 DEFAULT_PRODUCTION_RATE = "20/s"
+# Request size limits: a render's work is bounded by its arguments' size (docs/security.md).
+DEFAULT_MAX_ARGUMENT_CHARS = 16 * 1024
+DEFAULT_MAX_ARGUMENTS_CHARS = 64 * 1024
+DEFAULT_RENDER_THREADS = 2
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _RATE = re.compile(
     r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*(?P<unit>s|sec|second|m|min|minute))?\s*"
@@ -74,6 +81,9 @@ class ServeConfig:
     json_logs: bool = False
     session_idle_timeout: float | None = 30 * 60
     access_log: bool = False
+    max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS
+    max_arguments_chars: int = DEFAULT_MAX_ARGUMENTS_CHARS
+    render_threads: int = DEFAULT_RENDER_THREADS
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -160,6 +170,14 @@ def resolve(
             raise ConfigError(f"[serve] access_log must be true or false, got {access_log!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range")
+    sizes = {}
+    for key, default in (("max_argument_chars", DEFAULT_MAX_ARGUMENT_CHARS),
+                         ("max_arguments_chars", DEFAULT_MAX_ARGUMENTS_CHARS),
+                         ("render_threads", DEFAULT_RENDER_THREADS)):
+        size = table.get(key, default)
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ConfigError(f"[serve] {key} must be a positive whole number, got {size!r}")
+        sizes[key] = size
     return ServeConfig(
         host=host,
         port=port,
@@ -171,4 +189,5 @@ def resolve(
         allowed_hosts=hosts,
         json_logs=production,
         access_log=access_log,
+        **sizes,
     )

@@ -229,7 +229,7 @@ def build_app(
     config = config or ServeConfig()
     metrics = registry.metrics
     recorder = EventRecorder(store, metrics)
-    mcp_server = build_server(registry, recorder)
+    mcp_server = build_server(registry, recorder, config=config)
     manager = StreamableHTTPSessionManager(
         app=mcp_server,
         stateless=config.stateless,

@@ -34,9 +34,11 @@ from pydantic import ValidationError
 from tallinn import __version__
 from tallinn.library import ArgType, RenderError, render
 from tallinn.serve._catalog import Snapshot, UriError, parse_uri
+from tallinn.serve._config import ConfigError, ServeConfig, resolve
 from tallinn.serve._events import EventRecorder
+from tallinn.serve._limits import RenderPool, RequestLimits, check_sizes, render_work
 from tallinn.serve._registry import Registry
-from tallinn.serve._tools import TOOL_NAMES, TOOLS, call_tool
+from tallinn.serve._tools import TOOL_NAMES, TOOLS, call_tool, tool_work
 
 log = logging.getLogger("tallinn.serve")
 
@@ -46,6 +48,7 @@ CLIENT_KEY = "tallinn.client"  # set in the ASGI scope by the HTTP guard
 _NOTIFY_ALL = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 _NOTIFY_TIMEOUT = 2.0
 _MAX_COMPLETIONS = 100
+_MAX_SUGGESTED_NAME = 200
 _BOOLEANS = ("false", "true")
 INSTRUCTIONS = (
     "Prompts of a Tallinn prompt library. Every command is a prompt; its source and every "
@@ -62,6 +65,7 @@ class TallinnServer(Server[dict[str, Any]]):
     """
 
     notifier: Notifier
+    renders: RenderPool
 
     def create_initialization_options(
         self,
@@ -209,10 +213,26 @@ class Observe:
 
 
 def _unknown_prompt(snapshot: Snapshot, name: str) -> MCPError:
-    close = difflib.get_close_matches(name, list(snapshot.library.commands), n=3, cutoff=0.6)
+    close = _close_matches(name, list(snapshot.library.commands))
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     shown = name if len(name) <= 80 else name[:77] + "..."
     return invalid(f"unknown prompt '{shown}'{hint}")
+
+
+def _close_matches(name: str, names: list[str]) -> list[str]:
+    # difflib's work grows with the name's length; no name much longer than any command's
+    # is close to one.
+    if len(name) > _MAX_SUGGESTED_NAME:
+        return []
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+
+
+def _library_config(registry: Registry) -> ServeConfig:
+    """The `[serve]` settings of the served library (stdio has no other source)."""
+    try:
+        return resolve(registry.snapshot().library.config.table("serve"))
+    except ConfigError:  # the CLI refuses such a table before serving; defaults otherwise
+        return ServeConfig()
 
 
 def _envelope(result: types.Result) -> dict[str, Any]:
@@ -226,10 +246,20 @@ _GET_PROMPT = _envelope(types.GetPromptResult(messages=[]))
 
 
 def build_server(
-    registry: Registry, recorder: EventRecorder, *, name: str = "tallinn"
+    registry: Registry,
+    recorder: EventRecorder,
+    *,
+    name: str = "tallinn",
+    config: ServeConfig | None = None,
 ) -> TallinnServer:
-    """Build the low-level MCP server over `registry`; security events go to `recorder`."""
+    """Build the low-level MCP server over `registry`; security events go to `recorder`.
+
+    Request limits come from `config`, else from the library's `[serve]` table.
+    """
     notifier = Notifier()
+    config = config or _library_config(registry)
+    limits = RequestLimits.of(config)
+    renders = RenderPool(config.render_threads)
 
     async def list_prompts(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
@@ -243,8 +273,13 @@ def build_server(
         command = snapshot.library.commands.get(params.name)
         if command is None:
             raise _unknown_prompt(snapshot, params.name)
+        arguments = params.arguments or {}
+        too_large = check_sizes(arguments, limits)
+        if too_large is not None:
+            raise invalid(too_large)
+        work = render_work(command, snapshot.library.templates[command.name], arguments)
         try:
-            text = render(snapshot.library, command, params.arguments or {})
+            text = await renders.run(work, render, snapshot.library, command, arguments)
         except RenderError as exc:
             raise invalid(str(exc)) from None
         # The wire form of a GetPromptResult: the SDK validates a result against the protocol
@@ -290,7 +325,10 @@ def build_server(
             raise invalid(
                 f"unknown tool '{params.name[:80]}' (tools: {', '.join(sorted(TOOL_NAMES))})"
             )
-        return call_tool(registry.snapshot(), params.name, params.arguments or {})
+        snapshot = registry.snapshot()
+        arguments = params.arguments or {}
+        work = tool_work(snapshot, params.name, arguments)
+        return await renders.run(work, call_tool, snapshot, params.name, arguments, limits)
 
     async def complete(
         ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
@@ -341,4 +379,5 @@ def build_server(
     server.middleware.append(Observe(registry, notifier))
     registry.subscribe(notifier.changed)
     server.notifier = notifier
+    server.renders = renders
     return server

@@ -14,9 +14,14 @@ from mcp import types
 
 from tallinn.library import RenderError, render
 from tallinn.serve._catalog import Snapshot, command_summary
+from tallinn.serve._config import ServeConfig
+from tallinn.serve._limits import RequestLimits, check_sizes, render_work
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 50
+# A search compares every term with every command: the query's length bounds the terms.
+MAX_QUERY_CHARS = 256
+_DEFAULT_LIMITS = RequestLimits.of(ServeConfig())
 
 
 class ToolArgumentError(ValueError):
@@ -48,7 +53,12 @@ TOOLS: tuple[types.Tool, ...] = (
         input_schema={
             "type": "object",
             "properties": {
-                "query": {"type": "string", "minLength": 1, "description": "Words to look for."},
+                "query": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_QUERY_CHARS,
+                    "description": "Words to look for.",
+                },
                 "limit": {
                     "type": "integer",
                     "minimum": 1,
@@ -134,11 +144,16 @@ TOOLS: tuple[types.Tool, ...] = (
 TOOL_NAMES = frozenset(t.name for t in TOOLS)
 
 
-def call_tool(snapshot: Snapshot, name: str, arguments: Mapping[str, Any]) -> types.CallToolResult:
+def call_tool(
+    snapshot: Snapshot,
+    name: str,
+    arguments: Mapping[str, Any],
+    limits: RequestLimits = _DEFAULT_LIMITS,
+) -> types.CallToolResult:
     """Run tool `name`; argument and render problems come back as `isError` results."""
     handler = _HANDLERS[name]
     try:
-        data = handler(snapshot, arguments)
+        data = handler(snapshot, arguments, limits)
     except (ToolArgumentError, RenderError) as exc:
         return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
     text = data["text"] if name == "render_prompt" else json.dumps(data, ensure_ascii=False)
@@ -153,11 +168,31 @@ def _only(arguments: Mapping[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _search(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
+def tool_work(snapshot: Snapshot, name: str, arguments: Mapping[str, Any]) -> int:
+    """The work count of a tool call (see `render_work`): a render's, else none to speak of."""
+    if name != "render_prompt":
+        return 0
+    command_name, values = arguments.get("name"), arguments.get("arguments")
+    if not isinstance(command_name, str) or not isinstance(values, Mapping):
+        return 0
+    command = snapshot.library.commands.get(command_name.lstrip("/"))
+    template = snapshot.library.templates.get(command.name) if command is not None else None
+    if command is None or template is None:
+        return 0
+    return render_work(command, template, values)
+
+
+def _search(
+    snapshot: Snapshot, arguments: Mapping[str, Any], limits: RequestLimits
+) -> dict[str, Any]:
     _only(arguments, {"query", "limit"})
     query = arguments.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ToolArgumentError("'query' must be a non-empty string")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ToolArgumentError(
+            f"'query' is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}"
+        )
     limit = arguments.get("limit", DEFAULT_LIMIT)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ToolArgumentError(f"'limit' must be an integer from 1 to {MAX_LIMIT}")
@@ -174,7 +209,9 @@ def _search(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
     return {"query": query, "results": results}
 
 
-def _render(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
+def _render(
+    snapshot: Snapshot, arguments: Mapping[str, Any], limits: RequestLimits
+) -> dict[str, Any]:
     _only(arguments, {"name", "arguments"})
     name = arguments.get("name")
     if not isinstance(name, str) or not name:
@@ -182,14 +219,21 @@ def _render(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
     values = arguments.get("arguments") or {}
     if not isinstance(values, Mapping):
         raise ToolArgumentError("'arguments' must be an object of argument values")
+    too_large = check_sizes(values, limits)
+    if too_large is not None:
+        raise ToolArgumentError(too_large)
     command = snapshot.library.commands.get(name.lstrip("/"))
     if command is None:
-        raise ToolArgumentError(f"unknown prompt '{name}' (use search_prompts or list_commands)")
+        raise ToolArgumentError(
+            f"unknown prompt '{_shorten(name)}' (use search_prompts or list_commands)"
+        )
     text = render(snapshot.library, command, values)
     return {"name": command.name, "text": text}
 
 
-def _list(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
+def _list(
+    snapshot: Snapshot, arguments: Mapping[str, Any], limits: RequestLimits
+) -> dict[str, Any]:
     _only(arguments, {"category"})
     library = snapshot.library
     category = arguments.get("category")
@@ -197,16 +241,20 @@ def _list(snapshot: Snapshot, arguments: Mapping[str, Any]) -> dict[str, Any]:
         raise ToolArgumentError("'category' must be a string")
     commands = [c for c in library.commands.values() if category is None or c.category == category]
     if category is not None and not commands:
-        raise ToolArgumentError(
-            f"no category '{category}' (categories: {', '.join(library.categories()) or 'none'})"
-        )
+        known = ", ".join(library.categories()) or "none"
+        raise ToolArgumentError(f"no category '{_shorten(category)}' (categories: {known})")
     return {
         "categories": library.categories(),
         "commands": [command_summary(c) for c in commands],
     }
 
 
-_HANDLERS: dict[str, Callable[[Snapshot, Mapping[str, Any]], dict[str, Any]]] = {
+def _shorten(text: str) -> str:
+    """A client's text as an error message quotes it: at most 80 characters."""
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_HANDLERS: dict[str, Callable[[Snapshot, Mapping[str, Any], RequestLimits], dict[str, Any]]] = {
     "search_prompts": _search,
     "render_prompt": _render,
     "list_commands": _list,

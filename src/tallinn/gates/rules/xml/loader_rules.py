@@ -119,8 +119,8 @@ commands/development/dev-task.md
 """),
     "V108": ("invalid-argument-declaration", E, "An argument declaration is inconsistent", """
 What it does
-Checks each declared argument: a name given once, a valid `pattern`, `enum` values exactly
-when `type: enum`, not both `required` and a `default`, and a default that is itself valid.
+Checks each declared argument: a name given once, `enum` values exactly when `type: enum`,
+not both `required` and a `default`, and a default that is itself valid (patterns: V115).
 
 Why is this bad?
 The command could never be rendered as declared, so it is left out of the library.
@@ -245,6 +245,36 @@ No prompt needs that many; every request would have to carry and check each of t
 
 Use instead
 Group the values into fewer arguments, or raise the limit.
+"""),
+    "V115": ("pattern-rejected-by-re2", E, "An argument pattern is not one RE2 can run", """
+What it does
+Checks that each argument `pattern` compiles with RE2, the linear-time engine Tallinn matches
+values with. RE2 refuses backreferences (`\\1`), lookaround (`(?=`, `(?!`, `(?<=`, `(?<!`),
+possessive and atomic groups, Python-only escapes such as `\\Z`, and patterns whose
+compiled program is larger than its memory budget (256 KiB). The position is that of the
+argument's `pattern` key; the message gives RE2's reason.
+
+Why is this bad?
+The command cannot check its argument as declared, so it is left out of the library. The
+constructs RE2 refuses are those that make a backtracking engine take exponential time on a
+short value: one such pattern and one request would freeze a server for every client.
+
+Example
+```yaml
+arguments:
+  - name: word
+    pattern: "(\\w+)-\\1"
+```
+
+Use instead
+```yaml
+arguments:
+  - name: word
+    pattern: "\\w+-\\w+"
+```
+
+References
+- https://github.com/google/re2/wiki/Syntax
 """),
     "V203": ("undeclared-component-argument", E,
              "A component needs an argument the command does not declare", """
