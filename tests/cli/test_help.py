@@ -59,7 +59,7 @@ def test_flags_and_metavars_read_as_ordinary_help() -> None:
     gates = _help(["gates"])
     assert re.search(r"--only\s+GATE\[,GATE\]", gates)
     assert re.search(r"--library\s+-L\s+PATH", gates)
-    assert re.search(r"--format\s+-f\s+\[text\|json\|markdown\|sarif\]", gates)
+    assert re.search(r"--format\s+-f\s+FORMAT\s+Report format: text, json, markdown", gates)
     assert re.search(r"--json\s{2,}Same as --format json", gates)
     render = _help(["render"])
     assert "Usage: tallinn render [OPTIONS] NAME [ARG]..." in render

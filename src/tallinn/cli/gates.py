@@ -83,8 +83,10 @@ def gates(
     ] = None,
     fmt: Annotated[
         Format | None,
-        typer.Option("--format", "-f", help="Report format. Default: each --report file's "
-                     "suffix (.md, .json, .sarif, else text).", show_default=False),
+        typer.Option("--format", "-f", metavar="FORMAT",
+                     help="Report format: text, json, markdown, sarif or github (workflow "
+                     "annotations). Default: each --report file's suffix (.md, .json, "
+                     ".sarif, else text).", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     report: Annotated[
