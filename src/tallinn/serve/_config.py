@@ -170,14 +170,14 @@ def resolve(
             raise ConfigError(f"[serve] access_log must be true or false, got {access_log!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range")
-    sizes = {}
-    for key, default in (("max_argument_chars", DEFAULT_MAX_ARGUMENT_CHARS),
-                         ("max_arguments_chars", DEFAULT_MAX_ARGUMENTS_CHARS),
-                         ("render_threads", DEFAULT_RENDER_THREADS)):
-        size = table.get(key, default)
-        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-            raise ConfigError(f"[serve] {key} must be a positive whole number, got {size!r}")
-        sizes[key] = size
+    sizes = {
+        "max_argument_chars": _positive_whole(
+            "max_argument_chars", table.get("max_argument_chars", DEFAULT_MAX_ARGUMENT_CHARS)),
+        "max_arguments_chars": _positive_whole(
+            "max_arguments_chars", table.get("max_arguments_chars", DEFAULT_MAX_ARGUMENTS_CHARS)),
+        "render_threads": _positive_whole(
+            "render_threads", table.get("render_threads", DEFAULT_RENDER_THREADS)),
+    }
     return ServeConfig(
         host=host,
         port=port,
@@ -191,3 +191,9 @@ def resolve(
         access_log=access_log,
         **sizes,
     )
+
+
+def _positive_whole(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"[serve] {key} must be a positive whole number, got {value!r}")
+    return value
