@@ -6,6 +6,13 @@ burst = 40                # bucket size; default twice the rate
 max_body_bytes = 1048576  # larger request bodies get 413
 allowed_hosts = ["prompts.example.com"]  # Host headers accepted on /mcp (proxies)
 access_log = false        # a log line per HTTP request (off: /metrics counts them)
+max_connections = 2000    # open connections; past it the oldest incomplete one is closed
+header_timeout = 10       # seconds to send a request's headers (from connect or the last answer)
+body_timeout = 30         # seconds to send a request's body
+keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
+backlog = 2048            # connections the kernel queues before the server accepts them
+max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
+session_idle_timeout = 1800  # seconds before an unused session is closed
 """
 
 from __future__ import annotations
@@ -24,6 +31,18 @@ _RATE = re.compile(
     r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*(?P<unit>s|sec|second|m|min|minute))?\s*"
 )
 _OFF = frozenset({"off", "none", "0", "false", "no"})
+
+
+# The network edge: every bound with its default, its type and its smallest allowed value.
+EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
+    "max_connections": (2000, int, 1),
+    "header_timeout": (10.0, float, 0.1),
+    "body_timeout": (30.0, float, 0.1),
+    "keep_alive_timeout": (5.0, float, 0.1),
+    "backlog": (2048, int, 1),
+    "max_sessions": (1000, int, 1),
+    "session_idle_timeout": (1800.0, float, 1.0),
+}
 
 
 class ConfigError(ValueError):
@@ -74,6 +93,12 @@ class ServeConfig:
     json_logs: bool = False
     session_idle_timeout: float | None = 30 * 60
     access_log: bool = False
+    max_connections: int = 2000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    backlog: int = 2048
+    max_sessions: int = 1000
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -122,10 +147,13 @@ def resolve(
     allowed_hosts: Iterable[str] = (),
     env_allowed_hosts: str = "",
     access_log: bool | None = None,
+    edge: Mapping[str, float | None] | None = None,
 ) -> ServeConfig:
     """Combine options (given) over the library's `[serve]` table over defaults.
 
     Rate limiting is on by default in production (20/s per client) and off otherwise.
+    `edge` holds the command line's network bounds (`{"max_sessions": 200}`); `None` values
+    fall through to the table.
     """
     burst = table.get("burst")
     if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int | float)):
@@ -160,6 +188,7 @@ def resolve(
             raise ConfigError(f"[serve] access_log must be true or false, got {access_log!r}")
     if not 0 < port < 65536:
         raise ConfigError(f"port {port} is out of range")
+    bounds = edge_bounds(table, edge or {})
     return ServeConfig(
         host=host,
         port=port,
@@ -171,4 +200,33 @@ def resolve(
         allowed_hosts=hosts,
         json_logs=production,
         access_log=access_log,
+        max_connections=int(bounds["max_connections"]),
+        header_timeout=bounds["header_timeout"],
+        body_timeout=bounds["body_timeout"],
+        keep_alive_timeout=bounds["keep_alive_timeout"],
+        backlog=int(bounds["backlog"]),
+        max_sessions=int(bounds["max_sessions"]),
+        session_idle_timeout=bounds["session_idle_timeout"],
     )
+
+
+def edge_bounds(table: Mapping[str, Any], given: Mapping[str, float | None]) -> dict[str, float]:
+    """Given `[serve]` and the options, return every network bound, checked.
+
+    `{"max_sessions": 200}` over `max_sessions = 50` in the table gives 200; a key in neither
+    takes its default from `EDGE_DEFAULTS`.
+    """
+    bounds: dict[str, float] = {}
+    for key, (default, kind, smallest) in EDGE_DEFAULTS.items():
+        value = given.get(key)
+        where = f"--{key.replace('_', '-')}"
+        if value is None:
+            value, where = table.get(key, default), f"[serve] {key}"
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (kind is int and not float(value).is_integer()):
+            noun = "a whole number" if kind is int else "a number of seconds"
+            raise ConfigError(f"{where} must be {noun}, got {value!r}")
+        if not math.isfinite(value) or value < smallest:
+            raise ConfigError(f"{where} must be at least {smallest:g}, got {value!r}")
+        bounds[key] = float(value)
+    return bounds

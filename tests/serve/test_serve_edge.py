@@ -1,0 +1,257 @@
+"""The network edge of `tallinn serve --http`, under the real uvicorn server it runs with:
+header and body deadlines, the connection cap, the session cap, in-flight duplicate ids."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx2
+import pytest
+from tests.serve.serve_helpers import FakeStore, free_port, metric_value, wait_until
+
+from tallinn.serve import Registry, ServeConfig, http_server
+
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
+
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "edge-test", "version": "1"},
+    },
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+class EdgeServer:
+    """`http_server(...)`, the very server `tallinn serve --http` runs, in a thread."""
+
+    def __init__(self, registry: Registry, store: FakeStore, config: ServeConfig) -> None:
+        self.server = http_server(registry, store, config)
+        self.url = f"http://127.0.0.1:{config.port}"
+        self.port = config.port
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> EdgeServer:
+        self.thread.start()
+        wait_until(lambda: httpx2.get(f"{self.url}/health", timeout=2).status_code == 200)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "server thread did not stop"
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return metric_value(httpx2.get(f"{self.url}/metrics", timeout=5).text, name, labels)
+
+
+@pytest.fixture
+def edge(registry: Registry, store: FakeStore) -> Iterator[Any]:
+    started: list[EdgeServer] = []
+
+    def start(**changes: Any) -> EdgeServer:
+        fields: dict[str, Any] = {"port": free_port(), "reload": False}
+        fields.update(changes)
+        server = EdgeServer(registry, store, ServeConfig(**fields)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+_OPENED: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_raw_sockets() -> Iterator[None]:
+    """Every socket `raw` opened is closed after its test (ResourceWarnings are errors)."""
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
+def raw(port: int, data: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    _OPENED.append(sock)
+    if data:
+        sock.sendall(data)
+    return sock
+
+
+def closed_by_server(sock: socket.socket, timeout: float = 20.0) -> bytes:
+    """Read until the server closes the connection (fail after `timeout`); return what came."""
+    sock.settimeout(timeout)
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+def test_slow_headers_are_cut_at_the_header_deadline(edge: Any) -> None:
+    """A connection that has not finished its headers within header_timeout is closed."""
+    server = edge(header_timeout=0.5)
+    half_open = raw(server.port)
+    partial = raw(server.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: a")
+    assert closed_by_server(half_open) == b""
+    assert closed_by_server(partial) == b""
+    assert server.metric("tallinn_connections_dropped_total", {"reason": "header_timeout"}) >= 2
+    assert httpx2.get(f"{server.url}/health").status_code == 200
+
+
+def test_an_idle_keep_alive_connection_waits_again_for_headers(edge: Any) -> None:
+    """After an answer, a kept-alive connection gets a new header deadline, and is cut by it."""
+    server = edge(header_timeout=0.5, keep_alive_timeout=60)
+    sock = raw(server.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.settimeout(10)
+    first = sock.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200")
+    sock.sendall(b"GET /health HTTP/1.1\r\n")
+    assert b"HTTP/1.1" not in closed_by_server(sock)
+
+
+def test_a_slow_body_gets_408_and_a_closed_connection(edge: Any) -> None:
+    """A POST body not sent whole within body_timeout is answered 408, then the connection ends."""
+    server = edge(body_timeout=0.5)
+    head = (
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n"
+    )
+    sock = raw(server.port, head.encode() + b'{"jsonrpc": "2.0", ')
+    answer = closed_by_server(sock)
+    assert answer.startswith(b"HTTP/1.1 408")
+    assert b'"request_timeout"' in answer
+    assert server.metric("tallinn_connections_dropped_total", {"reason": "body_timeout"}) == 1
+
+
+def test_a_chunked_body_over_the_limit_is_refused(edge: Any) -> None:
+    """A body without Content-Length is counted as it streams and refused past max_body_bytes."""
+    server = edge(max_body_bytes=1000)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b" " * 500
+
+    response = httpx2.post(f"{server.url}/mcp", content=chunks(), headers=MCP_HEADERS)
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_too_large"
+
+
+def test_health_answers_while_half_open_and_slow_connections_fill_the_server(edge: Any) -> None:
+    """Past max_connections, half-open and slow connections are closed, oldest first, so
+    /health is still answered while hundreds of them are held open."""
+    server = edge(max_connections=50, header_timeout=300, body_timeout=300)
+    held: list[socket.socket] = []
+    slow_body = (
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Accept: application/json\r\nContent-Length: 100000\r\n\r\n{"
+    )
+    for index in range(300):
+        kind = index % 3
+        data = (
+            b"" if kind == 0 else (b"GET /health HTTP/1.1\r\nHost: x" if kind == 1 else slow_body)
+        )
+        held.append(raw(server.port, data))
+    try:
+        for _ in range(5):
+            response = httpx2.get(f"{server.url}/health", timeout=30)
+            assert response.status_code == 200
+            assert response.json()["status"] == "ok"
+        assert (
+            server.metric("tallinn_connections_dropped_total", {"reason": "over_capacity"}) >= 250
+        )
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def _initialize(url: str) -> httpx2.Response:
+    return httpx2.post(f"{url}/mcp", json=INIT, headers=MCP_HEADERS, timeout=10)
+
+
+def test_sessions_past_the_cap_get_503_with_a_jsonrpc_error(edge: Any) -> None:
+    """With max_sessions open, a new session is refused 503 with a JSON-RPC error; one ended
+    by its client makes room again."""
+    server = edge(max_sessions=2)
+    sessions = [_initialize(server.url).headers["mcp-session-id"] for _ in range(2)]
+    refused = _initialize(server.url)
+    assert refused.status_code == 503
+    body = refused.json()
+    assert body["jsonrpc"] == "2.0"
+    assert body["error"]["message"] == "Too many open sessions"
+    ended = httpx2.delete(
+        f"{server.url}/mcp",
+        headers={
+            **MCP_HEADERS,
+            "mcp-session-id": sessions[0],
+            "mcp-protocol-version": "2025-11-25",
+        },
+    )
+    assert ended.status_code == 200
+    assert _initialize(server.url).status_code == 200
+
+
+def test_idle_sessions_end_after_session_idle_timeout(edge: Any) -> None:
+    """A session unused for session_idle_timeout is closed: its id then answers 404."""
+    server = edge(session_idle_timeout=1.0)
+    session = _initialize(server.url).headers["mcp-session-id"]
+    headers = {**MCP_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    assert httpx2.post(f"{server.url}/mcp", json=ping, headers=headers).status_code == 200
+    assert server.metric("tallinn_mcp_sessions") == 1
+    wait_until(lambda: server.metric("tallinn_mcp_sessions") == 0, timeout=30, step=0.2)
+    assert httpx2.post(f"{server.url}/mcp", json=ping, headers=headers).status_code == 404
+
+
+async def test_one_id_reused_concurrently_is_answered_never_a_500(edge: Any) -> None:
+    """Many requests with one id at once on one session: each gets its answer or a 409
+    JSON-RPC error naming the reuse; none is left unanswered and none is a 500."""
+    server = edge()
+    session = _initialize(server.url).headers["mcp-session-id"]
+    headers = {**MCP_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    request = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "prompts/get",
+        "params": {"name": "code-review", "arguments": {"path": "x" * 20000}},
+    }
+    statuses: list[int] = []
+    bodies: list[dict[str, Any]] = []
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30)) as client:
+
+        async def send() -> None:
+            response = await client.post(f"{server.url}/mcp", json=request, headers=headers)
+            statuses.append(response.status_code)
+            bodies.append(response.json())
+
+        for _ in range(5):
+            async with anyio.create_task_group() as tg:
+                for _ in range(20):
+                    tg.start_soon(send)
+    assert len(statuses) == 100
+    assert set(statuses) <= {200, 409}, statuses
+    for status, body in zip(statuses, bodies, strict=True):
+        assert body["id"] == 7
+        if status == 409:
+            assert body["error"] == {
+                "code": -32600,
+                "message": "a request with this id is already being answered on this session",
+            }
+        else:
+            assert "messages" in body["result"]
+    # The session still serves afterwards.
+    ping = {"jsonrpc": "2.0", "id": 8, "method": "ping"}
+    after = httpx2.post(f"{server.url}/mcp", json=ping, headers=headers)
+    assert after.json() == {"jsonrpc": "2.0", "id": 8, "result": {}}
