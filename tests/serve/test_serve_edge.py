@@ -3,6 +3,7 @@ header and body deadlines, the connection cap, the session cap, in-flight duplic
 
 from __future__ import annotations
 
+import resource
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,8 +13,12 @@ import anyio
 import httpx2
 import pytest
 from tests.serve.serve_helpers import FakeStore, free_port, metric_value, wait_until
+from typer.testing import CliRunner
 
-from tallinn.serve import Registry, ServeConfig, http_server
+import tallinn.serve as serving
+from tallinn.cli import app as cli_app
+from tallinn.serve import ConfigError, Registry, ServeConfig, http_server, resolve
+from tallinn.serve._run import fit_connections, raise_fd_limit
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -255,3 +260,101 @@ async def test_one_id_reused_concurrently_is_answered_never_a_500(edge: Any) -> 
     ping = {"jsonrpc": "2.0", "id": 8, "method": "ping"}
     after = httpx2.post(f"{server.url}/mcp", json=ping, headers=headers)
     assert after.json() == {"jsonrpc": "2.0", "id": 8, "result": {}}
+
+
+def test_edge_bounds_come_from_options_over_the_table_over_defaults() -> None:
+    """Each bound is read from [serve], overridden by its option, else its documented default."""
+    table = {"max_sessions": 50, "header_timeout": 2.5, "backlog": 64}
+    config = resolve(table, edge={"max_sessions": 200, "max_connections": None})
+    assert config.max_sessions == 200
+    assert config.header_timeout == 2.5
+    assert config.backlog == 64
+    assert config.max_connections == 2000
+    assert config.body_timeout == 30
+    assert config.keep_alive_timeout == 5
+    assert config.session_idle_timeout == 1800
+
+
+@pytest.mark.parametrize(
+    ("table", "edge", "message"),
+    [
+        ({"max_sessions": "many"}, {}, "[serve] max_sessions must be a whole number, got 'many'"),
+        ({"max_sessions": 2.5}, {}, "[serve] max_sessions must be a whole number, got 2.5"),
+        ({"body_timeout": True}, {}, "[serve] body_timeout must be a number of seconds, got True"),
+        ({}, {"max_connections": 0}, "--max-connections must be at least 1, got 0"),
+        ({"header_timeout": float("inf")}, {}, "[serve] header_timeout must be at least 0.1"),
+    ],
+)
+def test_a_wrong_edge_bound_is_a_config_error(
+    table: dict[str, Any], edge: dict[str, Any], message: str
+) -> None:
+    """A bound of the wrong type or below its smallest value names its key and the value."""
+    with pytest.raises(ConfigError) as caught:
+        resolve(table, edge=edge)
+    assert str(caught.value).startswith(message)
+
+
+def test_serve_options_reach_the_edge_bounds(
+    monkeypatch: pytest.MonkeyPatch, library_dir: Any, tmp_path: Any
+) -> None:
+    """--max-connections, --max-sessions and --session-idle-timeout reach the server config."""
+    seen: dict[str, ServeConfig] = {}
+
+    def capture(registry: Registry, store: Any, config: ServeConfig) -> None:
+        seen["config"] = config
+
+    monkeypatch.setattr(serving, "serve_http", capture)
+    monkeypatch.setenv("TALLINN_STORE_URL", f"sqlite:///{tmp_path / 's.db'}")
+    options = ["--max-connections", "300", "--max-sessions", "20", "--session-idle-timeout", "60"]
+    result = CliRunner().invoke(
+        cli_app, ["serve", "--library", str(library_dir), "--http", *options]
+    )
+    assert result.exit_code == 0, result.output
+    config = seen["config"]
+    assert (config.max_connections, config.max_sessions, config.session_idle_timeout) == (
+        300,
+        20,
+        60,
+    )
+
+
+def test_the_connection_cap_stays_under_the_file_limit() -> None:
+    """A cap above what the process may open is lowered to fit; one that fits is kept."""
+    assert fit_connections(ServeConfig(max_connections=5000), 1024).max_connections == 960
+    assert fit_connections(ServeConfig(max_connections=500), 1024).max_connections == 500
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert raise_fd_limit(soft) == soft
+
+
+def test_deep_nesting_on_a_session_is_a_parse_error(edge: Any) -> None:
+    """A body nested too deep for Python's JSON parser is answered 400, not a 500."""
+    server = edge()
+    session = _initialize(server.url).headers["mcp-session-id"]
+    headers = {**MCP_HEADERS, "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"}
+    body = b"[" * 100_000 + b"]" * 100_000
+    response = httpx2.post(f"{server.url}/mcp", content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == -32700
+
+
+def test_past_max_requests_a_request_is_shed_with_503(edge: Any) -> None:
+    """With max_requests answers in progress, another request gets 503, Retry-After and a
+    JSON-RPC error at once; /health is not counted and answers; room frees when one ends."""
+    server = edge(max_requests=1, body_timeout=60)
+    head = (
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Accept: application/json\r\nContent-Length: 400\r\n\r\n"
+    )
+    slow = raw(server.port, head.encode() + b"{")
+
+    def shed() -> httpx2.Response | None:
+        response = _initialize(server.url)
+        return response if response.status_code == 503 else None
+
+    refused = wait_until(shed)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"]["message"] == "the server is busy; retry shortly"
+    assert httpx2.get(f"{server.url}/health").status_code == 200
+    assert server.metric("tallinn_mcp_shed_total") >= 1
+    slow.close()
+    wait_until(lambda: _initialize(server.url).status_code == 200)

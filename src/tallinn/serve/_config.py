@@ -11,6 +11,7 @@ header_timeout = 10       # seconds to send a request's headers (from connect or
 body_timeout = 30         # seconds to send a request's body
 keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
 backlog = 2048            # connections the kernel queues before the server accepts them
+max_requests = 500        # requests to /mcp answered at once; past it, 503 and Retry-After
 max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
 """
@@ -40,6 +41,7 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
     "body_timeout": (30.0, float, 0.1),
     "keep_alive_timeout": (5.0, float, 0.1),
     "backlog": (2048, int, 1),
+    "max_requests": (500, int, 1),
     "max_sessions": (1000, int, 1),
     "session_idle_timeout": (1800.0, float, 1.0),
 }
@@ -98,6 +100,7 @@ class ServeConfig:
     body_timeout: float = 30.0
     keep_alive_timeout: float = 5.0
     backlog: int = 2048
+    max_requests: int = 500
     max_sessions: int = 1000
 
     def host_patterns(self) -> list[str]:
@@ -205,6 +208,7 @@ def resolve(
         body_timeout=bounds["body_timeout"],
         keep_alive_timeout=bounds["keep_alive_timeout"],
         backlog=int(bounds["backlog"]),
+        max_requests=int(bounds["max_requests"]),
         max_sessions=int(bounds["max_sessions"]),
         session_idle_timeout=bounds["session_idle_timeout"],
     )

@@ -108,10 +108,22 @@ class _StoreDown(Exception):
     """The store could not say whether a token is valid."""
 
 
-def jsonrpc_error(status: int, code: int, message: str, request_id: Any = None) -> Response:
+def jsonrpc_error(
+    status: int,
+    code: int,
+    message: str,
+    request_id: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """A JSON-RPC error body with an HTTP status: `{"jsonrpc": "2.0", "id": 7, "error": ...}`."""
     body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
-    return Response(json.dumps(body).encode(), status_code=status, media_type="application/json")
+    return Response(
+        json.dumps(body).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def quiet_errors(body: bytes, status: int) -> bytes | None:
@@ -122,7 +134,7 @@ def quiet_errors(body: bytes, status: int) -> bytes | None:
     """
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     messages = payload if isinstance(payload, list) else [payload]
     changed = False
@@ -184,7 +196,7 @@ def request_id(body: bytes) -> str | None:
     """
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: the SDK answers it as a parse error
         return None
     if isinstance(message, dict) and "method" in message and message.get("id") is not None:
         return str(message["id"])
@@ -215,11 +227,35 @@ class McpGuard:
         # SDK keys its answer streams by id, so a second request with the same id would take
         # the first one's answer and leave the other unanswered.
         self._in_flight: set[tuple[str, str]] = set()
+        self._busy = 0  # requests to /mcp being answered now, notification streams aside
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
             await self.app(scope, receive, send)
             return
+        # Shed load before doing any work: past `max_requests` answers in progress, a request
+        # waits behind all of them, and so would /health. A GET is a notification stream,
+        # bounded by the session cap instead.
+        if scope["method"] == "GET":
+            await self._guarded(scope, receive, send)
+            return
+        if self._busy >= self.config.max_requests:
+            self.recorder.metrics.shed.inc()
+            busy = jsonrpc_error(
+                503,
+                types.INTERNAL_ERROR,
+                "the server is busy; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+            await busy(scope, receive, send)
+            return
+        self._busy += 1
+        try:
+            await self._guarded(scope, receive, send)
+        finally:
+            self._busy -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         client = f"ip:{client_ip(scope)}"
         length = headers.get("content-length", "")

@@ -107,6 +107,11 @@ class Metrics:
         self.sessions = Gauge(
             "tallinn_mcp_sessions", "Stateful MCP sessions open now.", registry=r
         )
+        self.shed = Counter(
+            "tallinn_mcp_shed",
+            "Requests answered 503 because max_requests were already being answered.",
+            registry=r,
+        )
         self.duplicate_ids = Counter(
             "tallinn_mcp_duplicate_ids",
             "Requests refused because their id was already in flight on the session.",

@@ -215,6 +215,23 @@ def raise_fd_limit(wanted: int) -> int:
     return soft
 
 
+def fit_connections(config: ServeConfig, fd_limit: int) -> ServeConfig:
+    """Lower `max_connections` to fit under `fd_limit` open files, so accept() never fails.
+
+    Given `max_connections=5000` and a limit of 1,024, the cap becomes 960.
+    """
+    fitting = max(1, fd_limit - _SPARE_FDS)
+    if config.max_connections <= fitting:
+        return config
+    log.warning(
+        "max_connections %d is more than this process's file limit (%d) allows; using %d",
+        config.max_connections,
+        fd_limit,
+        fitting,
+    )
+    return replace(config, max_connections=fitting)
+
+
 def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uvicorn.Server:
     """A uvicorn server for `build_app(registry, store, config)`, not yet running."""
     import uvicorn
@@ -222,14 +239,7 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
     from tallinn.serve._http import build_app
 
     app = build_app(registry, store, config)
-    limit = raise_fd_limit(config.max_connections + _SPARE_FDS)
-    if config.max_connections + _SPARE_FDS > limit:
-        log.warning(
-            "max_connections %d is more than this process's file limit allows; using %d",
-            config.max_connections,
-            max(1, limit - _SPARE_FDS),
-        )
-        config = replace(config, max_connections=max(1, limit - _SPARE_FDS))
+    config = fit_connections(config, raise_fd_limit(config.max_connections + _SPARE_FDS))
     uvicorn_config = uvicorn.Config(
         app,
         host=config.host,
