@@ -3,6 +3,7 @@ header and body deadlines, the connection cap, the session cap, in-flight duplic
 
 from __future__ import annotations
 
+import json
 import resource
 import socket
 import threading
@@ -338,23 +339,39 @@ def test_deep_nesting_on_a_session_is_a_parse_error(edge: Any) -> None:
 
 
 def test_past_max_requests_a_request_is_shed_with_503(edge: Any) -> None:
-    """With max_requests answers in progress, another request gets 503, Retry-After and a
-    JSON-RPC error at once; /health is not counted and answers; room frees when one ends."""
+    """With max_requests requests waiting for their answer, another one gets 503, Retry-After
+    and a JSON-RPC error at once; the rest are answered, and so is /health."""
+    server = edge(max_requests=1, stateless=True)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).encode()
+    request = (
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Accept: application/json\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    # Connections first, then every request at once, so the server reads them together.
+    socks = [raw(server.port) for _ in range(50)]
+    for sock in socks:
+        sock.sendall(request)
+    answers = [closed_by_server(sock) for sock in socks]
+    statuses = [int(answer.split(b" ", 2)[1]) for answer in answers]
+    assert set(statuses) == {200, 503}, statuses
+    refused = next(answer for answer in answers if answer.startswith(b"HTTP/1.1 503"))
+    assert b"retry-after: 1" in refused.lower()
+    assert b'"the server is busy; retry shortly"' in refused
+    assert server.metric("tallinn_mcp_shed_total") == statuses.count(503)
+    assert httpx2.get(f"{server.url}/health").status_code == 200
+
+
+def test_slow_bodies_do_not_count_towards_max_requests(edge: Any) -> None:
+    """A request still sending its body is not counted as work: others are answered."""
     server = edge(max_requests=1, body_timeout=60)
     head = (
         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         "Accept: application/json\r\nContent-Length: 400\r\n\r\n"
     )
-    slow = raw(server.port, head.encode() + b"{")
-
-    def shed() -> httpx2.Response | None:
-        response = _initialize(server.url)
-        return response if response.status_code == 503 else None
-
-    refused = wait_until(shed)
-    assert refused.headers["retry-after"] == "1"
-    assert refused.json()["error"]["message"] == "the server is busy; retry shortly"
-    assert httpx2.get(f"{server.url}/health").status_code == 200
-    assert server.metric("tallinn_mcp_shed_total") >= 1
-    slow.close()
-    wait_until(lambda: _initialize(server.url).status_code == 200)
+    slow = [raw(server.port, head.encode() + b"{") for _ in range(5)]
+    try:
+        for _ in range(3):
+            assert _initialize(server.url).status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()

@@ -11,7 +11,7 @@ header_timeout = 10       # seconds to send a request's headers (from connect or
 body_timeout = 30         # seconds to send a request's body
 keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
 backlog = 2048            # connections the kernel queues before the server accepts them
-max_requests = 500        # requests to /mcp answered at once; past it, 503 and Retry-After
+max_requests = 500        # POSTs waiting for their answer; past it, 503 and Retry-After
 max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
 """

@@ -227,19 +227,15 @@ class McpGuard:
         # SDK keys its answer streams by id, so a second request with the same id would take
         # the first one's answer and leave the other unanswered.
         self._in_flight: set[tuple[str, str]] = set()
-        self._busy = 0  # requests to /mcp being answered now, notification streams aside
+        self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
             await self.app(scope, receive, send)
             return
-        # Shed load before doing any work: past `max_requests` answers in progress, a request
-        # waits behind all of them, and so would /health. A GET is a notification stream,
-        # bounded by the session cap instead.
-        if scope["method"] == "GET":
-            await self._guarded(scope, receive, send)
-            return
-        if self._busy >= self.config.max_requests:
+        # Shed load before doing any work: past `max_requests` requests waiting for their
+        # answer to start, another one would queue behind all of them, and so would /health.
+        if scope["method"] == "POST" and self._busy >= self.config.max_requests:
             self.recorder.metrics.shed.inc()
             busy = jsonrpc_error(
                 503,
@@ -249,11 +245,29 @@ class McpGuard:
             )
             await busy(scope, receive, send)
             return
+        await self._guarded(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand a POST whose body has arrived to the SDK, counted until its answer starts.
+
+        A slow body is not counted (the deadlines bound it), nor is a stream once it has
+        started (`subscriptions/listen`): only work that is queued for the CPU.
+        """
         self._busy += 1
+        counted = True
+
+        async def started(message: Message) -> None:
+            nonlocal counted
+            if counted and message["type"] == "http.response.start":
+                counted = False
+                self._busy -= 1
+            await send(message)
+
         try:
-            await self._guarded(scope, receive, send)
+            await self.app(scope, receive, started)
         finally:
-            self._busy -= 1
+            if counted:
+                self._busy -= 1
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -325,7 +339,7 @@ class McpGuard:
         session = None if self.config.stateless else headers.get("mcp-session-id")
         rid = request_id(body) if session else None
         if session is None or rid is None:
-            await self.app(scope, receive, send)
+            await self._answer(scope, receive, send)
             return
         key = (session, rid)
         if key in self._in_flight:
@@ -339,7 +353,7 @@ class McpGuard:
             return
         self._in_flight.add(key)
         try:
-            await self.app(scope, receive, send)
+            await self._answer(scope, receive, send)
         finally:
             self._in_flight.discard(key)
 
