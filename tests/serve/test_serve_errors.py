@@ -204,3 +204,18 @@ def test_stdio_server_prints_the_startup_line_on_stderr(library_dir: Path, tmp_p
     )
     assert done.stdout == ""
     assert f"serving 4 prompts over stdio (development, store: {url})" in done.stderr
+
+
+def test_smoke_reads_the_production_ready_counts(
+    serve_thread: StartThread, registry: Registry
+) -> None:
+    """`tallinn smoke` reports a refused reload's problem count from production's /ready."""
+    import anyio
+
+    from tallinn.serve import run_smoke
+
+    registry.reload_error = ("a.md:1:1: V101 x", "b.md:1:1: V102 y", "c.md:1:1: V101 z")
+    server = serve_thread(production(rate_limit=None), reg=registry)
+    checks = anyio.run(lambda: run_smoke(server.url, token="good-token", timeout=10))
+    ready = next(check for check in checks if check.name.endswith("/ready"))
+    assert ready.detail == "ready, last reload refused (3 problems)"
