@@ -107,6 +107,8 @@ class Soak:
         self.stop_at = 0.0
         self.opening = asyncio.Semaphore(10)
         self.tls: ssl.SSLContext | bool = True
+        self.cpu_share = 0.0
+        self.load = 0.0
 
     def tokens(self, count: int) -> list[str]:
         from tallinn.ops.store import open_store
@@ -235,7 +237,7 @@ class Soak:
                             break  # cut by the server
                 self.cut += time.time() < self.stop_at
             except (ConnectionError, OSError):
-                self.cut += 1
+                self.cut += time.time() < self.stop_at
             finally:
                 writer.close()
 
@@ -285,6 +287,9 @@ class Soak:
         )
         time.sleep(max(0.0, self.stop_at - a.seconds - time.time()))
         self.rss["start"] = self.rss_mb()
+        assert self.process is not None
+        server = psutil.Process(self.process.pid)
+        cpu_start = sum(server.cpu_times()[:2])
         time.sleep(max(0.0, self.stop_at - a.seconds / 2 - time.time()))
         self.rss["middle"] = self.rss_mb()
         for process in workers:
@@ -294,6 +299,10 @@ class Soak:
             for kind, count in result["errors"].items():
                 self.errors[kind] = self.errors.get(kind, 0) + count
         self.rss["end"] = self.rss_mb()
+        # How much CPU the server had, and how busy the machine was: on a shared machine a
+        # server that gets a fraction of a core cannot keep up, whatever its code does.
+        self.cpu_share = (sum(server.cpu_times()[:2]) - cpu_start) / a.seconds
+        self.load = os.getloadavg()[0]
         self.cut = json.loads(hostile.communicate(timeout=120)[0])["cut"]
         probed = json.loads(probe.communicate(timeout=120)[0])
         self.health, self.health_failures = probed["answered_ms"], probed["failed"]
@@ -317,7 +326,10 @@ class Soak:
               f"p50 {percentile(self.health, 0.5):.1f} ms, p99 {percentile(self.health, 0.99):.1f}"
               f" ms, max {worst:.1f} ms (target {HEALTH_TARGET_MS:.0f} ms: "
               f"{'met' if within else 'missed'})")
-        print(f"  hostile      {self.cut} connections cut by the server and reopened")
+        print(f"  hostile      {self.cut} connections cut by the server and reopened "
+              "(counted from the workers' start)")
+        print(f"  machine      server used {self.cpu_share:.0%} of a core; load average "
+              f"{self.load:.1f} on {os.cpu_count()} cores")
         return failed == 0 and self.health_failures == 0 and bool(self.health)
 
 
