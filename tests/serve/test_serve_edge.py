@@ -276,6 +276,7 @@ def test_edge_bounds_come_from_options_over_the_table_over_defaults() -> None:
     assert config.body_timeout == 30
     assert config.keep_alive_timeout == 5
     assert config.session_idle_timeout == 1800
+    assert (config.max_requests, config.max_streams) == (500, 1000)
 
 
 @pytest.mark.parametrize(
@@ -377,3 +378,54 @@ def test_slow_bodies_do_not_count_towards_max_requests(edge: Any) -> None:
     finally:
         for sock in slow:
             sock.close()
+
+
+def test_streams_past_max_streams_get_503(edge: Any) -> None:
+    """With max_streams notification streams open, another one is refused 503 with a JSON-RPC
+    error, so streams can never hold every connection; closing one makes room."""
+    server = edge(max_streams=1)
+
+    def stream_headers() -> dict[str, str]:
+        session = _initialize(server.url).headers["mcp-session-id"]
+        return {
+            "Accept": "text/event-stream",
+            "mcp-session-id": session,
+            "mcp-protocol-version": "2025-11-25",
+        }
+
+    first, second = stream_headers(), stream_headers()
+    with httpx2.Client(timeout=10) as client:
+        with client.stream("GET", f"{server.url}/mcp", headers=first) as opened:
+            assert opened.status_code == 200
+            wait_until(lambda: server.metric("tallinn_mcp_streams") == 1)
+            refused = client.get(f"{server.url}/mcp", headers=second)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["message"] == "too many open streams; retry later"
+        wait_until(lambda: server.metric("tallinn_mcp_streams") == 0)
+        with client.stream("GET", f"{server.url}/mcp", headers=second) as reopened:
+            assert reopened.status_code == 200
+
+
+async def test_subscription_streams_count_towards_max_streams(edge: Any) -> None:
+    """A 2026-era `subscriptions/listen` stream is counted while it is open, and past
+    max_streams another listen is refused with 503."""
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    server = edge(max_streams=1)
+    async with httpx2.AsyncClient(timeout=httpx2.Timeout(10)) as http:
+        transport = streamable_http_client(f"{server.url}/mcp", http_client=http)
+        async with Client(transport) as client, client.listen(prompts_list_changed=True):
+            with anyio.fail_after(10):
+                while await anyio.to_thread.run_sync(server.metric, "tallinn_mcp_streams") != 1:
+                    await anyio.sleep(0.05)
+            listen = {
+                "jsonrpc": "2.0",
+                "id": 9,
+                "method": "subscriptions/listen",
+                "params": {"prompts_list_changed": True},
+            }
+            headers = {**MCP_HEADERS, "mcp-protocol-version": "2026-07-28"}
+            refused = await http.post(f"{server.url}/mcp", json=listen, headers=headers)
+            assert refused.status_code == 503
+            assert refused.json()["error"]["message"] == "too many open streams; retry later"

@@ -228,6 +228,7 @@ class McpGuard:
         # the first one's answer and leave the other unanswered.
         self._in_flight: set[tuple[str, str]] = set()
         self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
+        self._streams = 0  # open notification and subscription streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -255,12 +256,16 @@ class McpGuard:
         """
         self._busy += 1
         counted = True
+        streaming = False
 
         async def started(message: Message) -> None:
-            nonlocal counted
+            nonlocal counted, streaming
             if counted and message["type"] == "http.response.start":
                 counted = False
                 self._busy -= 1
+                if (b"content-type", b"text/event-stream") in message.get("headers", ()):
+                    streaming = True
+                    self._streams += 1
             await send(message)
 
         try:
@@ -268,6 +273,18 @@ class McpGuard:
         finally:
             if counted:
                 self._busy -= 1
+            if streaming:
+                self._streams -= 1
+
+    async def _too_many_streams(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.recorder.metrics.shed.inc()
+        refused = jsonrpc_error(
+            503,
+            types.INTERNAL_ERROR,
+            "too many open streams; retry later",
+            headers={"Retry-After": "5"},
+        )
+        await refused(scope, receive, send)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -310,6 +327,16 @@ class McpGuard:
             return
         scope[CLIENT_KEY] = client
         send = self._observing(send, client)
+        if scope["method"] == "GET":  # the notification stream of a session
+            if self._streams >= self.config.max_streams:
+                await self._too_many_streams(scope, receive, send)
+                return
+            self._streams += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._streams -= 1
+            return
         if scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
@@ -335,6 +362,11 @@ class McpGuard:
             )(scope, receive, send)
             return
         assert isinstance(body, bytes)
+        # `subscriptions/listen` answers with a stream that stays open: a cheap look at the
+        # body keeps streams under their cap, so they can never hold every connection.
+        if self._streams >= self.config.max_streams and b"subscriptions/listen" in body:
+            await self._too_many_streams(scope, receive, send)
+            return
         receive = replay(body, receive)
         session = None if self.config.stateless else headers.get("mcp-session-id")
         rid = request_id(body) if session else None
@@ -524,6 +556,7 @@ def build_app(
     if isinstance(sessions, dict):
         metrics.sessions.set_function(lambda: len(sessions))
     guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
+    metrics.streams.set_function(lambda: guard._streams)
     started = time.monotonic()
 
     async def health(request: Request) -> Response:

@@ -109,8 +109,11 @@ class Metrics:
         )
         self.shed = Counter(
             "tallinn_mcp_shed",
-            "Requests answered 503 because max_requests were already being answered.",
+            "Requests answered 503 because max_requests or max_streams were reached.",
             registry=r,
+        )
+        self.streams = Gauge(
+            "tallinn_mcp_streams", "Notification and subscription streams open now.", registry=r
         )
         self.duplicate_ids = Counter(
             "tallinn_mcp_duplicate_ids",
