@@ -3,7 +3,7 @@
 Hostile bodies (malformed JSON, wrong types, huge strings, deep nesting, unknown methods,
 invalid UTF-8, batches) must each get a JSON-RPC error, an answer, or a clean close: never a
 5xx, a hang or a traceback; valid requests are served afterwards and the server's memory stays
-flat. The default run is bounded (`TALLINN_FUZZ_EXAMPLES`, 150 by default); a longer run is
+flat. The default run is bounded (`TALLINN_SERVER_FUZZ_EXAMPLES`, 150 by default); a longer run is
 documented in docs/testing.md.
 """
 
@@ -25,7 +25,7 @@ from tallinn.ops.store import open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-EXAMPLES = int(os.environ.get("TALLINN_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("TALLINN_SERVER_FUZZ_EXAMPLES", "150"))
 # Generous: the point is "flat", not a figure. The long run prints the real growth.
 RSS_GROWTH_LIMIT = 64 * 1024 * 1024
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
