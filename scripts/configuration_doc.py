@@ -99,7 +99,7 @@ def serve_keys_read() -> set[str]:
         and node.func.attr == "get" and isinstance(node.func.value, ast.Name)
         and node.func.value.id == "table" and node.args
         and isinstance(node.args[0], ast.Constant)
-    }
+    } | set(_config.EDGE_DEFAULTS)  # the network bounds, read in a loop by edge_bounds
 
 
 def gate_tables() -> list[tuple[str, list[tuple[str, str, str]]]]:

@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 FIXTURE_LIBRARY = HERE / "fixture-library"
 NODE_SCRIPT = ROOT / "scripts" / "node.sh"
 
-INSTALL_TIMEOUT = 900.0  # a first install downloads about 100 MB from the npm registry
+INSTALL_TIMEOUT = 900.0  # a first install downloads about 500 MB (Claude Code: 400 MB)
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 CLIENT_TIMEOUT = 120.0

@@ -178,14 +178,18 @@ async def test_stateful_sessions_hear_list_changed(
 
 
 def test_production_without_a_token_is_401(serve_thread: StartThread, store: FakeStore) -> None:
-    """No bearer token: 401 with a JSON error and WWW-Authenticate, and an auth_failure event."""
+    """No bearer token: 401 naming the header to send, in WWW-Authenticate and the JSON body."""
     server = serve_thread(production())
     response = httpx2.post(f"{server.url}/mcp", json=INIT, headers=MCP_HEADERS)
     assert response.status_code == 401
-    assert response.headers["www-authenticate"] == 'Bearer realm="tallinn"'
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="tallinn", error="invalid_request", error_description="this server takes'
+        ' a bearer token, not OAuth: send Authorization: Bearer <token>"'
+    )
     assert response.json() == {
         "error": "unauthorized",
-        "message": "a valid bearer token is required",
+        "message": "a bearer token is required; send the header Authorization: Bearer <token>",
+        "hint": 'claude mcp add --transport http NAME URL --header "Authorization: Bearer <token>"',
     }
     wait_until(lambda: store.kinds() == ["auth_failure"])
     # Probes and scrapers need no token.

@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -104,6 +105,19 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    max_connections: Annotated[
+        int | None,
+        typer.Option(help="HTTP: open connections at most (default 2000).", show_default=False),
+    ] = None,
+    max_sessions: Annotated[
+        int | None,
+        typer.Option(help="HTTP: stateful sessions at most (default 1000).", show_default=False),
+    ] = None,
+    session_idle_timeout: Annotated[
+        float | None,
+        typer.Option(help="HTTP: seconds before an unused session ends (default 1800).",
+                     show_default=False),
+    ] = None,
     allowed_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -151,6 +165,11 @@ def serve(
             allowed_hosts=allowed_host or (),
             env_allowed_hosts=os.environ.get("TALLINN_ALLOWED_HOSTS", ""),
             access_log=access_log,
+            edge={
+                "max_connections": max_connections,
+                "max_sessions": max_sessions,
+                "session_idle_timeout": session_idle_timeout,
+            },
         )
     except serving.ConfigError as exc:
         fail(str(exc))
@@ -172,6 +191,9 @@ def serve(
         if http:
             serving.serve_http(registry, store, config)
         else:
+            label = serving.store_label(store, settings.store_url, registry.root)
+            line = serving.startup_line(registry, production=production, store=label, url=None)
+            print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))
     except KeyboardInterrupt:
         pass

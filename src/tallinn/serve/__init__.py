@@ -19,6 +19,8 @@ from tallinn.serve._run import (
     open_state_store,
     serve_http,
     serve_stdio,
+    startup_line,
+    store_label,
 )
 from tallinn.serve._server import TallinnServer, build_server
 from tallinn.serve._smoke import Check, run_smoke
@@ -57,4 +59,6 @@ __all__ = [
     "run_smoke",
     "serve_http",
     "serve_stdio",
+    "startup_line",
+    "store_label",
 ]

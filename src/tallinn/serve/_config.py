@@ -9,6 +9,15 @@ access_log = false        # a log line per HTTP request (off: /metrics counts th
 max_argument_chars = 16384   # one argument value of prompts/get or a tool call, in characters
 max_arguments_chars = 65536  # all of a request's argument names and values together
 render_threads = 2           # large renders run on worker threads, at most this many at once
+max_connections = 2000    # open connections; past it the oldest incomplete one is closed
+header_timeout = 10       # seconds to send a request's headers (from connect or the last answer)
+body_timeout = 30         # seconds to send a request's body
+keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
+backlog = 2048            # connections the kernel queues before the server accepts them
+max_requests = 500        # POSTs waiting for their answer; past it, 503 and Retry-After
+max_streams = 1000        # open notification/subscription streams; past it, new ones get 503
+max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
+session_idle_timeout = 1800  # seconds before an unused session is closed
 """
 
 from __future__ import annotations
@@ -31,6 +40,20 @@ _RATE = re.compile(
     r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*(?P<unit>s|sec|second|m|min|minute))?\s*"
 )
 _OFF = frozenset({"off", "none", "0", "false", "no"})
+
+
+# The network edge: every bound with its default, its type and its smallest allowed value.
+EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
+    "max_connections": (2000, int, 1),
+    "header_timeout": (10.0, float, 0.1),
+    "body_timeout": (30.0, float, 0.1),
+    "keep_alive_timeout": (5.0, float, 0.1),
+    "backlog": (2048, int, 1),
+    "max_requests": (500, int, 1),
+    "max_streams": (1000, int, 1),
+    "max_sessions": (1000, int, 1),
+    "session_idle_timeout": (1800.0, float, 1.0),
+}
 
 
 class ConfigError(ValueError):
@@ -84,6 +107,14 @@ class ServeConfig:
     max_argument_chars: int = DEFAULT_MAX_ARGUMENT_CHARS
     max_arguments_chars: int = DEFAULT_MAX_ARGUMENTS_CHARS
     render_threads: int = DEFAULT_RENDER_THREADS
+    max_connections: int = 2000
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    backlog: int = 2048
+    max_requests: int = 500
+    max_streams: int = 1000
+    max_sessions: int = 1000
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -132,10 +163,13 @@ def resolve(
     allowed_hosts: Iterable[str] = (),
     env_allowed_hosts: str = "",
     access_log: bool | None = None,
+    edge: Mapping[str, float | None] | None = None,
 ) -> ServeConfig:
     """Combine options (given) over the library's `[serve]` table over defaults.
 
     Rate limiting is on by default in production (20/s per client) and off otherwise.
+    `edge` holds the command line's network bounds (`{"max_sessions": 200}`); `None` values
+    fall through to the table.
     """
     burst = table.get("burst")
     if burst is not None and (isinstance(burst, bool) or not isinstance(burst, int | float)):
@@ -178,6 +212,7 @@ def resolve(
         "render_threads": _positive_whole(
             "render_threads", table.get("render_threads", DEFAULT_RENDER_THREADS)),
     }
+    bounds = edge_bounds(table, edge or {})
     return ServeConfig(
         host=host,
         port=port,
@@ -190,7 +225,38 @@ def resolve(
         json_logs=production,
         access_log=access_log,
         **sizes,
+        max_connections=int(bounds["max_connections"]),
+        header_timeout=bounds["header_timeout"],
+        body_timeout=bounds["body_timeout"],
+        keep_alive_timeout=bounds["keep_alive_timeout"],
+        backlog=int(bounds["backlog"]),
+        max_requests=int(bounds["max_requests"]),
+        max_streams=int(bounds["max_streams"]),
+        max_sessions=int(bounds["max_sessions"]),
+        session_idle_timeout=bounds["session_idle_timeout"],
     )
+
+
+def edge_bounds(table: Mapping[str, Any], given: Mapping[str, float | None]) -> dict[str, float]:
+    """Given `[serve]` and the options, return every network bound, checked.
+
+    `{"max_sessions": 200}` over `max_sessions = 50` in the table gives 200; a key in neither
+    takes its default from `EDGE_DEFAULTS`.
+    """
+    bounds: dict[str, float] = {}
+    for key, (default, kind, smallest) in EDGE_DEFAULTS.items():
+        value = given.get(key)
+        where = f"--{key.replace('_', '-')}"
+        if value is None:
+            value, where = table.get(key, default), f"[serve] {key}"
+        numeric = isinstance(value, int | float) and not isinstance(value, bool)
+        if not numeric or (kind is int and not float(value).is_integer()):
+            noun = "a whole number" if kind is int else "a number of seconds"
+            raise ConfigError(f"{where} must be {noun}, got {value!r}")
+        if not math.isfinite(value) or value < smallest:
+            raise ConfigError(f"{where} must be at least {smallest:g}, got {value!r}")
+        bounds[key] = float(value)
+    return bounds
 
 
 def _positive_whole(key: str, value: Any) -> int:

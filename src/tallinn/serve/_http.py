@@ -1,9 +1,16 @@
 """The HTTP app: streamable HTTP MCP at /mcp beside /health, /ready and /metrics.
 
 `/mcp` sits behind `McpGuard`: body size, then (in production) a bearer token, then the
-per-client rate limit. Host and Origin headers are checked by the SDK's DNS-rebinding
-protection. `/health`, `/ready` and `/metrics` are open: they are for probes and scrapers,
-and tell nothing a token protects.
+per-client rate limit, then the body itself, read within `body_timeout`, and a check that its
+JSON-RPC id is not already in flight on the session. Host and Origin headers are checked by the
+SDK's DNS-rebinding protection. `/health`, `/ready` and `/metrics` are open: they are for
+probes and scrapers, and tell nothing a token protects. The OAuth discovery URLs that MCP
+clients probe after a 401 are answered with a JSON error saying that this server takes a
+bearer token instead.
+
+In production, error bodies are short fixed strings: the SDK's own parse and validation errors
+quote the input and the pydantic version, so their text and `data` are replaced on the way out
+(the detail goes to the log at debug level).
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+from mcp import types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
@@ -39,6 +48,35 @@ from tallinn.serve._server import CLIENT_KEY, build_server
 log = logging.getLogger("tallinn.serve")
 
 REALM = 'Bearer realm="tallinn"'
+HEADER_HINT = (
+    'claude mcp add --transport http NAME URL --header "Authorization: Bearer <token>"'
+)
+_BEARER_ADVICE = "this server takes a bearer token, not OAuth"
+# Single quotes: Claude Code prints this body as it is, and JSON would escape double ones.
+_SHELL_HINT = "claude mcp add --transport http NAME URL --header 'Authorization: Bearer <token>'"
+# What an MCP client probes after a 401 to find an OAuth server; answered, not left to 404.
+OAUTH_PATHS = (
+    "/.well-known/oauth-protected-resource",
+    "/.well-known/oauth-protected-resource/mcp",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/oauth-authorization-server/mcp",
+    "/.well-known/openid-configuration",
+    "/.well-known/openid-configuration/mcp",
+    "/mcp/.well-known/openid-configuration",
+    "/register",
+    "/authorize",
+    "/token",
+)
+# The fixed text of each JSON-RPC error code in production error bodies.
+FIXED_MESSAGES = {
+    types.PARSE_ERROR: "parse error",
+    types.INVALID_REQUEST: "invalid request",
+    types.METHOD_NOT_FOUND: "method not found",
+    types.INVALID_PARAMS: "invalid params",
+    types.INTERNAL_ERROR: "internal error",
+}
+# A message this long is not one of the server's own short messages: it quotes input.
+_LONGEST_MESSAGE = 200
 _STORE_TIMEOUT = 2.0
 _MAX_USERS = 10_000
 # How long the guard trusts a token it has just seen verified, without asking the store.
@@ -70,6 +108,101 @@ class _StoreDown(Exception):
     """The store could not say whether a token is valid."""
 
 
+def jsonrpc_error(
+    status: int,
+    code: int,
+    message: str,
+    request_id: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A JSON-RPC error body with an HTTP status: `{"jsonrpc": "2.0", "id": 7, "error": ...}`."""
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+    return Response(
+        json.dumps(body).encode(),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def quiet_errors(body: bytes, status: int) -> bytes | None:
+    """Given a JSON-RPC answer, return it with production-safe errors, or `None` if unchanged.
+
+    Every error loses its `data`; an error sent with an HTTP error status, or with a message
+    longer than the server's own, gets the fixed text of its code.
+    """
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    messages = payload if isinstance(payload, list) else [payload]
+    changed = False
+    for message in messages:
+        error = message.get("error") if isinstance(message, dict) else None
+        if not isinstance(error, dict):
+            continue
+        if "data" in error:
+            del error["data"]
+            changed = True
+        text = error.get("message")
+        if status >= 400 or not isinstance(text, str) or len(text) > _LONGEST_MESSAGE:
+            code = error.get("code")
+            fixed = FIXED_MESSAGES.get(code, "error") if isinstance(code, int) else "error"
+            if text != fixed:
+                log.debug("error answered as %r: %.500s", fixed, text)
+                error["message"] = fixed
+                changed = True
+    return json.dumps(payload).encode() if changed else None
+
+
+async def read_body(receive: Receive, limit: int, timeout: float) -> bytes | int | None:
+    """Read a whole request body: the bytes, or 408/413 for too slow/too large, `None` if gone."""
+    chunks: list[bytes] = []
+    size = 0
+    with anyio.move_on_after(timeout):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return 413
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+    return 408
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives `body` once, then whatever the connection says (a disconnect)."""
+    given = False
+
+    async def receive_again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return receive_again
+
+
+def request_id(body: bytes) -> str | None:
+    """Given `{"jsonrpc": "2.0", "id": 7, "method": "ping"}`, return `"7"` as the SDK keys it.
+
+    Notifications, responses, batches and bodies that are not JSON have no id to track.
+    """
+    try:
+        message = json.loads(body)
+    except (ValueError, RecursionError):  # deep nesting: the SDK answers it as a parse error
+        return None
+    if isinstance(message, dict) and "method" in message and message.get("id") is not None:
+        return str(message["id"])
+    return None
+
+
 class McpGuard:
     """ASGI middleware in front of the MCP endpoint."""
 
@@ -90,11 +223,70 @@ class McpGuard:
         self._users: dict[str, AuthenticatedUser] = {}  # token name -> the principal
         self._recent: dict[str, tuple[str, float]] = {}  # token -> (name, trusted until)
         self._store_error = ""  # the last failure to verify a token, logged once
+        # (session id, request id) of every request being answered on a stateful session: the
+        # SDK keys its answer streams by id, so a second request with the same id would take
+        # the first one's answer and leave the other unanswered.
+        self._in_flight: set[tuple[str, str]] = set()
+        self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
+        self._streams = 0  # open notification and subscription streams
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
             await self.app(scope, receive, send)
             return
+        # Shed load before doing any work: past `max_requests` requests waiting for their
+        # answer to start, another one would queue behind all of them, and so would /health.
+        if scope["method"] == "POST" and self._busy >= self.config.max_requests:
+            self.recorder.metrics.shed.inc()
+            busy = jsonrpc_error(
+                503,
+                types.INTERNAL_ERROR,
+                "the server is busy; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+            await busy(scope, receive, send)
+            return
+        await self._guarded(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand a POST whose body has arrived to the SDK, counted until its answer starts.
+
+        A slow body is not counted (the deadlines bound it), nor is a stream once it has
+        started (`subscriptions/listen`): only work that is queued for the CPU.
+        """
+        self._busy += 1
+        counted = True
+        streaming = False
+
+        async def started(message: Message) -> None:
+            nonlocal counted, streaming
+            if counted and message["type"] == "http.response.start":
+                counted = False
+                self._busy -= 1
+                if (b"content-type", b"text/event-stream") in message.get("headers", ()):
+                    streaming = True
+                    self._streams += 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, started)
+        finally:
+            if counted:
+                self._busy -= 1
+            if streaming:
+                self._streams -= 1
+
+    async def _too_many_streams(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.recorder.metrics.shed.inc()
+        refused = jsonrpc_error(
+            503,
+            types.INTERNAL_ERROR,
+            "too many open streams; retry later",
+            headers={"Retry-After": "5"},
+        )
+        await refused(scope, receive, send)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
         client = f"ip:{client_ip(scope)}"
         length = headers.get("content-length", "")
@@ -125,13 +317,7 @@ class McpGuard:
                 self.recorder.record(
                     "auth_failure", client, "invalid token" if token else "no bearer token"
                 )
-                challenge = REALM if token is None else f'{REALM}, error="invalid_token"'
-                await _json(
-                    401,
-                    "unauthorized",
-                    "a valid bearer token is required",
-                    {"WWW-Authenticate": challenge},
-                )(scope, receive, send)
+                await unauthorized(token is not None)(scope, receive, send)
                 return
             client = f"token:{name}"
             # The SDK binds a stateful session to the principal that opened it: a session id
@@ -140,7 +326,68 @@ class McpGuard:
         if await self._limited(scope, receive, send, client):
             return
         scope[CLIENT_KEY] = client
-        await self.app(scope, receive, self._observing(send, client))
+        send = self._observing(send, client)
+        if scope["method"] == "GET":  # the notification stream of a session
+            if self._streams >= self.config.max_streams:
+                await self._too_many_streams(scope, receive, send)
+                return
+            self._streams += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._streams -= 1
+            return
+        if scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive, self.config.max_body_bytes, self.config.body_timeout)
+        if body is None:
+            return
+        if body == 408:
+            self.recorder.metrics.connection_dropped("body_timeout")
+            log.warning("closed a request from %s whose body was not sent in time", client)
+            await _json(
+                408,
+                "request_timeout",
+                f"the request body was not sent within {self.config.body_timeout:g} s",
+                {"Connection": "close"},
+            )(scope, receive, send)
+            return
+        if body == 413:
+            await _json(
+                413,
+                "request_too_large",
+                f"request body is larger than {self.config.max_body_bytes} bytes",
+                {"Connection": "close"},
+            )(scope, receive, send)
+            return
+        assert isinstance(body, bytes)
+        # `subscriptions/listen` answers with a stream that stays open: a cheap look at the
+        # body keeps streams under their cap, so they can never hold every connection.
+        if self._streams >= self.config.max_streams and b"subscriptions/listen" in body:
+            await self._too_many_streams(scope, receive, send)
+            return
+        receive = replay(body, receive)
+        session = None if self.config.stateless else headers.get("mcp-session-id")
+        rid = request_id(body) if session else None
+        if session is None or rid is None:
+            await self._answer(scope, receive, send)
+            return
+        key = (session, rid)
+        if key in self._in_flight:
+            self.recorder.metrics.duplicate_ids.inc()
+            await jsonrpc_error(
+                409,
+                types.INVALID_REQUEST,
+                "a request with this id is already being answered on this session",
+                json.loads(body).get("id"),
+            )(scope, receive, send)
+            return
+        self._in_flight.add(key)
+        try:
+            await self._answer(scope, receive, send)
+        finally:
+            self._in_flight.discard(key)
 
     def _user(self, name: str) -> AuthenticatedUser:
         """The principal of token `name`, built once: the SDK only reads it."""
@@ -199,6 +446,9 @@ class McpGuard:
 
     def _observing(self, send: Send, client: str) -> Send:
         metrics = self.recorder.metrics
+        quiet = self.config.production
+        held: list[Message] = []  # a JSON answer's start, kept until its body has been checked
+        chunks: list[bytes] = []
 
         async def observe(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -211,9 +461,63 @@ class McpGuard:
                     log.warning("refused a request from %s with an Origin not allowed", client)
                 elif status == 413:
                     self.recorder.record("request_too_large", client, "streamed body")
+                if quiet and (b"content-type", b"application/json") in message.get("headers", ()):
+                    held.append(message)
+                    return
+            elif held and message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                start, body = held.pop(), b"".join(chunks)
+                chunks.clear()
+                # An answer with a result is passed on unread; only errors are rewritten.
+                if b'"result"' not in body[:256]:
+                    quieter = quiet_errors(body, start["status"])
+                    if quieter is not None:
+                        body = quieter
+                        start = {**start, "headers": _with_length(start["headers"], len(body))}
+                await send(start)
+                message = {"type": "http.response.body", "body": body, "more_body": False}
             await send(message)
 
         return observe
+
+
+def _with_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    return [*kept, (b"content-length", str(length).encode())]
+
+
+def unauthorized(token_sent: bool) -> Response:
+    """The 401 of `/mcp`: what to send, in the challenge and in the body.
+
+    MCP clients such as Claude Code read a 401 as "log in with OAuth" and report what the
+    OAuth discovery answered; the `error_description` and the body name the header instead.
+    """
+    error = "invalid_token" if token_sent else "invalid_request"
+    advice = f"{_BEARER_ADVICE}: send Authorization: Bearer <token>"
+    challenge = f'{REALM}, error="{error}", error_description="{advice}"'
+    message = "this bearer token is not valid" if token_sent else "a bearer token is required"
+    body = {
+        "error": "unauthorized",
+        "message": f"{message}; send the header Authorization: Bearer <token>",
+        "hint": HEADER_HINT,
+    }
+    return Response(
+        json.dumps(body).encode(),
+        status_code=401,
+        media_type="application/json",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def no_oauth(request: Request) -> Response:
+    """What the OAuth discovery and registration URLs answer: there is no OAuth here."""
+    body = {
+        "error": "oauth_not_supported",
+        "error_description": f"{_BEARER_ADVICE}: {_SHELL_HINT}",
+    }
+    return Response(json.dumps(body).encode(), status_code=404, media_type="application/json")
 
 
 def build_app(
@@ -245,8 +549,14 @@ def build_app(
         ),
         max_request_body_size=config.max_body_bytes,
         session_idle_timeout=config.session_idle_timeout,
+        max_sessions=config.max_sessions,
     )
+    # The SDK keeps its sessions in a private dict and has no count to ask for.
+    sessions = getattr(manager, "_server_instances", None)
+    if isinstance(sessions, dict):
+        metrics.sessions.set_function(lambda: len(sessions))
     guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
+    metrics.streams.set_function(lambda: guard._streams)
     started = time.monotonic()
 
     async def health(request: Request) -> Response:
@@ -285,9 +595,11 @@ def build_app(
         if snapshot is not None:
             body["content_hash"] = snapshot.library.content_hash
             if snapshot.library.errors:
-                body["library_errors"] = [str(d) for d in snapshot.library.errors]
+                errors = [str(d) for d in snapshot.library.errors]
+                body["library_errors"] = _problems(errors) if config.production else errors
         if registry.reload_error:
-            body["reload_error"] = list(registry.reload_error)
+            problems = list(registry.reload_error)
+            body["reload_error"] = _problems(problems) if config.production else problems
         return JSONResponse(body, status_code=503 if reasons else 200)
 
     async def metrics_route(request: Request) -> Response:
@@ -311,6 +623,7 @@ def build_app(
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
+            *(Route(path, no_oauth, methods=["GET", "POST"]) for path in OAUTH_PATHS),
         ],
         lifespan=lifespan,
     )
@@ -337,6 +650,19 @@ async def _store_health(store: StoreLike) -> tuple[bool, str | None, str]:
     except Exception as exc:  # a store that raises is one that does not answer
         log.warning("state store check failed: %s", exc)
         return False, "store_unavailable", str(exc)
+
+
+_CODE = re.compile(r":\d+:\d+: ([A-Z]+[0-9]+) ")
+
+
+def _problems(lines: list[str]) -> dict[str, Any]:
+    """Given `["a.md:3:1: V101 ...", ...]`, return `{"count": 1, "codes": ["V101"]}`.
+
+    In production `/ready` is open to anyone, and a problem's text may quote a file or a
+    library value: the count and the codes say enough to alert on, the log has the rest.
+    """
+    codes = sorted({m.group(1) for line in lines if (m := _CODE.search(line))})
+    return {"count": len(lines), "codes": codes}
 
 
 def _iso(timestamp: float) -> str:

@@ -51,7 +51,11 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     # The SDK says "Terminating session: None" at INFO after every stateless request.
     logging.getLogger("mcp.server.streamable_http").setLevel(max(level, logging.WARNING))
+    # The start-up line says what the server serves; the SDK's session manager would add a
+    # line at start and one per session, uvicorn four about its own start and stop.
+    logging.getLogger("mcp.server.streamable_http_manager").setLevel(max(level, logging.WARNING))
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    logging.getLogger("uvicorn.error").setLevel(max(level, logging.WARNING))

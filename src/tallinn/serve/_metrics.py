@@ -46,6 +46,8 @@ SECURITY_KINDS = frozenset(
         "invalid_origin",
     }
 )
+# Why the server closed a connection before it sent a whole request.
+DROP_REASONS = ("header_timeout", "body_timeout", "over_capacity")
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -95,6 +97,29 @@ class Metrics:
         )
         for kind in sorted(SECURITY_KINDS):
             self.security_events.labels(kind)
+        self.dropped = Counter(
+            "tallinn_connections_dropped",
+            "Connections closed by the server before a whole request arrived, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self._dropped = {reason: self.dropped.labels(reason) for reason in DROP_REASONS}
+        self.sessions = Gauge(
+            "tallinn_mcp_sessions", "Stateful MCP sessions open now.", registry=r
+        )
+        self.shed = Counter(
+            "tallinn_mcp_shed",
+            "Requests answered 503 because max_requests or max_streams were reached.",
+            registry=r,
+        )
+        self.streams = Gauge(
+            "tallinn_mcp_streams", "Notification and subscription streams open now.", registry=r
+        )
+        self.duplicate_ids = Counter(
+            "tallinn_mcp_duplicate_ids",
+            "Requests refused because their id was already in flight on the session.",
+            registry=r,
+        )
         # (method, prompt, outcome) -> its counter and histogram: `labels()` takes a lock and
         # checks its arguments on every call. The keys are label values, a closed set.
         self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
@@ -120,6 +145,9 @@ class Metrics:
             self.auth_failures.inc()
         elif kind == "rate_limited":
             self.rate_limited.inc()
+
+    def connection_dropped(self, reason: str) -> None:
+        self._dropped[reason].inc()
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))

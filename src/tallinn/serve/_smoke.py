@@ -174,7 +174,9 @@ async def _probe(http: httpx2.AsyncClient, url: str, name: str, timeout: float) 
         )
     detail = "ready"
     if isinstance(body, dict) and body.get("reload_error"):
-        detail = f"ready, last reload refused ({plural(len(body['reload_error']), 'problem')})"
+        refused = body["reload_error"]  # a list, or in production {"count": N, "codes": [...]}
+        count = refused.get("count") if isinstance(refused, dict) else len(refused)
+        detail = f"ready, last reload refused ({plural(int(count or 0), 'problem')})"
     return Check(name, True, detail)
 
 
