@@ -6,21 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.cli.conftest import HELLO
 from typer.testing import CliRunner
 
 from tallinn.cli import app
 from tallinn.wording import plural
 
 runner = CliRunner()
+COMMAND = HELLO
 
-COMMAND = """
-    ---
-    description: Say hello to someone
-    arguments:
-      - {name: name, description: Who to greet, required: true}
-    ---
-    Hello, {{name}}.
-    """
 FAILING_TESTS = """
     command: hello
     tests:
@@ -37,11 +31,6 @@ FAILING_TESTS = """
         vars: {name: Cy}
         assert: [{type: contains, value: "Ciao"}]
     """
-
-
-@pytest.fixture
-def lib(write_library: Any) -> Path:
-    return Path(write_library({"commands/a/hello.md": COMMAND}))
 
 
 def test_plural_counts_read_naturally() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -12,19 +11,6 @@ from tallinn.cli import app
 from tallinn.settings import Settings
 
 runner = CliRunner()
-COMMAND = """
-    ---
-    description: Say hello to someone
-    arguments:
-      - {name: name, description: Who to greet, required: true}
-    ---
-    Hello, {{name}}.
-    """
-
-
-@pytest.fixture
-def lib(write_library: Any) -> Path:
-    return Path(write_library({"commands/a/hello.md": COMMAND}))
 
 
 @pytest.mark.parametrize("name", ["TALLINN_NO_CACHE", "TALLINN_LIBRARY", "PROJECT_ROOT",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -12,19 +11,6 @@ import tallinn.cli.library
 from tallinn.cli import app
 
 runner = CliRunner()
-COMMAND = """
-    ---
-    description: Say hello to someone
-    arguments:
-      - {name: name, description: Who to greet, required: true}
-    ---
-    Hello, {{name}}.
-    """
-
-
-@pytest.fixture
-def lib(write_library: Any) -> Path:
-    return Path(write_library({"commands/a/hello.md": COMMAND}))
 
 
 def test_an_unexpected_exception_is_one_line_and_exit_2(
