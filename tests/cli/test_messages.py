@@ -13,7 +13,6 @@ from tallinn.cli import app
 from tallinn.wording import plural
 
 runner = CliRunner()
-COMMAND = HELLO
 
 FAILING_TESTS = """
     command: hello
@@ -58,7 +57,7 @@ def test_test_counts_a_command_passing_only_when_all_its_cases_pass(
     write_library: Any,
 ) -> None:
     """One passing case out of four does not make the command pass; the failures are counted."""
-    root = write_library({"commands/a/hello.md": COMMAND, "tests/hello.yaml": FAILING_TESTS})
+    root = write_library({"commands/a/hello.md": HELLO, "tests/hello.yaml": FAILING_TESTS})
     result = runner.invoke(app, ["test", "-L", str(root)])
     assert result.exit_code == 1
     assert "3 failed, 1 passed" in result.stderr
@@ -69,7 +68,7 @@ def test_test_counts_a_command_passing_only_when_all_its_cases_pass(
 
 def test_counts_in_messages_are_singular_for_one(write_library: Any) -> None:
     """A library of one command and one component says so, not "1 commands"."""
-    root = write_library({"commands/a/hello.md": COMMAND,
+    root = write_library({"commands/a/hello.md": HELLO,
                           "components/x/y.md": "---\ndescription: Y\n---\nY\n"})
     checked = runner.invoke(app, ["check", "-L", str(root)])
     assert "1 command, 1 component: 0 errors, 0 warnings" in checked.stderr
