@@ -20,7 +20,7 @@ from tallinn.ops import (
 )
 from tallinn.ops.engine import resolve_url
 from tallinn.ops.schema import tokens
-from tallinn.ops.store import CACHE_TTL, DETAIL_MAX, reason
+from tallinn.ops.store import CACHE_TTL, DETAIL_MAX, REVOCATION_POLL, reason
 from tallinn.ops.tokens import parse
 
 if TYPE_CHECKING:
@@ -128,16 +128,48 @@ def test_revoke_unknown_or_twice_is_false(store: Store) -> None:
     assert store.revoke_token("ci") is False
 
 
-def test_revocation_elsewhere_is_seen_within_the_cache_ttl(store: Store, clock: FakeClock) -> None:
-    """Another process's revocation is honoured once the cached verification expires."""
+def test_revocation_elsewhere_is_seen_at_the_next_revocation_poll(
+    store: Store, clock: FakeClock
+) -> None:
+    """Another process's revocation empties the cache at the next poll, long before the
+    cached verification would expire; until then the cache answers."""
     server = Store(store.engine, clock=clock)
     token = server.create_token("ci")
+    other = server.create_token("cd")
     assert server.verify_token(token) == "ci"
+    assert server.verify_token(other) == "cd"
     assert store.revoke_token("ci") is True  # e.g. `tallinn token revoke` on another machine
-    clock.advance(seconds=CACHE_TTL.total_seconds() - 1)
-    assert server.verify_token(token) == "ci"
-    clock.advance(seconds=2)
+    clock.advance(seconds=REVOCATION_POLL.total_seconds() / 2)
+    assert server.cached_token(token) == "ci"  # not polled yet
+    clock.advance(seconds=REVOCATION_POLL.total_seconds())
+    assert server.cached_token(token) is None  # a poll is due: the caller must verify
     assert server.verify_token(token) is None
+    assert server.verify_token(other) == "cd"  # the others stay valid
+    assert REVOCATION_POLL < CACHE_TTL
+
+
+def test_the_revocation_poll_asks_once_however_many_tokens(
+    store: Store, clock: FakeClock
+) -> None:
+    """A poll is one query for all tokens: a hundred cached tokens verified again within the
+    poll interval cost no query at all, and one query once it is due."""
+    from sqlalchemy import event
+
+    server = Store(store.engine, clock=clock)
+    tokens = [server.create_token(f"t{n}") for n in range(100)]
+    for token in tokens:
+        assert server.verify_token(token) is not None
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda *args: statements.append(str(args[2])))
+    for token in tokens:
+        assert server.verify_token(token) is not None
+    assert statements == []
+    clock.advance(seconds=REVOCATION_POLL.total_seconds() + 0.1)
+    for token in tokens:
+        assert server.verify_token(token) is not None
+    assert len(statements) == 1
+    assert "count" in statements[0].lower()
 
 
 def test_cached_token_answers_from_memory_only(store: Store, clock: FakeClock) -> None:

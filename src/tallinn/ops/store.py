@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from tallinn.ops import migrate, sqlite_file
@@ -43,9 +43,13 @@ log = logging.getLogger("tallinn.ops")
 
 Clock = Callable[[], datetime]
 
-# How long a verified token is trusted without asking the database again: the longest a token
-# revoked elsewhere (another replica, the CLI) is still accepted here.
-CACHE_TTL = timedelta(seconds=1)
+# How long a verified token is trusted without asking the database again. A revocation made
+# elsewhere (another replica, the CLI) empties the cache sooner: every `REVOCATION_POLL` the
+# store asks the database one question for all tokens (how many are revoked, and the latest
+# revocation), so revocation takes effect within a second whatever the number of tokens, and
+# a busy server asks the database once a second, not once a second per token.
+CACHE_TTL = timedelta(minutes=5)
+REVOCATION_POLL = timedelta(seconds=1)
 # How often a SQLite store compares its open file with the file at its path, in seconds.
 FILE_CHECK_INTERVAL = 1.0
 # How often a store that is not open tries again, in seconds; in between it fails at once.
@@ -78,8 +82,13 @@ class Store:
         cache_ttl: timedelta = CACHE_TTL,
         is_open: bool = True,
         isolated_migrations: bool = False,
+        revocation_poll: timedelta = REVOCATION_POLL,
     ) -> None:
         self._engine = engine
+        self._revocation_poll = revocation_poll
+        self._revocations: tuple[object, ...] | None = None  # (count, latest) last seen
+        self._next_revocation_poll: datetime | None = None  # None: poll at the next check
+        self._poll_lock = threading.Lock()
         self._isolated_migrations = isolated_migrations
         self._clock = clock
         self._cache = TokenCache(cache_ttl)
@@ -289,7 +298,7 @@ class Store:
     def revoke_token(self, name: str) -> bool:
         """Revoke the active token named `name`; False if there is none.
 
-        This process stops accepting it at once; other processes within `CACHE_TTL`.
+        This process stops accepting it at once; other processes within `REVOCATION_POLL`.
         """
         statement = (
             update(tokens)
@@ -312,6 +321,7 @@ class Store:
         token_id, secret = parsed
         digest = hash_secret(secret)
         now = self._clock()
+        self._poll_revocations(now)
         cached = self._cache.get(token_id, digest, now)
         if cached is not None:
             return cached
@@ -332,7 +342,8 @@ class Store:
         return str(row.name)
 
     def cached_token(self, token: str) -> str | None:
-        """The name of `token` if this store verified it less than `CACHE_TTL` ago, else None.
+        """The name of `token` if this store verified it less than `CACHE_TTL` ago and no
+        revocation poll is due, else None.
 
         Memory only: never touches the database, never raises, so an event loop may call it
         directly and go to `verify_token` (in a worker thread) only when it answers None.
@@ -341,8 +352,34 @@ class Store:
         parsed = parse(token) if isinstance(token, str) else None
         if parsed is None or self._closed:
             return None
+        now = self._clock()
+        due = self._next_revocation_poll
+        if due is None or now >= due:
+            return None  # the caller goes to verify_token, which asks about revocations
         token_id, secret = parsed
-        return self._cache.get(token_id, hash_secret(secret), self._clock())
+        return self._cache.get(token_id, hash_secret(secret), now)
+
+    def _poll_revocations(self, now: datetime) -> None:
+        """Every `REVOCATION_POLL`, empty the cache if a token was revoked since the last look.
+
+        One caller asks; the others, arriving meanwhile, go on with the cache as it is.
+        """
+        due = self._next_revocation_poll
+        if due is not None and now < due:
+            return
+        if not self._poll_lock.acquire(blocking=False):
+            return
+        try:
+            query = select(func.count(), func.max(tokens.c.revoked_at)).where(
+                tokens.c.revoked_at.is_not(None))
+            with self._transaction("check for revoked tokens") as connection:
+                seen = tuple(connection.execute(query).one())
+            if seen != self._revocations:
+                self._cache.clear()  # the first look, or a revocation somewhere
+            self._revocations = seen
+            self._next_revocation_poll = now + self._revocation_poll
+        finally:
+            self._poll_lock.release()
 
     # -- security events --------------------------------------------------------------------
 
