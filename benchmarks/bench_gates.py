@@ -38,6 +38,7 @@ EXTRA = (
     "\n```bash\nrm -rf \"${OUT:?}\"/build && curl -fsSLo x.sh https://e.com/x.sh\n```\n"
     "```python\nimport json\nprint(json.loads(data))\n```\nState: !`git status`\n"
 )
+CASES_PER_FILE = 100
 # Runs the CLI in this interpreter and prints the peak RSS (KB) on stderr as it exits.
 RUNNER = (
     "import resource, runpy, sys\n"
@@ -63,7 +64,10 @@ def write_library(root: Path, commands: int) -> Path:
             f"{{type: regex, value: 'at (quick|normal|deep) depth'}}, "
             f"{{type: max-tokens, value: 2000}}]\n")
     (root / "tests").mkdir(exist_ok=True)
-    (root / "tests" / "bench.yaml").write_text("tests:\n" + "".join(cases), encoding="utf-8")
+    # A file per CASES_PER_FILE cases keeps each within the default [limits] (YAML nodes).
+    for first in range(0, len(cases), CASES_PER_FILE):
+        (root / "tests" / f"bench-{first // CASES_PER_FILE:03d}.yaml").write_text(
+            "tests:\n" + "".join(cases[first:first + CASES_PER_FILE]), encoding="utf-8")
     return root
 
 
