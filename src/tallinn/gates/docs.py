@@ -22,7 +22,6 @@ from tallinn.gates.rules.docs import (
     COMPONENT_RULES,
     DocsCheck,
     DocsSettings,
-    Marks,
     Requirement,
 )
 from tallinn.library import Library
@@ -40,13 +39,13 @@ def requirements(library: Library, settings: DocsSettings,
     if progress is not None:
         progress(f"checking {plural(len(library.commands), 'command')}")
     for command in library.commands.values():
-        ctx = DocsCheck(library, settings, Marks.of(command, library.config.limits))
+        ctx = DocsCheck(library, settings, command)
         for check in COMMAND_RULES.values():
             found.extend(check(command, ctx))
     if progress is not None:
         progress(f"checking {plural(len(library.components), 'component')}")
     for component in library.components.values():
-        ctx = DocsCheck(library, settings, Marks.of(component, library.config.limits))
+        ctx = DocsCheck(library, settings, component)
         for component_check in COMPONENT_RULES.values():
             found.extend(component_check(component, ctx))
     return found

@@ -95,13 +95,25 @@ class Marks:
         return self.closing_line, 1
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DocsCheck:
-    """What a documentation rule gets besides the command or component it checks."""
+    """What a documentation rule gets besides the command or component it checks.
+
+    `marks` are read from the document's front matter on first use: only a requirement that
+    is not met needs a position, so a well-documented library parses no YAML here.
+    """
 
     library: Library
     settings: DocsSettings
-    marks: Marks = field(default_factory=lambda: Marks(None))
+    document: Document | None = None
+    _marks: Marks | None = field(default=None, repr=False)
+
+    @property
+    def marks(self) -> Marks:
+        if self._marks is None:
+            self._marks = (Marks(None) if self.document is None
+                           else Marks.of(self.document, self.library.config.limits))
+        return self._marks
 
     def finding(self, code: str, message: str, doc: Document,
                 where: tuple[int, int]) -> Diagnostic:
