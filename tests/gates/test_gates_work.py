@@ -3,15 +3,19 @@ front matter and each prompt-test file parsed once, each estimate made once."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.gates.test_gates_findings import synthetic_library
 from tests.helpers import count_calls
+from typer.testing import CliRunner
 
-from tallinn.gates import docs
+from tallinn.cli import app
+from tallinn.gates import docs, perf
 from tallinn.gates.base import GateContext
-from tallinn.library import load_library, yamlsafe
+from tallinn.library import Diagnostic, frontmatter, load_library, yamlsafe
 
 
 @pytest.fixture(scope="module")
@@ -30,3 +34,39 @@ def test_the_docs_gate_parses_front_matter_only_for_its_findings(
     with_findings = {f.path for f in result.findings}
     assert 0 < len(with_findings) < len(library.commands) + len(library.components)
     assert parses() == len(with_findings)
+
+
+def test_a_run_parses_each_front_matter_once(
+    library_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole `tallinn gates` run (the load, the audit and every other gate) parses each
+    valid front matter once, however many gates read it."""
+    reference = _front_matters(t for r, t in perf.REFERENCE_FILES.items() if r.endswith(".md"))
+    distinct = _front_matters(p.read_text(encoding="utf-8") for p in library_root.rglob("*.md"))
+    parsed: list[str] = []
+    original = frontmatter._parse_yaml
+
+    def recording(yaml_text: str, *args: Any) -> Any:
+        result = original(yaml_text, *args)
+        if isinstance(result, frontmatter.Parsed):
+            parsed.append(yaml_text)
+        return result
+
+    monkeypatch.setattr(frontmatter, "_parse_yaml", recording)
+    done = CliRunner().invoke(app, ["gates", "--library", str(library_root), "--format",
+                                    "json"], env={"TALLINN_NO_CACHE": "1"})
+    assert done.exit_code == 1, done.output
+    assert set(parsed) - reference == distinct
+    distinct |= set(parsed) & reference  # the perf gate's own, once a process
+    assert len(parsed) == len(distinct)
+
+
+def _front_matters(texts: Iterable[str]) -> set[str]:
+    """The YAML of each text's front matter, when it has valid front matter."""
+    found = set()
+    for text in texts:
+        parts = frontmatter.split(text, "x.md")
+        if not isinstance(parts, Diagnostic) and isinstance(
+                frontmatter.parse(text, "x.md"), frontmatter.Parsed):
+            found.add(parts[0])
+    return found

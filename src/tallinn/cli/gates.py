@@ -34,6 +34,7 @@ from tallinn.gates.runner import (
     unaccepted_blocking,
 )
 from tallinn.library import TallinnError
+from tallinn.library.frontmatter import parsed_once
 from tallinn.wording import plural
 
 STYLES = {Status.PASSED: "green", Status.PARTIAL: "yellow", Status.FAILED: "red",
@@ -127,23 +128,25 @@ def gates(
     """
     chosen = Format.JSON if as_json else fmt
     try:
-        names = select(known_gates(only))
-        lib = load(library, quiet=True)
-        check_settings(lib, names)
-        options: dict[str, object] = {"baseline": baseline, "coverage_xml": coverage_xml,
-                                      "load": load_test}
-        if load_test and (driver := load_driver()) is not None:
-            options["load_driver"] = driver
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.fields[note]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-        ) as progress:
-            display = ProgressDisplay(progress, names)
-            readiness = run_gates(lib, names, options=options, observer=display)
+        # One parse of each front matter for the load and all the gates (audit, docs).
+        with parsed_once():
+            names = select(known_gates(only))
+            lib = load(library, quiet=True)
+            check_settings(lib, names)
+            options: dict[str, object] = {"baseline": baseline, "coverage_xml": coverage_xml,
+                                          "load": load_test}
+            if load_test and (driver := load_driver()) is not None:
+                options["load_driver"] = driver
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TextColumn("{task.fields[note]}"),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            ) as progress:
+                display = ProgressDisplay(progress, names)
+                readiness = run_gates(lib, names, options=options, observer=display)
     except TallinnError as exc:
         # One line, however many problems the error lists (settings errors list each key).
         err.print(f"[red]error:[/red] {escape(str(exc)).replace(chr(10), '; ')}", soft_wrap=True)

@@ -36,6 +36,7 @@ from tallinn.gates.base import (
     gate_settings,
 )
 from tallinn.library import Diagnostic, Library, LibraryError, NotFoundError, Severity
+from tallinn.library.frontmatter import parsed_once
 from tallinn.wording import plural
 
 CONFIG_CODE = "V106"
@@ -269,18 +270,19 @@ def run_gates(
     t0 = time.perf_counter()
     results: list[GateResult] = []
     shared: dict[str, Any] = {}  # what one gate reads, the next takes from here
-    for name in selected:
-        watcher.started(name, _title(name))
-        context = GateContext(
-            root=library.root,
-            library=library,
-            options=dict(options or {}),
-            progress=_progress(watcher, name),
-            shared=shared,
-        )
-        result = run_gate(name, context)
-        watcher.finished(name, result)
-        results.append(result)
+    with parsed_once():  # the gates that read front matter again share one parse of each
+        for name in selected:
+            watcher.started(name, _title(name))
+            context = GateContext(
+                root=library.root,
+                library=library,
+                options=dict(options or {}),
+                progress=_progress(watcher, name),
+                shared=shared,
+            )
+            result = run_gate(name, context)
+            watcher.finished(name, result)
+            results.append(result)
     return Readiness(
         library=LibraryInfo.of(library),
         results=tuple(results),

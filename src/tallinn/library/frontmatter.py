@@ -8,7 +8,9 @@ tabs). Every diagnostic points at the file's own line and column.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -128,6 +130,32 @@ def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
     )
 
 
+# (data, key marks, value marks) by limits and front-matter text, within `parsed_once()`.
+_Marked = tuple[Mapping[str, Any], Mapping[str, tuple[int, int]], Mapping[str, tuple[int, int]]]
+_ONCE: ContextVar[dict[str, _Marked] | None] = ContextVar("tallinn_front_matter_once",
+                                                          default=None)
+
+
+@contextmanager
+def parsed_once() -> Iterator[None]:
+    """Within the block, front matter is parsed once: `parse` of the same text (within the
+    same limits) again returns what the first parse found, without parsing it again.
+
+    One run of the quality gates wraps its load and every gate in it, so the loader, the
+    security audit and the docs gate share one parse of each file; what is kept goes with the
+    block, so a long-lived process (a server reloading its library) keeps nothing. A block
+    inside another shares the outer one's.
+    """
+    if _ONCE.get() is not None:  # inside an outer block: share its parses
+        yield
+        return
+    token = _ONCE.set({})
+    try:
+        yield
+    finally:
+        _ONCE.reset(token)
+
+
 def parse(
     text: str, path: str, cache: FrontMatterCache | None = None, limits: Limits | None = None
 ) -> Parsed | Diagnostic:
@@ -135,7 +163,8 @@ def parse(
 
     With a `cache`, front matter parsed before is taken from it and new front matter is
     recorded in it. YAML is parsed within `limits` (see `tallinn.library.yamlsafe`); an entry
-    of the cache is kept per set of limits, so a lower limit is never bypassed by it.
+    of the cache is kept per set of limits, so a lower limit is never bypassed by it. Within
+    `parsed_once()`, each front matter is parsed (or taken from the cache) once.
     """
     limits = limits or Limits()
     parts = split(text, path)
@@ -143,12 +172,22 @@ def parse(
         return parts
     yaml_text, first_line, body, body_line = parts
     key = limits.fingerprint + "\0" + yaml_text
+    once = _ONCE.get()
+    known = once.get(key) if once is not None else None
+    if known is not None:
+        return Parsed(known[0], known[1], known[2], body, body_line)
     cached = cache.get(key) if cache is not None else None
     if cached is not None:
+        if once is not None:
+            once[key] = cached
         return Parsed(cached[0], cached[1], cached[2], body, body_line)
     parsed = _parse_yaml(yaml_text, first_line, body, body_line, path, limits)
-    if cache is not None and isinstance(parsed, Parsed):
-        cache.put(key, (dict(parsed.data), dict(parsed.key_marks), dict(parsed.value_marks)))
+    if isinstance(parsed, Parsed):
+        if cache is not None:
+            cache.put(key, (dict(parsed.data), dict(parsed.key_marks),
+                            dict(parsed.value_marks)))
+        if once is not None:
+            once[key] = (parsed.data, parsed.key_marks, parsed.value_marks)
     return parsed
 
 
