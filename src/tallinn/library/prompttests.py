@@ -457,6 +457,8 @@ def estimate_tokens(text: str) -> int:
     characters; a line break one. It was calibrated against the last tokenizer Anthropic
     published; `docs/testing.md` gives the figures.
     """
+    if text.isascii():
+        return _estimate_ascii(text.encode("ascii"))
     total = 0
     # One tuple per piece, the piece in its kind's place: no match objects to ask, which
     # makes this the fastest exact form in pure Python. 1 + ceil((n - 5) / 6) for n > 5, and 1
@@ -483,6 +485,36 @@ _PIECE = re.compile(
     r"|(?P<letters>[^\W\d_]+)"
     r"|(?P<other>[^\s\w]+|_+)"
 )
+
+
+def _ascii_runs() -> dict[str, bytes]:
+    """For each kind of piece an ASCII character can be, a `bytes.translate` table that keeps
+    the characters of that kind and blanks the others, so that `split()` cuts the pieces of
+    that kind. The kinds come from `_PIECE` itself, character by character."""
+    kinds: dict[int, str] = {}
+    for code in range(128):
+        match = _PIECE.match(chr(code))
+        if match is not None and match.lastgroup is not None:
+            kind = match.lastgroup
+            kinds[code] = "underscores" if chr(code) == "_" else kind
+    return {kind: bytes(b"x"[0] if kinds.get(code) == kind else b" "[0] for code in range(256))
+            for kind in ("word", "digits", "newlines", "other", "underscores")}
+
+
+_ASCII_RUNS = _ascii_runs()
+
+
+def _estimate_ascii(data: bytes) -> int:
+    """`estimate_tokens` of ASCII text, where pieces are runs of one kind of character: each
+    kind's runs are cut in one pass in C instead of piece by piece."""
+    runs = _ASCII_RUNS
+    words = data.translate(runs["word"]).split()
+    total = len(words) + sum([len(w) // 6 for w in words])
+    total += sum([(len(d) + 2) // 3 for d in data.translate(runs["digits"]).split()])
+    total += len(data.translate(runs["newlines"]).split())
+    total += sum([(len(o) + 1) // 2 for o in data.translate(runs["other"]).split()])
+    total += sum([(len(u) + 1) // 2 for u in data.translate(runs["underscores"]).split()])
+    return total
 
 
 @dataclass(frozen=True, slots=True)
