@@ -190,7 +190,22 @@ class LimitedLoader(_Parser, SafeConstructor, Resolver):  # type: ignore[misc]
 
 
 def load(text: str, limits: Limits) -> tuple[Node | None, Any]:
-    """Given YAML text, return its node graph and its data; raises `yaml.YAMLError`."""
+    """Given YAML text, return its node graph and its data; raises `yaml.YAMLError`.
+
+    With a libyaml that bounds nesting, the graph is composed in C and then measured (see
+    `within`); a graph past a limit, or any error, is composed again event by event, which
+    stops where the limit is passed and says so there, or raises the very error it raised.
+    """
+    if _FAST is not None:
+        fast = _FAST(text)
+        try:
+            node = fast.get_single_node()
+            if node is None or within(node, limits, anchored="&" in text):
+                return node, (fast.construct_document(node) if node is not None else None)
+        except yaml.YAMLError:
+            pass  # composed again below, for the very error and place
+        finally:
+            fast.dispose()
     loader = LimitedLoader(text, limits)
     try:
         node = loader.get_single_node()
@@ -198,6 +213,105 @@ def load(text: str, limits: Limits) -> tuple[Node | None, Any]:
     finally:
         loader.dispose()
     return node, data
+
+
+def within(root: Node, limits: Limits, *, anchored: bool = True) -> bool:
+    """Whether a composed graph is within the limits as `LimitedLoader` counts them, in one
+    pass over its distinct nodes (aliases are shared nodes, so nothing is expanded).
+    `anchored=False` says the text has no `&`, so no anchor and no alias: the graph is a
+    tree, and a plain count of its nodes and depth is enough.
+
+    - expanded size: a node counts 1 plus the expanded size of each child, alias or not;
+    - aliases: every reference to a node already composed (each node is composed once, at
+      its first place in document order; every later reference is an alias);
+    - depth: collections nested at a node's first place, as the composer's stack holds them;
+    - a node inside itself (an alias of an anchor not yet complete) is refused, as the
+      composer refuses it: the anchor names its node only once the node is complete.
+    """
+    if not anchored:
+        return _tree_within(root, limits)
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    aliases = 0
+    # (node, collection depth, children visited): an explicit stack, no recursion.
+    stack: list[tuple[Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > limits.max_yaml_nodes:
+                return False
+            continue
+        if key in sizes or key in open_:
+            if key in open_:
+                return False  # an alias inside what it names
+            aliases += 1
+            if aliases > limits.max_yaml_aliases:
+                return False
+            continue
+        if isinstance(node, ScalarNode):
+            sizes[key] = 1
+            continue
+        if depth > limits.max_yaml_depth:
+            return False
+        open_.add(key)
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in reversed(_children(node)))
+    return True
+
+
+def _tree_within(root: Node, limits: Limits) -> bool:
+    """`within` for a tree: every node counts once; collections nest no deeper than allowed."""
+    count = 0
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if isinstance(node, ScalarNode):
+            continue
+        if depth > limits.max_yaml_depth:
+            return False
+        if isinstance(node, SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        else:
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+    return count <= limits.max_yaml_nodes
+
+
+def _children(node: Node) -> list[Node]:
+    """The children of a node in document order: a mapping's keys and values, interleaved."""
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _nesting_bounded() -> bool:
+    """Whether libyaml refuses deep nesting itself (0.2.5 and later stop at 1,000 levels),
+    so that its composer, which recurses in C, cannot exhaust the stack."""
+    deep = 10_000
+    probe = _CLoader("[" * deep + "]" * deep)
+    try:
+        probe.get_single_node()
+    except yaml.YAMLError:
+        return True
+    finally:
+        probe.dispose()
+    return False  # pragma: no cover - a libyaml without the bound
+
+
+_FAST: Any = None
+try:
+    from yaml.cyaml import CSafeLoader as _CLoader
+except ImportError:  # pragma: no cover - only on builds without libyaml
+    pass
+else:
+    _FAST = _CLoader if _nesting_bounded() else None
 
 
 def mark_index(exc: yaml.YAMLError) -> int | None:
