@@ -640,3 +640,18 @@ def test_catastrophic_patterns_answer_promptly_in_prompt_tests(
     (error_case,) = [c for c in report["cases"] if c["description"] == "error"]
     assert [f["assertion"]["value"] for f in error_case["failures"]] == ["(a+)+$"]
     assert "does not match pattern" in error_case["error"]
+
+
+def test_each_pattern_of_a_suite_is_compiled_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a file of fifty cases that share one regular expression, and one with its own,
+    compiles two patterns: checking a case and running it use the same compiled one."""
+    prompttests.compiled.cache_clear()
+    compiles = count_calls(monkeypatch, prompttests, "compile_pattern")
+    cases = "".join(f"  - description: case {n}\n    assert: [{{type: regex, value: 'a+b'}}]\n"
+                    for n in range(50))
+    cases += "  - description: other\n    assert: [{type: regex, value: 'c+d'}]\n"
+    tests, problems = prompttests.parse_tests(f"command: x\ntests:\n{cases}", "tests/a.yaml")
+    assert not problems
+    assert len(tests) == 51
+    assert compiles() == 2
+    assert tests[0].assertions[0].pattern is tests[49].assertions[0].pattern

@@ -17,6 +17,7 @@ The format is described in `docs/testing.md`.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -123,6 +124,13 @@ class PromptSuite:
 # --- loading ------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
+def compiled(pattern: str) -> Pattern:
+    """`compile_pattern`, once per pattern: checking a case compiles its pattern, running it
+    needs it compiled, and a suite repeats the same patterns case after case."""
+    return compile_pattern(pattern)
+
+
 class _AssertionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -163,7 +171,7 @@ class _AssertionSpec(BaseModel):
                                  "snapshots/review.md")
         if kind in _PATTERN_TYPES:
             try:
-                compile_pattern(value)
+                compiled(value)
             except PatternError as exc:
                 shown = repr(value) if len(value) <= 78 else repr(value[:72]) + "..."
                 raise ValueError(f"invalid regular expression {shown}: RE2 cannot run it: "
@@ -351,7 +359,7 @@ def parse_tests(
             a_line, a_col = _start(assertions_node.value[number]
                                    if isinstance(assertions_node, yaml.SequenceNode) else None)
             kind = AssertionType(assertion.type)
-            pattern = compile_pattern(assertion.value) if kind in _PATTERN_TYPES else None
+            pattern = compiled(assertion.value) if kind in _PATTERN_TYPES else None
             assertions.append(Assertion(kind, assertion.value, a_line, a_col, pattern))
         tests.append(PromptTest(
             id=test_id, path=path, description=case.description, command=command.lstrip("/"),
