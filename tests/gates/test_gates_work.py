@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from tallinn.cli import app
 from tallinn.gates import docs, perf
-from tallinn.gates.base import GateContext
+from tallinn.gates import tests as tests_gate
+from tallinn.gates.base import RENDERS, GateContext
 from tallinn.library import Diagnostic, frontmatter, load_library, yamlsafe
 
 
@@ -70,3 +71,27 @@ def _front_matters(texts: Iterable[str]) -> set[str]:
                 frontmatter.parse(text, "x.md"), frontmatter.Parsed):
             found.add(parts[0])
     return found
+
+
+def test_the_perf_gate_renders_no_command_the_tests_gate_rendered(
+    library_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the tests gate, the perf gate takes the text of a command with a test from the
+    tests gate's renders: it renders (before timing) only the commands without one."""
+    library = load_library(library_root)
+    context = GateContext(library.root, library)
+    tests_gate.run(context)
+    rendered = context.shared[RENDERS]
+    cases = perf.cases_by_command(context.prompt_tests())
+    renders = count_calls(monkeypatch, perf, "render")
+    chosen = {name: perf.first_render(library, command, cases.get(name, ()), rendered)
+              for name, command in library.commands.items()}
+    from_tests = [n for n, c in chosen.items()
+                  if not isinstance(c, str) and c[0].source.startswith("test: ")]
+    assert len(from_tests) > 10
+    assert renders() == len(library.commands) - len(from_tests)
+    for name in from_tests:
+        found = chosen[name]
+        assert not isinstance(found, str)
+        assert found[1] == perf.render(library, library.commands[name], found[0].arguments,
+                                       found[0].raw)

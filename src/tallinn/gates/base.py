@@ -162,6 +162,10 @@ def describe(code: str, summary: str, gate: str, severity: Severity, name: str,
     return RULES[code]
 
 
+# `GateContext.shared[RENDERS]`: what the tests gate rendered, by case id, for the perf gate.
+RENDERS = "prompt_test_renders"
+
+
 @dataclass(slots=True)
 class GateContext:
     """What a gate gets: the library, its folder, options from the command line.

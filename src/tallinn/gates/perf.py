@@ -47,6 +47,7 @@ from typing import Any, Protocol
 from pydantic import Field, model_validator
 
 from tallinn.gates.base import (
+    RENDERS,
     GateContext,
     GateResult,
     GateSettings,
@@ -282,20 +283,30 @@ def invocation(library: Library, command: Command,
                cases: Sequence[PromptTest]) -> Invocation | str:
     """The first known-good arguments of `command`, or why there are none; `cases` are the
     command's prompt tests (`cases_by_command`)."""
-    candidates: list[Invocation] = [
-        Invocation(t.vars, t.raw, f"test: {t.id}") for t in cases if not t.expects_error
+    chosen = first_render(library, command, cases)
+    return chosen if isinstance(chosen, str) else chosen[0]
+
+
+def first_render(library: Library, command: Command, cases: Sequence[PromptTest],
+                 rendered: Mapping[str, str] | None = None) -> tuple[Invocation, str] | str:
+    """`invocation`, with the text it renders. `rendered` holds the renders the tests gate
+    made of this run's cases, by case id: those are not rendered again."""
+    known = rendered or {}
+    candidates: list[tuple[Invocation, str | None]] = [
+        (Invocation(t.vars, t.raw, f"test: {t.id}"), known.get(t.id))
+        for t in cases if not t.expects_error
     ]
-    candidates += [Invocation(e.args, None, f"example {n}")
+    candidates += [(Invocation(e.args, None, f"example {n}"), None)
                    for n, e in enumerate(command.examples, 1)]
-    candidates.append(Invocation({}, None, "no arguments"))
+    candidates.append((Invocation({}, None, "no arguments"), None))
     last = ""
-    for candidate in candidates:
+    for candidate, text in candidates:
+        if text is not None:
+            return candidate, text
         try:
-            render(library, command, candidate.arguments, candidate.raw)
+            return candidate, render(library, command, candidate.arguments, candidate.raw)
         except RenderError as exc:
             last = str(exc)
-            continue
-        return candidate
     return f"no prompt test or example renders it ({last})"
 
 
@@ -366,9 +377,11 @@ def _best(work: Callable[[], object], repeat: int) -> int:
 
 
 def measure(library: Library, root: Path | None, settings: PerfSettings,
-            step: Step | None = None, suite: PromptSuite | None = None) -> Measurements:
+            step: Step | None = None, suite: PromptSuite | None = None,
+            rendered: Mapping[str, str] | None = None) -> Measurements:
     """Count what the library costs and time what must be timed; `step` reports progress.
-    `suite` is the library's prompt tests when they were read already."""
+    `suite` is the library's prompt tests when they were read already, `rendered` the texts
+    its cases rendered to, by case id (see `first_render`)."""
     report: Step = step or (lambda _message, _done, _total: None)
     commands = list(library.commands.values())
     report("rendering every command once", 0, 3)
@@ -379,12 +392,11 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
     invocations: dict[str, Invocation] = {}
     unmeasured: dict[str, str] = {}
     for command in commands:
-        chosen = invocation(library, command, cases.get(command.name, ()))
-        if isinstance(chosen, str):
-            unmeasured[command.name] = chosen
+        found = first_render(library, command, cases.get(command.name, ()), rendered)
+        if isinstance(found, str):
+            unmeasured[command.name] = found
             continue
-        texts[command.name] = render(library, command, chosen.arguments, chosen.raw)
-        invocations[command.name] = chosen
+        invocations[command.name], texts[command.name] = found
     sizes = {name: len(text) for name, text in texts.items()}
     longest = sorted(sizes, key=lambda name: (-sizes[name], name))
     # The estimate never counts more tokens than characters, so a render shorter than the
@@ -484,7 +496,8 @@ def run(ctx: GateContext) -> GateResult:
     settings = gate_settings(ctx.library, NAME, PerfSettings)
     suite = ctx.prompt_tests()
     measured = measure(ctx.library, ctx.root, settings,
-                       lambda message, _done, _total: ctx.progress(message), suite)
+                       lambda message, _done, _total: ctx.progress(message), suite,
+                       ctx.shared.get(RENDERS))
     load = None
     if ctx.options.get("load"):
         ctx.progress("load test against a live server")

@@ -19,6 +19,7 @@ from typing import Any, overload
 from pydantic import Field
 
 from tallinn.gates.base import (
+    RENDERS,
     GateContext,
     GateResult,
     GateSettings,
@@ -196,6 +197,9 @@ def run(ctx: GateContext) -> GateResult:
     suite = ctx.prompt_tests()
     ctx.progress(f"running {len(suite.tests)} prompt test(s)")
     result = run_tests(ctx.library, suite)
+    # The perf gate renders each command with its first test's arguments: these very texts.
+    ctx.shared[RENDERS] = {case.test.id: case.output for case in result.results
+                            if case.output is not None}
     coverage = coverage_path(ctx.root, ctx.options.get("coverage_xml"), settings)
     if coverage is not None:
         ctx.progress(f"reading coverage report {coverage}")
