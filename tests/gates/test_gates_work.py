@@ -3,6 +3,10 @@ front matter and each prompt-test file parsed once, each estimate made once."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -95,3 +99,19 @@ def test_the_perf_gate_renders_no_command_the_tests_gate_rendered(
         assert not isinstance(found, str)
         assert found[1] == perf.render(library, library.commands[name], found[0].arguments,
                                        found[0].raw)
+
+
+def test_a_json_report_needs_no_template_engine(library_root: Path) -> None:
+    """`tallinn gates --format json`, in a process of its own, never imports Jinja2: only the
+    text and Markdown reports are rendered from templates."""
+    script = ("import runpy, sys\nsys.argv = ['tallinn', *sys.argv[1:]]\n"
+              "try:\n    runpy.run_module('tallinn', run_name='__main__')\n"
+              "finally:\n    print('jinja2' in sys.modules, file=sys.stderr)\n")
+    done = subprocess.run(
+        [sys.executable, "-c", script, "gates", "--library", str(library_root), "--format",
+         "json"], capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "TALLINN_NO_CACHE": "1"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["decision"]["go"] is False
+    assert done.stderr.rstrip().splitlines()[-1] == "False"

@@ -19,15 +19,16 @@ from dataclasses import asdict, is_dataclass
 from enum import Enum, StrEnum
 from functools import cache
 from pathlib import PurePath
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from tallinn import __version__
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateResult, Metric, Status
 from tallinn.gates.runner import Readiness, figure, severity_counts, unaccepted_blocking
 from tallinn.library import Severity
 from tallinn.wording import plural
+
+if TYPE_CHECKING:
+    import jinja2
 
 SCHEMA_VERSION = 1
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -208,6 +209,8 @@ def _plain(value: Any) -> Any:
 @cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment of the report and rule templates (Markdown and text)."""
+    import jinja2  # only the text and Markdown formats need it: JSON and SARIF do not
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("tallinn.gates", "templates"),
         # Markdown and text, not HTML: escaping is done by the `md` filters where needed.
