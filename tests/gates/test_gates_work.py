@@ -17,10 +17,12 @@ from tests.helpers import count_calls
 from typer.testing import CliRunner
 
 from tallinn.cli import app
-from tallinn.gates import docs, perf
+from tallinn.gates import docs, perf, security
 from tallinn.gates import tests as tests_gate
 from tallinn.gates.base import RENDERS, GateContext
-from tallinn.library import Diagnostic, frontmatter, load_library, yamlsafe
+from tallinn.gates.rules.security import _python, _shell
+from tallinn.gates.rules.security._source import PYTHON_LANGS, SHELL_LANGS
+from tallinn.library import Diagnostic, files, frontmatter, load_library, yamlsafe
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +117,25 @@ def test_a_json_report_needs_no_template_engine(library_root: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout)["decision"]["go"] is False
     assert done.stderr.rstrip().splitlines()[-1] == "False"
+
+
+def test_the_audit_reads_and_parses_each_file_and_block_once(
+    library_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The security audit reads each library file once, parses each shell snippet and each
+    Python block once, however many rules look at them."""
+    library = load_library(library_root)
+    reads = count_calls(monkeypatch, files.LibraryFiles, "read_text")
+    shell = count_calls(monkeypatch, _shell, "parse")
+    trees = count_calls(monkeypatch, _python, "_from_tree")
+    fragments = count_calls(monkeypatch, _python, "_from_tokens")
+    audited = security.audit(library_root, limits=library.config.limits)
+    snippets = [s for f in audited.files
+                for s in (*f.snippets(SHELL_LANGS), *f.bang_commands)]
+    blocks = [s for f in audited.files for s in f.snippets(PYTHON_LANGS)]
+    assert len(snippets) > 20
+    assert len(blocks) > 20
+    assert reads() == len(audited.files)
+    assert shell() == len(snippets)
+    assert fragments() > 0
+    assert trees() + fragments() == len(blocks)

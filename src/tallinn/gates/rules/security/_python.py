@@ -72,9 +72,14 @@ def analyse(snippet: Snippet) -> PythonCode:
 
 
 def _from_tree(tree: ast.Module, text: str) -> PythonCode:
+    # One walk: imports are read, and the nodes the rules look at kept in order, to be named
+    # once every import (even one after its use) is known.
     aliases: dict[str, str] = {}
+    used: list[ast.AST] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Call | ast.Attribute | ast.Name):
+            used.append(node)
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
                     aliases[alias.asname] = alias.name
@@ -84,7 +89,7 @@ def _from_tree(tree: ast.Module, text: str) -> PythonCode:
     offsets = _Offsets(text)
     calls: list[Call] = []
     references: list[Reference] = []
-    for node in ast.walk(tree):
+    for node in used:
         if isinstance(node, ast.Call):
             name = _dotted(node.func, aliases)
             if name is None:

@@ -127,6 +127,9 @@ def _shell_c_script(command: Command) -> Word | None:
     return None
 
 
+_PLAIN = re.compile(r"[^ \t\n#\\'\"$<>&|;()`]+")
+
+
 def _tokens(script: str) -> tuple[list[tuple[str, Word]], list[tuple[str, int]]]:
     """Split `script` into ("word" | "op" | "redir", token) pairs; also return the scripts
     of command substitutions as (text, offset)."""
@@ -218,8 +221,11 @@ def _tokens(script: str) -> tuple[list[tuple[str, Word]], list[tuple[str, int]]]
             i += len(op)
         else:
             begin()
-            buffer.append(char)
-            i += 1
+            # A run of characters none of the branches above reads: one append, not one each.
+            plain = _PLAIN.match(script, i)
+            end = plain.end() if plain is not None else i + 1
+            buffer.append(script[i:end])
+            i = end
     flush()
     return tokens, nested
 
