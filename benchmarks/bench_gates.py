@@ -9,7 +9,9 @@ when it is beside the project: ../shared/corpora/tallinn-2025-07) and on synthet
 (benchmarks/synth.py, with code blocks and shell lines added, and one prompt test per command):
 the wall time, each gate's own time and the peak RSS, median of `--repeat` runs. `--against
 REV` checks REV out into a scratch worktree, installs it with uv from the lock file, and runs
-the same libraries through it, so the figures stand side by side. `--parts` adds in-process
+the same libraries through it, so the figures stand side by side. Beside the wall time each run
+shows its CPU time (user + system): on a machine others are using, wall time grows with their
+load, CPU time much less. `--parts` adds in-process
 timings of the security audit, the XML check and the prompt-test runner.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,18 +77,24 @@ def write_library(root: Path, commands: int) -> Path:
 @dataclass
 class Run:
     seconds: float
+    cpu: float  # user + system seconds of the run's process: what a busy machine changes least
     gates: dict[str, float]
     rss_mb: float
     verdict: str
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def whole_run(python: Path, library: Path) -> Run:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [str(python), "-c", RUNNER, "gates", "--library", str(library), "--format", "json"],
         capture_output=True, text=True, check=False, cwd=library,
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     try:
         report = json.loads(done.stdout)
     except ValueError:
@@ -93,13 +102,14 @@ def whole_run(python: Path, library: Path) -> Run:
     rss = next(int(line.split()[1]) for line in done.stderr.splitlines()
                if line.startswith("peak-rss-kb"))
     gates = {g["name"]: g["duration_s"] for g in report["gates"]}
-    return Run(seconds, gates, rss / 1024, report["status"])
+    return Run(seconds, cpu, gates, rss / 1024, report["status"])
 
 
 def median_run(python: Path, library: Path, repeat: int) -> Run:
     runs = [whole_run(python, library) for _ in range(repeat)]
     return Run(
         statistics.median(r.seconds for r in runs),
+        statistics.median(r.cpu for r in runs),
         {g: statistics.median(r.gates[g] for r in runs) for g in runs[0].gates},
         statistics.median(r.rss_mb for r in runs),
         "/".join(sorted({r.verdict for r in runs})),
@@ -160,7 +170,8 @@ def main() -> None:
                 for name, python in versions:
                     run = median_run(python, library, args.repeat)
                     per_gate = "  ".join(f"{g} {s:.2f}" for g, s in run.gates.items())
-                    print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.rss_mb:6.0f} MB"
+                    print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.cpu:7.2f} s cpu"
+                          f"  {run.rss_mb:6.0f} MB"
                           f"  {run.verdict:6}  {per_gate}", flush=True)
             if args.parts:
                 parts(libraries, args.repeat)
