@@ -2,7 +2,7 @@
 version of Tallinn in the same run.
 
     uv run python benchmarks/bench_gates.py [--sizes 1000 10000] [--repeat 3]
-                                            [--against REV] [--parts]
+                                            [--against REV] [--parts] [--bytecode]
 
 Whole runs: `tallinn gates --format json` in a fresh process on the 2025 corpus (250 files,
 when it is beside the project: ../shared/corpora/tallinn-2025-07) and on synthetic libraries
@@ -11,7 +11,9 @@ the wall time, each gate's own time and the peak RSS, median of `--repeat` runs.
 REV` checks REV out into a scratch worktree, installs it with uv from the lock file, and runs
 the same libraries through it, so the figures stand side by side. Beside the wall time each run
 shows its CPU time (user + system): on a machine others are using, wall time grows with their
-load, CPU time much less. `--parts` adds in-process
+load, CPU time much less. `--bytecode` lets each version keep its compiled bytecode in a scratch
+folder (one run first compiles it), as an installed tool has it: where PYTHONDONTWRITEBYTECODE
+is set, every run otherwise compiles every module it imports. `--parts` adds in-process
 timings of the security audit, the XML check and the prompt-test runner.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -88,11 +91,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def whole_run(python: Path, library: Path) -> Run:
+def whole_run(python: Path, library: Path, env: dict[str, str] | None = None) -> Run:
     started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [str(python), "-c", RUNNER, "gates", "--library", str(library), "--format", "json"],
-        capture_output=True, text=True, check=False, cwd=library,
+        capture_output=True, text=True, check=False, cwd=library, env=env,
     )
     seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     try:
@@ -105,8 +108,11 @@ def whole_run(python: Path, library: Path) -> Run:
     return Run(seconds, cpu, gates, rss / 1024, report["status"])
 
 
-def median_run(python: Path, library: Path, repeat: int) -> Run:
-    runs = [whole_run(python, library) for _ in range(repeat)]
+def median_run(python: Path, library: Path, repeat: int,
+               env: dict[str, str] | None = None) -> Run:
+    if env is not None:
+        whole_run(python, library, env)  # compiles the bytecode the timed runs then read
+    runs = [whole_run(python, library, env) for _ in range(repeat)]
     return Run(
         statistics.median(r.seconds for r in runs),
         statistics.median(r.cpu for r in runs),
@@ -155,6 +161,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--against", metavar="REV", help="an earlier commit or tag to compare")
     parser.add_argument("--parts", action="store_true")
+    parser.add_argument("--bytecode", action="store_true",
+                        help="run with compiled bytecode kept in a scratch folder (as an "
+                        "installed tool has it), even where PYTHONDONTWRITEBYTECODE is set")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tallinn-bench-gates-") as tmp:
         scratch = Path(tmp)
@@ -168,7 +177,12 @@ def main() -> None:
             print(f"whole runs of `tallinn gates`, median of {args.repeat}")
             for label, library in libraries:
                 for name, python in versions:
-                    run = median_run(python, library, args.repeat)
+                    env = None
+                    if args.bytecode:
+                        env = {k: v for k, v in os.environ.items()
+                               if k != "PYTHONDONTWRITEBYTECODE"}
+                        env["PYTHONPYCACHEPREFIX"] = str(scratch / f"pyc-{name}")
+                    run = median_run(python, library, args.repeat, env)
                     per_gate = "  ".join(f"{g} {s:.2f}" for g, s in run.gates.items())
                     print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.cpu:7.2f} s cpu"
                           f"  {run.rss_mb:6.0f} MB"
