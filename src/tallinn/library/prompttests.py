@@ -54,6 +54,7 @@ class AssertionType(StrEnum):
     ERROR = "error"
 
 
+_KINDS = {t.value: t for t in AssertionType}  # as written in a test file
 _TEXT_TYPES = frozenset({AssertionType.CONTAINS, AssertionType.ICONTAINS,
                          AssertionType.NOT_CONTAINS})
 _PATTERN_TYPES = frozenset({AssertionType.REGEX, AssertionType.ERROR})
@@ -140,8 +141,8 @@ class _AssertionSpec(BaseModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        kinds = [t.value for t in AssertionType]
-        if value not in kinds:
+        if value not in _KINDS:
+            kinds = list(_KINDS)
             close = difflib.get_close_matches(value, kinds, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(f"unknown assertion type '{value}'{hint}; "
