@@ -139,8 +139,6 @@ def _own_patterns(file: AuditFile) -> Iterator[tuple[str, int, str]]:
 def _plugin_matches(file: AuditFile) -> Iterator[tuple[str, int, str]]:
     for number in _candidate_lines(file):
         line = file.lines[number - 1]
-        if not _may_match(line):
-            continue
         for plugin in _plugins():
             for value in plugin.analyze_string(line):
                 position = line.find(value)
@@ -187,38 +185,6 @@ def _plugins() -> Sequence[Any]:
         module, _, cls = name.rpartition(".")
         plugins.append(getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls)())
     return tuple(plugins)
-
-
-def _may_match(line: str) -> bool:
-    """Whether any pattern of any plugin matches `line`: one search, where asking each
-    plugin runs its patterns one by one. Each plugin reports only matches of its own
-    patterns (`denylist`), so a line none of them matches holds nothing to report."""
-    union = _union()
-    return union is None or union.search(line) is not None
-
-
-_FLAG_LETTERS = {re.IGNORECASE: "i", re.VERBOSE: "x", re.MULTILINE: "m", re.DOTALL: "s"}
-
-
-@cache
-def _union() -> re.Pattern[str] | None:
-    """Every plugin pattern in one alternation; None (ask every plugin) when one of them
-    cannot be put in one: a back-reference, a flag a scoped group cannot carry."""
-    parts = []
-    for plugin in _plugins():
-        for pattern in plugin.denylist:
-            flags = pattern.flags & ~re.UNICODE
-            letters = "".join(letter for flag, letter in _FLAG_LETTERS.items() if flags & flag)
-            if flags & ~sum(_FLAG_LETTERS) or not isinstance(pattern.pattern, str) or re.search(
-                    r"\\[1-9]|\(\?P=", pattern.pattern):
-                return None
-            # A newline ends a trailing comment of a verbose pattern before the group does.
-            parts.append(f"(?{letters}:{pattern.pattern}\n)" if "x" in letters
-                         else f"(?{letters}:{pattern.pattern})")
-    try:
-        return re.compile("|".join(parts))
-    except re.error:
-        return None
 
 
 def _dev_credentials(line: str) -> bool:
