@@ -292,8 +292,8 @@ def _children(node: Node) -> list[Node]:
 
 
 def _nesting_bounded() -> bool:
-    """Whether libyaml refuses deep nesting itself (0.2.5 and later stop at 1,000 levels),
-    so that its composer, which recurses in C, cannot exhaust the stack."""
+    """Whether libyaml refuses deep nesting itself (the libyaml PyYAML's wheels bundle stops
+    at 1,000 levels), so that its composer, which recurses in C, cannot exhaust the stack."""
     deep = 10_000
     probe = _CLoader("[" * deep + "]" * deep)
     try:
