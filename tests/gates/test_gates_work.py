@@ -119,6 +119,27 @@ def test_a_json_report_needs_no_template_engine(library_root: Path) -> None:
     assert done.stderr.rstrip().splitlines()[-1] == "False"
 
 
+def test_the_security_gate_reads_only_the_files_the_loader_did_not_load(
+    library_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The security gate audits each loaded document in the text the loader read, and reads
+    from disk only the other files (tests, tallinn.toml, README, files left out)."""
+    library = load_library(library_root)
+    loaded = {d.path for d in (*library.commands.values(), *library.components.values())}
+    reads: list[str] = []
+    original = files.LibraryFiles.read_text
+
+    def recording(self: files.LibraryFiles, rel: str) -> Any:
+        reads.append(rel)
+        return original(self, rel)
+
+    monkeypatch.setattr(files.LibraryFiles, "read_text", recording)
+    result = security.run(GateContext(library.root, library))
+    assert result.data["files"] == len(reads) + len(loaded)
+    assert not set(reads) & loaded
+    assert {"tallinn.toml", "README.md", "tests/cases.yaml"} <= set(reads)
+
+
 def test_the_audit_reads_and_parses_each_file_and_block_once(
     library_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,8 @@
 The audit reads the files themselves, not only what the loader accepted, so a file with a
 front-matter error is audited too: `tallinn.toml`, `README*`, and every file under
 `commands/`, `components/` and `tests/`. It reads them through `tallinn.library.files`, the
-loader's own read path, so it sees the very text the loader serves; a file it cannot read
+loader's own read path, so it sees the very text the loader serves (a file the loader has
+loaded is audited in the text it loaded, not read again); a file it cannot read
 (not UTF-8, over the size limit, not a regular file, a link leading out) is a blocking
 finding, S902, never skipped. Prompt rules (code blocks, shell lines, override
 phrases, permissions) read commands and components; secrets and hidden characters are
@@ -113,14 +114,17 @@ describe(UNAUDITABLE, "A library file cannot be read, so it cannot be audited", 
     """)
 
 
-def audit(root: Path, *, ignore: Collection[str] = (), limits: Limits | None = None) -> Audit:
+def audit(root: Path, *, ignore: Collection[str] = (), limits: Limits | None = None,
+          texts: Mapping[str, str] | None = None) -> Audit:
     """Run every security rule (but those in `ignore`) on the files of the library at `root`.
 
     A file that cannot be read is an S902 finding. `limits` default to the library's own.
+    `texts` are files the loader has read already, by relative path (the `source` of its
+    documents): those are audited as loaded, not read again.
     """
     if limits is None:
         limits = load_config(root, [], hashlib.sha256()).limits
-    read, problems = read_library_files(root, limits)
+    read, problems = read_library_files(root, limits, texts)
     checks = [check for code, check in CHECKS.items() if code not in ignore]
     found: set[Finding] = {_unauditable(problem) for problem in problems}
     for file in read:
@@ -144,8 +148,11 @@ def library_files(root: Path, limits: Limits | None = None) -> Iterator[AuditFil
     yield from read_library_files(root, limits or Limits())[0]
 
 
-def read_library_files(root: Path, limits: Limits) -> tuple[list[AuditFile], list[Diagnostic]]:
-    """The audited files of a library, read as the loader reads them, and those not read."""
+def read_library_files(
+    root: Path, limits: Limits, texts: Mapping[str, str] | None = None
+) -> tuple[list[AuditFile], list[Diagnostic]]:
+    """The audited files of a library, read as the loader reads them (or as it read them:
+    `texts`), and those not read."""
     reader = LibraryFiles(root, limits)
     candidates: list[str] = []
     problems: list[Diagnostic] = []
@@ -161,8 +168,10 @@ def read_library_files(root: Path, limits: Limits) -> tuple[list[AuditFile], lis
         candidates.extend(paths)
         problems.extend(walked)
     read: list[AuditFile] = []
+    loaded = texts or {}
     for rel in candidates:
-        text = reader.read_text(rel)
+        known = loaded.get(rel)
+        text = known if known is not None else reader.read_text(rel)
         if isinstance(text, Diagnostic):
             problems.append(text)
             continue
@@ -185,7 +194,10 @@ def run(ctx: GateContext) -> GateResult:
     settings = gate_settings(ctx.library, NAME, SecuritySettings)
     path = baseline_path(ctx, settings)
     accepted_by = baselines.Baseline.load(path) if path is not None else baselines.Baseline()
-    result = audit(ctx.root, ignore=set(settings.ignore), limits=ctx.library.config.limits)
+    library = ctx.library
+    loaded = {d.path: d.source for d in (*library.commands.values(), *library.components.values())}
+    result = audit(ctx.root, ignore=set(settings.ignore), limits=library.config.limits,
+                   texts=loaded)
     ctx.progress(f"audited {len(result.files)} files with {len(CHECKS)} rules")
     open_, inline = baselines.apply_suppressions(result.findings, result.suppressions())
     matched = accepted_by.match(open_)
