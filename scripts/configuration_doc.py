@@ -46,7 +46,7 @@ VARIABLES = {
     "TALLINN_TOKEN": "`tallinn smoke`: the bearer token, when `--token` is not given.",
 }
 # Read by the CLI itself, outside the settings model: (variable, where).
-CLI_VARIABLES = {"TALLINN_ALLOWED_HOSTS": "tallinn serve", "TALLINN_TOKEN": "tallinn smoke"}
+CLI_VARIABLES = {"TALLINN_TOKEN": "tallinn smoke"}
 _ENV_NAME = re.compile(r"^(TALLINN_[A-Z_]+|PROJECT_ROOT|CLAUDE_CODE_ENV)$")
 
 

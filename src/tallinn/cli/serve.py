@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import gc
 import json
-import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -163,7 +162,7 @@ def serve(
             rate_limit=rate_limit,
             max_body_bytes=max_body_bytes,
             allowed_hosts=allowed_host or (),
-            env_allowed_hosts=os.environ.get("TALLINN_ALLOWED_HOSTS", ""),
+            env_allowed_hosts=settings.allowed_hosts or "",
             access_log=access_log,
             edge={
                 "max_connections": max_connections,
