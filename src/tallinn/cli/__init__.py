@@ -23,10 +23,10 @@ if TYPE_CHECKING:  # for annotations only: Typer's click (vendored in recent Typ
     from typer._click import Command, Context
 
 from tallinn import __version__
-from tallinn.cli.common import ExitCode, console, fail
+from tallinn.cli.common import ExitCode, begin_invocation, console, fail
 from tallinn.cli.plainhelp import PlainGroup
 from tallinn.library import TallinnError
-from tallinn.settings import Settings, SettingsError
+from tallinn.settings import SettingsError
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
 
@@ -163,6 +163,8 @@ def _root(
     """Prompt libraries as code."""
     app.pretty_exceptions_enable = debug
     try:
-        Settings()  # a bad environment variable is a usage error, before any command runs
+        # Read once here, so a bad environment variable is a usage error before any command
+        # runs, and every part of the command sees the same settings (`common.settings()`).
+        begin_invocation()
     except SettingsError as exc:
         fail(str(exc))

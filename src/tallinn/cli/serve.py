@@ -24,10 +24,10 @@ from tallinn.cli.common import (
     command_app,
     console,
     fail,
+    settings,
     write_raw,
 )
 from tallinn.library import LibraryError, load_library
-from tallinn.settings import Settings
 
 if TYPE_CHECKING:
     from tallinn.serve import Check
@@ -136,10 +136,10 @@ def serve(
       tallinn serve --http --port 8080
       tallinn serve --http --production --host 0.0.0.0
     """
-    settings = Settings()
-    production = production or settings.production
-    root = settings.library_path(library)
-    cache_dir = settings.cache_dir(root)
+    current = settings()
+    production = production or current.production
+    root = current.library_path(library)
+    cache_dir = current.cache_dir(root)
     with start_up():
         import anyio
 
@@ -162,7 +162,7 @@ def serve(
             rate_limit=rate_limit,
             max_body_bytes=max_body_bytes,
             allowed_hosts=allowed_host or (),
-            env_allowed_hosts=settings.allowed_hosts or "",
+            env_allowed_hosts=current.allowed_hosts or "",
             access_log=access_log,
             edge={
                 "max_connections": max_connections,
@@ -173,7 +173,7 @@ def serve(
     except serving.ConfigError as exc:
         fail(str(exc))
     open_store = partial(
-        serving.open_state_store, settings.store_url, registry.root, required=production
+        serving.open_state_store, current.store_url, registry.root, required=production
     )
     if http or production:
         try:
@@ -190,7 +190,7 @@ def serve(
         if http:
             serving.serve_http(registry, store, config)
         else:
-            label = serving.store_label(store, settings.store_url, registry.root)
+            label = serving.store_label(store, current.store_url, registry.root)
             line = serving.startup_line(registry, production=production, store=label, url=None)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))
