@@ -26,7 +26,6 @@ from tallinn import __version__
 from tallinn.cli.common import ExitCode, begin_invocation, console, fail
 from tallinn.cli.plainhelp import PlainGroup
 from tallinn.library import TallinnError
-from tallinn.settings import SettingsError
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
 
@@ -107,6 +106,10 @@ class LazyGroup(PlainGroup):
             with contextlib.suppress(OSError, ValueError):  # a captured stdout has no file
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Exit(int(ExitCode.PROBLEMS)) from None
+        except TallinnError as exc:  # the one place a deliberate error becomes a message
+            if ctx.params.get("debug"):
+                raise
+            fail(str(exc), exc.exit_code)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
@@ -162,9 +165,6 @@ def _root(
 ) -> None:
     """Prompt libraries as code."""
     app.pretty_exceptions_enable = debug
-    try:
-        # Read once here, so a bad environment variable is a usage error before any command
-        # runs, and every part of the command sees the same settings (`common.settings()`).
-        begin_invocation()
-    except SettingsError as exc:
-        fail(str(exc))
+    # Read once here, so a bad environment variable is a usage error before any command
+    # runs, and every part of the command sees the same settings (`common.settings()`).
+    begin_invocation()

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
+from tallinn.library import Diagnostic, Library, Severity, load_library
 from tallinn.settings import Settings
 from tallinn.wording import plural
 
@@ -127,7 +127,7 @@ LibraryOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
-def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
+def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     from rich.markup import escape
 
     console("err").print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
@@ -159,10 +159,7 @@ def load(explicit: Path | None, *, quiet: bool = False) -> Library:
     """Load the library, or exit 2 with one line when the folder is unusable."""
     current = settings()
     path = current.library_path(explicit)
-    try:
-        library = load_library(path, cache_dir=current.cache_dir(path))
-    except LibraryError as exc:
-        fail(str(exc))
+    library = load_library(path, cache_dir=current.cache_dir(path))
     if library.errors and not quiet:
         console("err").print(
             f"[yellow]warning:[/yellow] {plural(len(library.errors), 'problem')} in {path}; "

@@ -37,7 +37,7 @@ from tallinn.gates import perf as perf_gate
 from tallinn.gates import tests as tests_gate
 from tallinn.gates.base import GateResult, Metric, Status, gate_settings
 from tallinn.gates.runner import figure
-from tallinn.library import Diagnostic, Library, LibraryError
+from tallinn.library import Diagnostic, Library
 from tallinn.library.prompttests import CaseResult, case_json, load_tests, run_tests
 from tallinn.wording import plural
 
@@ -50,10 +50,7 @@ app = command_app()
 
 
 def _settings(library: Library, gate: str, model: type[ModelT]) -> ModelT:
-    try:
-        return gate_settings(library, gate, model)
-    except LibraryError as exc:
-        fail(str(exc))
+    return gate_settings(library, gate, model)
 
 
 def metric_json(metric: Metric) -> dict[str, Any]:

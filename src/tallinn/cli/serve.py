@@ -27,7 +27,7 @@ from tallinn.cli.common import (
     settings,
     write_raw,
 )
-from tallinn.library import LibraryError, load_library
+from tallinn.library import load_library
 
 if TYPE_CHECKING:
     from tallinn.serve import Check
@@ -147,10 +147,7 @@ def serve(
 
         serving.configure_logging(json_lines=production)
         registry = serving.Registry(root, loader=partial(load_library, cache_dir=cache_dir))
-        try:
-            snapshot = registry.load()
-        except LibraryError as exc:
-            fail(str(exc))
+        snapshot = registry.load()
     try:
         config = serving.resolve(
             snapshot.library.config.table("serve"),

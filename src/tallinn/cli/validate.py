@@ -14,7 +14,6 @@ from tallinn.cli.common import (
     LibraryOption,
     command_app,
     err,
-    fail,
     library_path,
     load,
     print_diagnostics,
@@ -23,7 +22,7 @@ from tallinn.cli.common import (
 from tallinn.gates.base import gate_settings
 from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
-from tallinn.library import Diagnostic, LibraryError, load_library
+from tallinn.library import Diagnostic, load_library
 from tallinn.wording import plural
 
 app = command_app()
@@ -52,10 +51,7 @@ def validate(
       tallinn validate --fix
     """
     lib = load(library, quiet=True)
-    try:
-        settings = gate_settings(lib, NAME, XmlSettings)
-    except LibraryError as exc:
-        fail(str(exc))
+    settings = gate_settings(lib, NAME, XmlSettings)
     void = settings.void_elements
     outcome = check(lib, void=void)
     findings = list(outcome.findings)
