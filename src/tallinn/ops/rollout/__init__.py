@@ -1,0 +1,25 @@
+"""The gradual-rollout core: plan, client assignment, signals, guards and the controller.
+
+Pure logic: no database, no network, no clock of its own. The store persists what it
+produces (`SignalBatch`, `RolloutState`, `Decision`), the server asks it which release a
+client gets; see docs/rollout.md.
+"""
+
+from tallinn.ops.rollout.errors import (
+    ClientHeaderError,
+    PlanError,
+    RatingError,
+    RolloutError,
+    TransitionError,
+)
+from tallinn.ops.rollout.plan import RolloutPlan, parse_plan
+
+__all__ = [
+    "ClientHeaderError",
+    "PlanError",
+    "RatingError",
+    "RolloutError",
+    "RolloutPlan",
+    "TransitionError",
+    "parse_plan",
+]
