@@ -5,6 +5,13 @@ produces (`SignalBatch`, `RolloutState`, `Decision`), the server asks it which r
 client gets; see docs/rollout.md.
 """
 
+from tallinn.ops.rollout.assign import (
+    ClientIdentity,
+    IdentitySource,
+    bucket,
+    client_identity,
+    on_candidate,
+)
 from tallinn.ops.rollout.errors import (
     ClientHeaderError,
     PlanError,
@@ -16,10 +23,15 @@ from tallinn.ops.rollout.plan import RolloutPlan, parse_plan
 
 __all__ = [
     "ClientHeaderError",
+    "ClientIdentity",
+    "IdentitySource",
     "PlanError",
     "RatingError",
     "RolloutError",
     "RolloutPlan",
     "TransitionError",
+    "bucket",
+    "client_identity",
+    "on_candidate",
     "parse_plan",
 ]
