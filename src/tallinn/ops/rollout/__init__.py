@@ -20,18 +20,30 @@ from tallinn.ops.rollout.errors import (
     TransitionError,
 )
 from tallinn.ops.rollout.plan import RolloutPlan, parse_plan
+from tallinn.ops.rollout.signals import (
+    Outcome,
+    ReleaseTotals,
+    SignalAggregator,
+    SignalBatch,
+    merge_batches,
+)
 
 __all__ = [
     "ClientHeaderError",
     "ClientIdentity",
     "IdentitySource",
+    "Outcome",
     "PlanError",
     "RatingError",
+    "ReleaseTotals",
     "RolloutError",
     "RolloutPlan",
+    "SignalAggregator",
+    "SignalBatch",
     "TransitionError",
     "bucket",
     "client_identity",
+    "merge_batches",
     "on_candidate",
     "parse_plan",
 ]
