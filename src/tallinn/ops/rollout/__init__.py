@@ -19,6 +19,7 @@ from tallinn.ops.rollout.errors import (
     RolloutError,
     TransitionError,
 )
+from tallinn.ops.rollout.guards import GuardResult, Verdict
 from tallinn.ops.rollout.plan import RolloutPlan, parse_plan
 from tallinn.ops.rollout.signals import (
     Outcome,
@@ -31,6 +32,7 @@ from tallinn.ops.rollout.signals import (
 __all__ = [
     "ClientHeaderError",
     "ClientIdentity",
+    "GuardResult",
     "IdentitySource",
     "Outcome",
     "PlanError",
@@ -41,6 +43,7 @@ __all__ = [
     "SignalAggregator",
     "SignalBatch",
     "TransitionError",
+    "Verdict",
     "bucket",
     "client_identity",
     "merge_batches",
