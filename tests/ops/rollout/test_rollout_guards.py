@@ -139,3 +139,19 @@ def test_a_drop_in_satisfaction_is_a_regression() -> None:
     assert result.verdict is Verdict.BROKEN
     assert "unhappy share 25% on the candidate against 10% on stable" in result.reason
     assert satisfaction_regression(stable, candidate, 0.1, ALPHA).verdict is Verdict.HOLDS
+
+
+def test_a_handful_of_rare_errors_is_not_compared() -> None:
+    """5 errors in 1,000 candidate requests against none in 9,000 on stable expects 0.5 on the
+    candidate side, too few for the normal approximation: the regression waits, holding."""
+    candidate = ReleaseTotals(requests=1000, server_errors=5)
+    stable = ReleaseTotals(requests=9000)
+    result = error_regression(candidate, stable, 0.025, ALPHA)
+    assert result.verdict is Verdict.HOLDS
+    assert result.reason.endswith("is too few events to compare (0.5 expected on the smaller "
+                                  "side, 5 needed)")
+    assert result.figures["log_evidence"] is None
+    # The same rates with ten times the traffic are compared, and are a regression.
+    many = error_regression(ReleaseTotals(requests=10_000, server_errors=50),
+                            ReleaseTotals(requests=90_000), 0.025, ALPHA)
+    assert many.verdict is Verdict.BROKEN

@@ -15,7 +15,9 @@ the simulation in the test suite checks the false-alarm rate that results.
   A few errors in a small sample break nothing: they are not evidence yet.
 - `satisfaction_guard`: the share of 4- and 5-star ratings against the floor, the same way.
 - `error_regression`, `satisfaction_regression`: candidate against stable on the same window
-  (pooled variance), broken when the candidate is shown worse. Not shown worse holds.
+  (pooled variance), broken when the candidate is shown worse. Not shown worse holds, and so
+  does a window with fewer than `MIN_EXPECTED_COUNT` events expected on its smaller side
+  (the limit guards watch that case).
 
 The closed form, for an estimate `d` of the effect with variance `V` and `x = d*tau/sqrt(V*(V
 + tau**2))`: `ratio = 2 * sqrt(V / (V + tau**2)) * exp(x**2 / 2) * Phi(x)`, computed in logs
@@ -28,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from tallinn.ops.rollout.plan import percent
+from tallinn.ops.rollout.plan import MIN_EXPECTED_COUNT, percent
 from tallinn.ops.rollout.signals import ReleaseTotals
 
 # The prior's scale as a share of the room a guard watches: effects of about half the error
@@ -142,13 +144,24 @@ def _regression(name: str, what: str, candidate_rate: float, stable_rate: float,
     pooled = events / total if total else 0.0
     variance = (pooled * (1 - pooled) * (1 / candidate_n + 1 / stable_n)
                 if candidate_n and stable_n else 0.0)
-    evidence = log_mixture_ratio(candidate_rate - stable_rate, variance, scale)
+    # With fewer events expected on the smaller side than the normal approximation needs, a
+    # handful of them would pass for strong evidence: the comparison waits for more.
+    expected = min(pooled, 1 - pooled) * min(candidate_n, stable_n)
+    enough = expected >= MIN_EXPECTED_COUNT
+    evidence = log_mixture_ratio(candidate_rate - stable_rate, variance, scale) if enough \
+        else -math.inf
     bound = evidence_bound(alpha)
     figures: Figures = {"candidate": candidate_rate, "stable": stable_rate,
                         "candidate_n": candidate_n, "stable_n": stable_n,
+                        "expected_events": expected,
                         "log_evidence": _finite(evidence), "log_bound": bound}
     compared = (f"{what} {percent(candidate_rate)} on the candidate against "
                 f"{percent(stable_rate)} on stable")
+    if not enough:
+        return GuardResult(name, Verdict.HOLDS,
+                           f"{name} holds: {compared} is too few events to compare "
+                           f"({expected:.3g} expected on the smaller side, "
+                           f"{MIN_EXPECTED_COUNT} needed)", figures)
     if evidence >= bound:
         return GuardResult(name, Verdict.BROKEN,
                            f"{name} broken: {compared} is a regression "
