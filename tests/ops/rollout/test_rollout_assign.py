@@ -122,3 +122,10 @@ def test_free_text_client_info_is_cut_and_tidied() -> None:
     assert name.startswith("Claude_Code_x")
     assert len(name) == 64
     assert rest == "1.0__@::1"
+
+
+def test_the_client_info_bound_is_a_setting() -> None:
+    """`max_info_chars` moves the cut of each part of the client info."""
+    identity = client_identity(client_name="abcdef", client_version="123456", address="10.0.0.7",
+                               max_info_chars=3)
+    assert identity.value == "abc/123@10."

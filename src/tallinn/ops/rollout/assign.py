@@ -68,13 +68,15 @@ def client_identity(
     client_version: str | None = None,
     address: str | None = None,
     max_header_chars: int = MAX_HEADER_CHARS,
+    max_info_chars: int = MAX_INFO_CHARS,
 ) -> ClientIdentity:
     """Given what the server knows of a request's client, return its identity.
 
     `token_name` is the verified token's name, given in production only. A `header` that is
     empty or only spaces counts as absent; one that is too long or has other characters raises
-    `ClientHeaderError` (the server answers 400 and names the header). With nothing known, the
-    identity is `client:unknown/unknown@local`: all such clients share one bucket.
+    `ClientHeaderError` (the server answers 400 and names the header). Client name, version
+    and address are cut to `max_info_chars` each. With nothing known, the identity is
+    `client:unknown/unknown@local`: all such clients share one bucket.
     """
     if token_name:
         return ClientIdentity(IdentitySource.TOKEN, token_name)
@@ -88,9 +90,10 @@ def client_identity(
             raise ClientHeaderError(value, f"character {bad[0]!r} at {bad.start() + 1} is not "
                                     "one of the letters, digits and ._~:@/+=-")
         return ClientIdentity(IdentitySource.HEADER, value)
-    name = _tidy(client_name) or "unknown"
-    version = _tidy(client_version) or "unknown"
-    return ClientIdentity(IdentitySource.CLIENT, f"{name}/{version}@{_tidy(address) or 'local'}")
+    name = _tidy(client_name, max_info_chars) or "unknown"
+    version = _tidy(client_version, max_info_chars) or "unknown"
+    where = _tidy(address, max_info_chars) or "local"
+    return ClientIdentity(IdentitySource.CLIENT, f"{name}/{version}@{where}")
 
 
 def bucket(rollout_id: str, identity: ClientIdentity | str) -> int:
@@ -110,8 +113,8 @@ def on_candidate(rollout_id: str, identity: ClientIdentity | str, share: int) ->
     return bucket(rollout_id, identity) < share
 
 
-def _tidy(text: str | None) -> str:
+def _tidy(text: str | None, limit: int) -> str:
     """Given free text from a client (`"Claude Code 1.0"`), return `"Claude_Code_1.0"`."""
     if not text:
         return ""
-    return NOT_ALLOWED.sub("_", text[:MAX_INFO_CHARS].strip())
+    return NOT_ALLOWED.sub("_", text[:limit].strip())
