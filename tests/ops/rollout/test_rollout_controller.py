@@ -256,3 +256,13 @@ def test_window_signals_are_merged_from_batches() -> None:
     assert signals == WindowSignals(T0, ReleaseTotals(10, 1), ReleaseTotals(90, 1))
     empty = window_signals([], since=T0, candidate="v2", stable="v1")
     assert empty.candidate == empty.stable == ReleaseTotals()
+
+
+def test_time_left_is_spelled_for_people() -> None:
+    """The hold's time left reads in days, hours and minutes, or seconds under a minute."""
+    plan = parse_plan("v2", hold="2d", min_ratings="0")
+    state = RolloutState("r1", T0)
+    spelled = [decide(plan, state, _signals(), T0 + timedelta(days=2) - left).reasons[0]
+               for left in (timedelta(seconds=30), timedelta(days=1, hours=1, minutes=5))]
+    assert spelled == ["holding 10% until 2026-01-03T12:00:00+00:00 (30s left)",
+                       "holding 10% until 2026-01-03T12:00:00+00:00 (1d 1h 5m left)"]
