@@ -266,3 +266,18 @@ def test_time_left_is_spelled_for_people() -> None:
                for left in (timedelta(seconds=30), timedelta(days=1, hours=1, minutes=5))]
     assert spelled == ["holding 10% until 2026-01-03T12:00:00+00:00 (30s left)",
                        "holding 10% until 2026-01-03T12:00:00+00:00 (1d 1h 5m left)"]
+
+
+def test_a_stale_decision_does_not_override_a_person() -> None:
+    """An advance decided before a person paused or aborted is refused when applied."""
+    state = RolloutState("r1", T0)
+    now = T0 + timedelta(hours=24)
+    decision = decide(PLAN, state, _signals(), now)
+    assert decision.action is Action.ADVANCE
+    with pytest.raises(TransitionError, match=r"^cannot advance: the rollout is paused"):
+        apply(PLAN, pause(state, "checking"), decision, now)
+    with pytest.raises(TransitionError, match=r"^cannot advance: the rollout is aborted"):
+        apply(PLAN, abort(state, "wrong release"), decision, now)
+    complete = decide(PLAN, RolloutState("r1", T0, step=1), _signals(), now)
+    with pytest.raises(TransitionError, match=r"^cannot complete: the rollout is aborted"):
+        apply(PLAN, abort(RolloutState("r1", T0, step=1), "no"), complete, now)

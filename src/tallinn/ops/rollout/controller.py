@@ -210,8 +210,14 @@ def judge(plan: RolloutPlan, signals: WindowSignals) -> list[GuardResult]:
 
 def apply(plan: RolloutPlan, state: RolloutState, decision: Decision,
           now: datetime) -> RolloutState:
-    """The state after `decision`, taken at `now`: advance starts the next step's window."""
+    """The state after `decision`, taken at `now`: advance starts the next step's window.
+
+    A decision taken on an older state (a person paused the rollout meanwhile) that would
+    move it on raises `TransitionError` instead of overriding the person.
+    """
     if decision.action is Action.ADVANCE:
+        if state.phase is not Phase.RUNNING:
+            raise TransitionError(str(state.phase), "the next step", "advance")
         return replace(state, step=state.step + 1, step_started_at=now)
     if decision.action is Action.COMPLETE:
         return replace(_moved(state, Phase.COMPLETED, "complete"), step=len(plan.steps) - 1)
