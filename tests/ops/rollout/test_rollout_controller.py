@@ -281,3 +281,12 @@ def test_a_stale_decision_does_not_override_a_person() -> None:
     complete = decide(PLAN, RolloutState("r1", T0, step=1), _signals(), now)
     with pytest.raises(TransitionError, match=r"^cannot complete: the rollout is aborted"):
         apply(PLAN, abort(RolloutState("r1", T0, step=1), "no"), complete, now)
+
+
+def test_client_errors_never_roll_a_release_back() -> None:
+    """A candidate whose clients send bad arguments half the time, but which fails none of
+    the rest more than stable does, advances."""
+    candidate = ReleaseTotals(requests=4000, server_errors=10, client_errors=2000, ratings=HAPPY)
+    decision = decide(PLAN, RolloutState("r1", T0), _signals(candidate), T0 + timedelta(hours=24))
+    assert decision.action is Action.ADVANCE
+    assert decision.figures["candidate.client_errors"] == 2000
