@@ -66,7 +66,7 @@ def audit(
     except TallinnError as exc:
         fail(str(exc))
     if as_json:
-        write_raw(json.dumps(_json(str(lib.root), result), indent=2, ensure_ascii=False))
+        write_raw(json.dumps(_json(lib.label, result), indent=2, ensure_ascii=False))
     else:
         _print(result)
     if count is not None:

@@ -27,7 +27,7 @@ from tallinn.cli.common import (
     fail,
     write_raw,
 )
-from tallinn.library import LibraryError, load_library
+from tallinn.library import LibraryError
 from tallinn.settings import Settings
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def serve(
         from tallinn import serve as serving
 
         serving.configure_logging(json_lines=production)
-        registry = serving.Registry(root, loader=partial(load_library, cache_dir=cache_dir))
+        registry = serving.Registry(root, cache_dir=cache_dir)
         try:
             snapshot = registry.load()
         except LibraryError as exc:
@@ -174,7 +174,7 @@ def serve(
     except serving.ConfigError as exc:
         fail(str(exc))
     open_store = partial(
-        serving.open_state_store, settings.store_url, registry.root, required=production
+        serving.open_state_store, settings.store_url, root, required=production
     )
     if http or production:
         try:
@@ -191,7 +191,7 @@ def serve(
         if http:
             serving.serve_http(registry, store, config)
         else:
-            label = serving.store_label(store, settings.store_url, registry.root)
+            label = serving.store_label(store, settings.store_url, root)
             line = serving.startup_line(registry, production=production, store=label, url=None)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))

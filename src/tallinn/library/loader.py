@@ -1,7 +1,8 @@
-"""Load a library folder: read every file, validate it, compose every command.
+"""Build a library from its files: read every file, validate it, compose every command.
 
 Problems never stop the load: each file with an error is left out and reported, and the
-rest of the library loads. `load_library` raises only when the folder itself is unusable.
+rest of the library loads. `build_library` raises only when the source itself is unusable.
+A rebuild after an edit reads, parses and composes again only what the edit touches.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from sys import intern
-from typing import Any
 
 from tallinn.library import files, frontmatter
 from tallinn.library.cache import FrontMatterCache
@@ -31,100 +32,405 @@ from tallinn.library.model import (
     LibraryConfig,
 )
 from tallinn.library.patterns import PatternError, compile_pattern
+from tallinn.library.source import FolderSource, LibrarySource, as_source
 
 PathInput = str | os.PathLike[str]
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOC_NAMES = {"readme.md"}
 CONFIG_FILE = "tallinn.toml"
+_FOLDERS = ("components", "commands")
 
 
 def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Library:
-    """Load, validate and compose the library at `root`.
+    """Load, validate and compose the library in the folder `root`: `build_library` of a
+    `FolderSource`.
+
+    >>> lib = load_library("my-library")
+    >>> lib.commands["code-review"].description
+    """
+    return build_library(FolderSource(root), cache_dir=cache_dir)
+
+
+def build_library(
+    source: LibrarySource | PathInput,
+    *,
+    cache_dir: PathInput | None = None,
+    previous: Library | None = None,
+    changed: Iterable[str] | None = None,
+) -> Library:
+    """Read, validate and compose the library whose files `source` gives.
 
     A library in the 2025 Tallinn format is detected and read by `tallinn.library.legacy`.
     With `cache_dir`, parsed front matter is kept there between loads (see
     `tallinn.library.cache`); the result is the same with or without it.
 
-    >>> lib = load_library("my-library")
-    >>> lib.commands["code-review"].description
+    With `previous` (a library built from the same source), only the files whose identity
+    changed are read and parsed again, and only the commands that depend on them composed
+    again; `changed` names the library paths that may have changed (from a file watcher),
+    else every file's identity is looked at. The result equals a full build of the files.
+
+    >>> lib = build_library(FolderSource("my-library"))
+    >>> lib = build_library(lib.source, previous=lib, changed={"components/a/b.md"})
     """
-    base = Path(root)
-    if not base.is_dir():
-        raise LibraryError(f"library folder not found: {base}")
-    if not (base / "commands").is_dir() and not (base / "components").is_dir():
+    where = as_source(source)
+    if previous is not None and previous.source is where and isinstance(previous.state, _State):
+        rebuilt = _rebuild(previous, previous.state, changed)
+        if rebuilt is not None:
+            return rebuilt
+    return _build(where, cache_dir)
+
+
+def _build(source: LibrarySource, cache_dir: PathInput | None) -> Library:
+    reader = source.files()
+    if not reader.is_dir(""):
+        raise LibraryError(f"library folder not found: {source.label}")
+    if not reader.is_dir("commands") and not reader.is_dir("components"):
         raise LibraryError(
-            f"{base} is not a library: it has neither a commands/ nor a components/ folder"
+            f"{source.label} is not a library: it has neither a commands/ nor a components/ "
+            "folder"
         )
     from tallinn.library import legacy
 
-    if legacy.detect(base):
-        return legacy.load(base)
-    cache = FrontMatterCache.open(Path(cache_dir)) if cache_dir is not None else None
-    diagnostics: list[Diagnostic] = []
-    digest = hashlib.sha256()
-    config = load_config(base, diagnostics, digest)
+    if legacy.detect(source):
+        return legacy.load(source)
+    config_diagnostics: list[Diagnostic] = []
+    config_identity = source.identity(CONFIG_FILE)
+    config, config_digest = _read_config(reader, config_diagnostics)
     limits = config.limits
-    reader = files.LibraryFiles(base, limits)
+    reader = source.files(limits)
+    cache = FrontMatterCache.open(Path(cache_dir)) if cache_dir is not None else None
+    walked: list[Diagnostic] = []
+    found: dict[str, list[str]] = {}
+    for folder in _FOLDERS:
+        found[folder], problems = reader.walk(folder, is_prompt_file)
+        walked.extend(problems)
+    results = {
+        folder: {rel: _parse_file(folder, rel, source, reader, cache, limits)
+                 for rel in found[folder]}
+        for folder in _FOLDERS
+    }
+    state = _State(
+        source=source, config=config,
+        config_file=_FileResult(CONFIG_FILE, config_identity, config_digest, None,
+                                tuple(config_diagnostics)),
+        walked=tuple(walked), linked=reader.followed_links,
+        components=results["components"], commands=results["commands"],
+        includes={}, composed={}, templates={},
+    )
+    library = _compose(state, None)
+    if cache is not None:
+        cache.save()
+    assert library is not None  # a full composition is never refused
+    return library
 
-    components: dict[str, Component] = {}
-    failed_components: dict[str, str] = {}
-    for rel, text in _read_markdown(reader, "components", diagnostics, digest):
+
+@dataclass(frozen=True, slots=True)
+class _FileResult:
+    """One library file as read and parsed, kept so that a rebuild need not read it again."""
+
+    rel: str
+    identity: Hashable | None
+    digest: bytes | None  # SHA-256 of the bytes; None when they could not be read
+    document: Component | Command | None
+    diagnostics: tuple[Diagnostic, ...]
+    parsed: bool = False  # decoded, and parsed: a component that fails now "could not load"
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What a rebuild needs of the build before it, kept on the `Library`."""
+
+    source: LibrarySource
+    config: LibraryConfig
+    config_file: _FileResult
+    walked: tuple[Diagnostic, ...]
+    linked: bool  # files listed through a symbolic link: a watcher may name another path
+    components: Mapping[str, _FileResult]  # by library path, sorted
+    commands: Mapping[str, _FileResult]
+    includes: Mapping[str, frozenset[str]]  # library path -> the components it includes
+    composed: Mapping[str, tuple[Diagnostic, ...]]  # library path -> what composing it found
+    templates: Mapping[str, Template]  # by command path: composed commands only
+
+
+def _parse_file(
+    folder: str, rel: str, source: LibrarySource, reader: files.FileReader,
+    cache: FrontMatterCache | None, limits: files.Limits,
+) -> _FileResult:
+    identity = source.identity(rel)  # before reading: a change while reading is seen next time
+    raw = reader.read_bytes(rel)
+    if isinstance(raw, Diagnostic):
+        return _FileResult(rel, identity, None, None, (raw,))
+    return _parse_bytes(folder, rel, raw, identity, cache, limits)
+
+
+def _parse_bytes(
+    folder: str, rel: str, raw: bytes, identity: Hashable | None,
+    cache: FrontMatterCache | None, limits: files.Limits,
+) -> _FileResult:
+    digest = hashlib.sha256(raw).digest()
+    text = files.decode(raw, rel)
+    if isinstance(text, Diagnostic):
+        return _FileResult(rel, identity, digest, None, (text,))
+    diagnostics: list[Diagnostic] = []
+    document: Component | Command | None
+    if folder == "components":
         name = rel.removeprefix("components/").removesuffix(".md")
-        component = _component(name, rel, text, diagnostics, cache, limits)
-        if component is None:
-            failed_components[name] = rel
-        else:
-            components[name] = component
+        document = _component(name, rel, text, diagnostics, cache, limits)
+    else:
+        document = _command(rel, text, diagnostics, cache, limits)
+    return _FileResult(rel, identity, digest, document, tuple(diagnostics), parsed=True)
 
+
+def _compose(state: _State, affected: set[str] | None) -> Library | None:
+    """Compose the commands of `state` (only those whose paths are `affected`, with their
+    components, keeping what `state` holds for the rest) into a `Library`.
+
+    `None` when an incremental composition would not equal a full one: see `_ORDERED`.
+    """
+    limits = state.config.limits
+    components: dict[str, Component] = {}
+    failed: dict[str, str] = {}
+    for rel, result in state.components.items():
+        if isinstance(result.document, Component):
+            components[result.document.name] = result.document
+        elif result.parsed:
+            failed[rel.removeprefix("components/").removesuffix(".md")] = rel
     commands: dict[str, Command] = {}
-    for rel, text in _read_markdown(reader, "commands", diagnostics, digest):
-        command = _command(rel, text, diagnostics, cache, limits)
-        if command is None:
+    diagnostics: list[Diagnostic] = [*state.config_file.diagnostics, *state.source.problems,
+                                     *state.walked]
+    for results in (state.components, state.commands):
+        for result in results.values():
+            diagnostics.extend(result.diagnostics)
+    for result in state.commands.values():
+        command = result.document
+        if not isinstance(command, Command):
             continue
         other = commands.get(command.name)
         if other is not None:
             diagnostics.append(Diagnostic(
                 "V107",
                 f"duplicate command name '{command.name}': also defined in {other.path}",
-                rel,
+                result.rel,
             ))
             continue
         commands[command.name] = command
 
-    composer = Composer(components, failed_components, limits)
+    composer = Composer(components, failed, limits)
     templates: dict[str, Template] = {}
     for name in list(commands):
-        template = composer.compose(commands[name])
+        path = commands[name].path
+        if affected is None or path in affected:
+            template = composer.compose(commands[name])
+        else:
+            template = state.templates.get(path)
         if template is None:
             del commands[name]
         else:
-            templates[name] = template
-    composer.check_all_components()
-    diagnostics.extend(composer.diagnostics)
-    if cache is not None:
-        cache.save()
-    return assemble(base, commands, components, templates, diagnostics, config, digest)
+            templates[path] = template
+    if affected is None:
+        composer.check_all_components()
+    else:
+        for name, component in sorted(components.items()):
+            if component.path in affected:
+                composer.expand_component(name)
+    composed: dict[str, list[Diagnostic]] = {}
+    for diagnostic in composer.diagnostics:
+        if affected is None or diagnostic.path in affected:
+            composed.setdefault(diagnostic.path, []).append(diagnostic)
+    if affected is None:
+        kept: dict[str, tuple[Diagnostic, ...]] = {}
+        includes = dict(composer.includes)
+    else:
+        if any(d.code in _ORDERED for found in composed.values() for d in found):
+            return None
+        kept = {path: found for path, found in state.composed.items() if path not in affected}
+        includes = {**state.includes, **composer.includes}
+    kept.update((path, tuple(found)) for path, found in composed.items())
+    for found_here in kept.values():
+        diagnostics.extend(found_here)
+    content = ContentHash()
+    for result in (state.config_file, *state.components.values(), *state.commands.values()):
+        if result.digest is not None:
+            content.add_digest(result.rel, result.digest)
+    finished = replace(state, includes=includes, composed=kept, templates=templates)
+    return assemble(
+        state.source, commands, components,
+        {command.name: templates[command.path] for command in commands.values()},
+        diagnostics, state.config, content, finished,
+    )
+
+
+# Composing reports these once, in the file where a walk in name order first meets them (a
+# cycle; a chain too deep from where it was first reached): a partial composition could find
+# them elsewhere, so a library that has any is composed in full.
+_ORDERED = frozenset({"V204", "V206"})
+
+
+def _rebuild(previous: Library, state: _State, changed: Iterable[str] | None) -> Library | None:
+    """`previous` with the files that changed read again; `None` where only a full build
+    gives the same result (said at each `return None`)."""
+    source = state.source
+    reader = source.files(state.config.limits)
+    known = {**state.components, **state.commands}
+    if state.linked:
+        changed = None  # an edit through a link shows at the link's target: look at all
+    if changed is None:
+        # No watcher to say what changed: list every folder and look at every file.
+        candidates: set[str] = set()
+        for folder in _FOLDERS:
+            paths, _problems = reader.walk(folder, is_prompt_file)
+            candidates.update(paths)
+        if candidates != known.keys():
+            return None  # a file added or removed: the includes it satisfies are anywhere
+        candidates.add(CONFIG_FILE)
+    else:
+        candidates = set()
+        for rel in changed:
+            if rel in known or rel == CONFIG_FILE:
+                candidates.add(rel)
+            elif _may_be_read(rel, reader):
+                return None  # a new prompt file, or a folder: what it adds is found by a walk
+    if CONFIG_FILE in candidates and not _same_config(source, reader, state.config_file):
+        return None  # the limits and every setting may differ: everything is read again
+    candidates.discard(CONFIG_FILE)
+    updated: dict[str, _FileResult] = {}
+    for rel in sorted(candidates):
+        old = known[rel]
+        identity = source.identity(rel)
+        if identity is None:
+            return None  # removed, as above
+        if identity == old.identity:
+            continue
+        folder = rel.partition("/")[0]
+        raw = reader.read_bytes(rel)
+        if isinstance(raw, Diagnostic):
+            result = _FileResult(rel, identity, None, None, (raw,))
+        elif hashlib.sha256(raw).digest() == old.digest:
+            result = replace(old, identity=identity)  # touched, not changed: not parsed again
+        else:
+            result = _parse_bytes(folder, rel, raw, identity, None, state.config.limits)
+        if folder == "components" and (
+            (result.document is None) != (old.document is None) or result.parsed != old.parsed
+        ):
+            return None  # a component appears or disappears for every file that includes it
+        if folder == "commands" and _shares_name(rel, state):
+            return None  # which of two same-named commands is served depends on both
+        updated[rel] = result
+    if not updated:
+        return previous
+    changed_components = {
+        rel.removeprefix("components/").removesuffix(".md")
+        for rel, result in updated.items() if rel.startswith("components/")
+        and result.digest != state.components[rel].digest
+    }
+    affected = {rel for rel, result in updated.items() if result.digest != known[rel].digest}
+    affected |= _dependents(state, changed_components)
+    # Every composed diagnostic is kept by the path of the file it is about; a component that
+    # had one of the order-dependent ones (see _ORDERED) may be composed from elsewhere now.
+    if any(d.code in _ORDERED for found in state.composed.values() for d in found):
+        return None
+    state = replace(
+        state,
+        components={rel: updated.get(rel, result) for rel, result in state.components.items()},
+        commands={rel: updated.get(rel, result) for rel, result in state.commands.items()},
+    )
+    return _compose(state, affected)
+
+
+def _same_config(
+    source: LibrarySource, reader: files.FileReader, before: _FileResult
+) -> bool:
+    identity = source.identity(CONFIG_FILE)
+    if identity == before.identity:
+        return True
+    raw = reader.read_bytes(CONFIG_FILE) if reader.exists(CONFIG_FILE) else None
+    digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None
+    return digest is not None and digest == before.digest
+
+
+def _may_be_read(rel: str, reader: files.FileReader) -> bool:
+    """Whether a path a watcher names, unknown to the last build, may change what is read."""
+    folder, _, below = rel.partition("/")
+    if folder not in _FOLDERS and rel not in ("", "."):
+        return False  # tests/, docs: not part of the library the loader builds
+    if not below or any(part.startswith(".") for part in below.split("/")):
+        return not below
+    name = below.rpartition("/")[2]
+    return is_prompt_file(name) or reader.is_dir(rel) or not reader.exists(rel)
+
+
+def _stem(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1].removesuffix(".md")
+
+
+def _shares_name(rel: str, state: _State) -> bool:
+    """Whether another command file has the name of the command at `rel`."""
+    stem = _stem(rel)
+    return any(_stem(other) == stem and other != rel for other in state.commands)
+
+
+def _dependents(state: _State, names: set[str]) -> set[str]:
+    """The paths of the files that include a component in `names`, directly or through
+    other components: what must be composed again when those change."""
+    included_by: dict[str, list[str]] = {}
+    for path, includes in state.includes.items():
+        for name in includes:
+            included_by.setdefault(name, []).append(path)
+    found: set[str] = set()
+    pending = list(names)
+    while pending:
+        for path in included_by.get(pending.pop(), ()):
+            if path in found:
+                continue
+            found.add(path)
+            if path.startswith("components/"):
+                pending.append(path.removeprefix("components/").removesuffix(".md"))
+    return found
+
+
+class ContentHash:
+    """The content hash of a library: SHA-256 over each file read, as its path and the SHA-256
+    of its bytes, in the order the loader reads them (tallinn.toml, components, commands).
+
+    Hashing each file apart lets a rebuild hash the library again without reading every file.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add(self, rel: str, raw: bytes) -> None:
+        self.add_digest(rel, hashlib.sha256(raw).digest())
+
+    def add_digest(self, rel: str, digest: bytes) -> None:
+        self._hash.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def assemble(
-    base: Path,
+    source: LibrarySource,
     commands: dict[str, Command],
     components: dict[str, Component],
     templates: dict[str, Template],
     diagnostics: list[Diagnostic],
     config: LibraryConfig,
-    digest: Any,
+    content: ContentHash,
+    state: object | None = None,
 ) -> Library:
     """The finished `Library`: sorted names, diagnostics sorted by place and deduplicated."""
     unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    root = source.root
     return Library(
-        root=base.resolve(),
+        root=root.resolve() if root is not None else None,
         commands=dict(sorted(commands.items())),
         components=dict(sorted(components.items())),
         templates=templates,
         diagnostics=tuple(unique),
         config=config,
-        content_hash=digest.hexdigest(),
+        content_hash=content.hexdigest(),
+        source=source,
+        state=state,
     )
 
 
@@ -133,16 +439,32 @@ def decode(raw: bytes, rel: str) -> str | Diagnostic:
     return files.decode(raw, rel)
 
 
-def load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
-    """`tallinn.toml`, read within the default limits (its own `[limits]` come from it)."""
-    reader = files.LibraryFiles(base)
+def load_config(
+    where: LibrarySource | PathInput, diagnostics: list[Diagnostic], digest: object = None,
+) -> LibraryConfig:
+    """`tallinn.toml` of a library, read within the default limits (its own `[limits]` come
+    from it). With a `ContentHash` as `digest`, the file is added to it."""
+    config, raw_digest = _read_config(as_source(where).files(), diagnostics)
+    if raw_digest is not None and isinstance(digest, ContentHash):
+        digest.add_digest(CONFIG_FILE, raw_digest)
+    return config
+
+
+def _read_config(
+    reader: files.FileReader, diagnostics: list[Diagnostic]
+) -> tuple[LibraryConfig, bytes | None]:
+    """The configuration, and the SHA-256 of tallinn.toml's bytes when it was read."""
     if not reader.exists(CONFIG_FILE):
-        return LibraryConfig()
+        return LibraryConfig(), None
     raw = reader.read_bytes(CONFIG_FILE)
     if isinstance(raw, Diagnostic):
         diagnostics.append(raw)
-        return LibraryConfig()
-    digest.update(b"tallinn.toml\0" + raw + b"\0")
+        return LibraryConfig(), None
+    digest = hashlib.sha256(raw).digest()
+    return _parse_config(raw, diagnostics), digest
+
+
+def _parse_config(raw: bytes, diagnostics: list[Diagnostic]) -> LibraryConfig:
     text = files.decode(raw, CONFIG_FILE)
     if isinstance(text, Diagnostic):
         diagnostics.append(Diagnostic("V106", "invalid TOML: the file is not valid UTF-8",
@@ -191,25 +513,6 @@ def _key_mark(text: str, table: str, key: str) -> tuple[int, int]:
 def is_prompt_file(name: str) -> bool:
     """A Markdown file that is not documentation (`README.md`)."""
     return name.endswith(".md") and name.lower() not in _DOC_NAMES
-
-
-def _read_markdown(
-    reader: files.LibraryFiles, folder: str, diagnostics: list[Diagnostic], digest: Any
-) -> Iterable[tuple[str, str]]:
-    """Yield (relative path, text) for every Markdown file under `folder`, sorted."""
-    paths, problems = reader.walk(folder, is_prompt_file)
-    diagnostics.extend(problems)
-    for rel in paths:
-        raw = reader.read_bytes(rel)
-        if isinstance(raw, Diagnostic):
-            diagnostics.append(raw)
-            continue
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
-        text = files.decode(raw, rel)
-        if isinstance(text, Diagnostic):
-            diagnostics.append(text)
-            continue
-        yield rel, text
 
 
 def _component(
