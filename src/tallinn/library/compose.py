@@ -364,7 +364,9 @@ class Composer:
         self.includes[command.path] = _included(tokens)
         self._check_declared(command, tokens)
         expanded = self._expand(command, tokens, ())
-        failed = any(d.is_error for d in self.diagnostics[before:])
+        # The command's own errors only: a component's are reported once, while composing the
+        # first command that reaches it, and must not fail that command alone.
+        failed = any(d.is_error and d.path == command.path for d in self.diagnostics[before:])
         if not expanded.ok or failed:
             return None
         self._check_unused(command, expanded)

@@ -73,8 +73,12 @@ def build_library(
     >>> lib = build_library(lib.source, previous=lib, changed={"components/a/b.md"})
     """
     where = as_source(source)
-    if previous is not None and previous.source is where and isinstance(previous.state, _State):
-        rebuilt = _rebuild(previous, previous.state, changed)
+    if previous is not None and isinstance(previous.state, _State):
+        # Another source of the same library (the next stored release) works as well: a file
+        # whose identity differs is read, and parsed again only when its bytes differ.
+        same = previous.source is where
+        state = previous.state if same else replace(previous.state, source=where)
+        rebuilt = _rebuild(previous if same else None, state, changed)
         if rebuilt is not None:
             return rebuilt
     return _build(where, cache_dir)
@@ -266,9 +270,11 @@ def _compose(state: _State, affected: set[str] | None) -> Library | None:
 _ORDERED = frozenset({"V204", "V206"})
 
 
-def _rebuild(previous: Library, state: _State, changed: Iterable[str] | None) -> Library | None:
-    """`previous` with the files that changed read again; `None` where only a full build
-    gives the same result (said at each `return None`)."""
+def _rebuild(
+    previous: Library | None, state: _State, changed: Iterable[str] | None
+) -> Library | None:
+    """The library of `state` with the files that changed read again (`previous` itself when
+    none did); `None` where only a full build gives the same result (said at each return)."""
     source = state.source
     reader = source.files(state.config.limits)
     known = {**state.components, **state.commands}
@@ -316,7 +322,7 @@ def _rebuild(previous: Library, state: _State, changed: Iterable[str] | None) ->
         if folder == "commands" and _shares_name(rel, state):
             return None  # which of two same-named commands is served depends on both
         updated[rel] = result
-    if not updated:
+    if not updated and previous is not None:
         return previous
     changed_components = {
         rel.removeprefix("components/").removesuffix(".md")
