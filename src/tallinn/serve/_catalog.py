@@ -10,11 +10,12 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from tallinn.library import ArgType, Argument, Command, Library, format_value
+from tallinn.library import ArgType, Argument, Command, Component, Library, format_value
+from tallinn.library.model import Document
 
 SCHEME = "tallinn://"
 MIME = "text/markdown"
@@ -68,6 +69,8 @@ class Snapshot:
     resources: tuple[dict[str, Any], ...]
     texts: Mapping[str, str]  # resource URI -> text
     index: tuple[SearchEntry, ...]
+    # What each command and component gave, by name, for the next build to reuse.
+    parts: Mapping[str, _Parts] = field(default_factory=dict, compare=False, repr=False)
 
     def search(self, query: str, limit: int) -> list[Hit]:
         """Rank commands for `query` by name, tags, description and category; best first."""
@@ -109,37 +112,69 @@ def _term_score(entry: SearchEntry, term: str) -> float:
     return score
 
 
-def build_snapshot(library: Library) -> Snapshot:
-    """Given a loaded library, compute every MCP view of it."""
-    prompts = tuple(_prompt(c) for c in library.commands.values())
-    resources: list[dict[str, Any]] = []
-    texts: dict[str, str] = {}
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The views of one command or component, and the record they were made from."""
+
+    document: Document
+    uri: str
+    resource: dict[str, Any]
+    prompt: dict[str, Any] | None = None
+    entry: SearchEntry | None = None
+
+
+def build_snapshot(library: Library, previous: Snapshot | None = None) -> Snapshot:
+    """Given a loaded library, compute every MCP view of it.
+
+    With `previous`, the views of every command and component that is the very record it
+    was there (a rebuild keeps the records of unchanged files) are taken from it.
+    """
+    before = previous.parts if previous is not None else {}
+    parts: dict[str, _Parts] = {}
     for component in library.components.values():
-        uri = f"{SCHEME}components/{component.name}"
-        resources.append(_resource(
-            uri, f"components/{component.name}", component.name, component.description,
-            component.source,
-        ))
-        texts[uri] = component.source
+        key = f"components/{component.name}"
+        got = before.get(key)
+        parts[key] = got if got is not None and got.document is component else _component(
+            component)
     for command in library.commands.values():
-        uri = f"{SCHEME}commands/{command.name}"
-        resources.append(_resource(
-            uri, f"commands/{command.name}", f"/{command.name}",
-            f"Source of /{command.name}: {command.description}", command.source,
-        ))
-        texts[uri] = command.source
-    index = tuple(
-        SearchEntry(
-            name=c.name,
-            category=c.category,
-            description=c.description,
-            tags=tuple(t.lower() for t in c.tags),
-            words=tuple(dict.fromkeys(map(sys.intern, _WORD.findall(c.description.lower())))),
-            lowered=c.description.lower(),
-        )
-        for c in library.commands.values()
+        key = f"commands/{command.name}"
+        got = before.get(key)
+        parts[key] = got if got is not None and got.document is command else _command(command)
+    commands = [p for p in parts.values() if p.prompt is not None]
+    return Snapshot(
+        library, time.time(),
+        prompts=tuple(p.prompt for p in commands if p.prompt is not None),
+        resources=tuple(p.resource for p in parts.values()),
+        texts={p.uri: p.document.source for p in parts.values()},
+        index=tuple(p.entry for p in commands if p.entry is not None),
+        parts=parts,
     )
-    return Snapshot(library, time.time(), prompts, tuple(resources), texts, index)
+
+
+def _component(component: Component) -> _Parts:
+    uri = f"{SCHEME}components/{component.name}"
+    return _Parts(component, uri, _resource(
+        uri, f"components/{component.name}", component.name, component.description,
+        component.source,
+    ))
+
+
+def _command(command: Command) -> _Parts:
+    uri = f"{SCHEME}commands/{command.name}"
+    resource = _resource(
+        uri, f"commands/{command.name}", f"/{command.name}",
+        f"Source of /{command.name}: {command.description}", command.source,
+    )
+    lowered = command.description.lower()
+    entry = SearchEntry(
+        name=command.name,
+        category=command.category,
+        description=command.description,
+        tags=tuple(t.lower() for t in command.tags),
+        words=tuple(dict.fromkeys(map(sys.intern, _WORD.findall(lowered)))),
+        lowered=lowered,
+    )
+    return _Parts(command, uri, resource, _prompt(command), entry)
 
 
 def _prompt(command: Command) -> dict[str, Any]:

@@ -129,7 +129,7 @@ class Registry:
         current = self._current
         if current is not None and current.library.content_hash == library.content_hash:
             return current
-        return build_snapshot(library)
+        return build_snapshot(library, previous=current)
 
     async def reload(self, changed: Iterable[str] | None = None) -> ReloadResult:
         """Load the library again; swap it in only if it has no errors and changed.
