@@ -129,3 +129,26 @@ def test_a_snapshot_reuses_the_views_of_unchanged_commands(library_dir: Path) ->
     kept = [p["name"] for p in after.prompts].index("code-review")
     assert after.prompts[kept] is before.prompts[kept]
     assert after.index[kept] is before.index[kept]
+
+
+def test_a_snapshot_after_a_component_edit_makes_only_the_changed_views(
+    library_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A component edit remakes that component's views alone: no command's depend on it."""
+    from tallinn.serve import _catalog
+
+    library = build_library(_aged(library_dir))
+    before = build_snapshot(library)
+    findings = library_dir / "components/reporting/findings.md"
+    findings.write_text(findings.read_text(encoding="utf-8") + "Be brief.\n", encoding="utf-8")
+    rebuilt = build_library(library.source, previous=library,
+                            changed={"components/reporting/findings.md"})
+    assert rebuilt.templates["code-review"] is not library.templates["code-review"]
+    commands = count_calls(monkeypatch, _catalog, "_command")
+    components = count_calls(monkeypatch, _catalog, "_component")
+    after = build_snapshot(rebuilt, previous=before)
+    assert (commands(), components()) == (0, 1)
+    fresh = build_snapshot(rebuilt)
+    assert (after.prompts, after.resources, after.texts, after.index) == (
+        fresh.prompts, fresh.resources, fresh.texts, fresh.index)
+    assert "Be brief." in after.texts["tallinn://components/reporting/findings"]

@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from sys import intern
 
@@ -113,18 +114,12 @@ def _build(source: LibrarySource, cache_dir: PathInput | None) -> Library:
                  for rel in found[folder]}
         for folder in _FOLDERS
     }
-    state = _State(
-        source=source, config=config,
-        config_file=_FileResult(CONFIG_FILE, config_identity, config_digest, None,
-                                tuple(config_diagnostics)),
-        walked=tuple(walked), linked=reader.followed_links,
-        components=results["components"], commands=results["commands"],
-        includes={}, composed={}, templates={},
-    )
-    library = _compose(state, None)
+    config_file = _FileResult(CONFIG_FILE, config_identity, config_digest, None,
+                              tuple(config_diagnostics))
+    library = _compose_all(source, config, config_file, tuple(walked), reader.followed_links,
+                           results["components"], results["commands"])
     if cache is not None:
         cache.save()
-    assert library is not None  # a full composition is never refused
     return library
 
 
@@ -142,18 +137,198 @@ class _FileResult:
 
 @dataclass(frozen=True, slots=True)
 class _State:
-    """What a rebuild needs of the build before it, kept on the `Library`."""
+    """What a rebuild needs of the build before it, kept on the `Library`.
+
+    Every mapping is built once by a full build and copied, then changed where a file
+    changed, by each rebuild: a rebuild costs the files it touches and a few copies made in C,
+    never a pass over every file in Python.
+    """
 
     source: LibrarySource
     config: LibraryConfig
     config_file: _FileResult
     walked: tuple[Diagnostic, ...]
     linked: bool  # files listed through a symbolic link: a watcher may name another path
-    components: Mapping[str, _FileResult]  # by library path, sorted
-    commands: Mapping[str, _FileResult]
-    includes: Mapping[str, frozenset[str]]  # library path -> the components it includes
-    composed: Mapping[str, tuple[Diagnostic, ...]]  # library path -> what composing it found
-    templates: Mapping[str, Template]  # by command path: composed commands only
+    results: Mapping[str, _FileResult]  # every prompt file by library path
+    stems: Mapping[str, int]  # how many command files have each name
+    components: Mapping[str, Component]  # by name, sorted: the components that loaded
+    failed: Mapping[str, str]  # component name -> path, for those that did not
+    parsed: Mapping[str, Command]  # by name: the commands that loaded (the first of a name)
+    duplicates: tuple[Diagnostic, ...]  # V107
+    notes: Mapping[str, tuple[Diagnostic, ...]]  # path -> what reading and parsing it found
+    composed: Mapping[str, tuple[Diagnostic, ...]]  # path -> what composing it found
+    includes: Mapping[str, frozenset[str]]  # path -> the components its body includes
+    included_by: Mapping[str, frozenset[str]]  # component name -> the paths including it
+    templates: Mapping[str, Template]  # by command name: the commands that composed
+    commands: Mapping[str, Command]  # by name, sorted: the commands that composed
+    hashed: Mapping[str, bytes]  # path -> what the content hash takes of it, in hash order
+
+
+def _compose_all(
+    source: LibrarySource, config: LibraryConfig, config_file: _FileResult,
+    walked: tuple[Diagnostic, ...], linked: bool,
+    component_results: dict[str, _FileResult], command_results: dict[str, _FileResult],
+) -> Library:
+    """Compose every command of the files read, as a full build does."""
+    components: dict[str, Component] = {}
+    failed: dict[str, str] = {}
+    for rel, result in component_results.items():
+        if isinstance(result.document, Component):
+            components[result.document.name] = result.document
+        elif result.parsed:
+            failed[_component_name(rel)] = rel
+    parsed: dict[str, Command] = {}
+    duplicates: list[Diagnostic] = []
+    stems: dict[str, int] = {}
+    for rel, result in command_results.items():
+        stems[_stem(rel)] = stems.get(_stem(rel), 0) + 1
+        command = result.document
+        if not isinstance(command, Command):
+            continue
+        other = parsed.get(command.name)
+        if other is not None:
+            duplicates.append(Diagnostic(
+                "V107",
+                f"duplicate command name '{command.name}': also defined in {other.path}",
+                rel,
+            ))
+            continue
+        parsed[command.name] = command
+    composer = Composer(components, failed, config.limits)
+    templates: dict[str, Template] = {}
+    for name, command in parsed.items():
+        template = composer.compose(command)
+        if template is not None:
+            templates[name] = template
+    composer.check_all_components()
+    results = {**component_results, **command_results}
+    included_by: dict[str, set[str]] = {}
+    for path, names in composer.includes.items():
+        for name in names:
+            included_by.setdefault(name, set()).add(path)
+    hashed = {CONFIG_FILE: _hashed(config_file)}
+    hashed.update((rel, _hashed(result)) for rel, result in results.items())
+    state = _State(
+        source=source, config=config, config_file=config_file, walked=walked, linked=linked,
+        results=results, stems=stems, components=dict(sorted(components.items())),
+        failed=failed, parsed=parsed, duplicates=tuple(duplicates),
+        notes={rel: r.diagnostics for rel, r in results.items() if r.diagnostics},
+        composed=_by_path(composer.diagnostics),
+        includes=dict(composer.includes),
+        included_by={name: frozenset(paths) for name, paths in included_by.items()},
+        templates=templates,
+        commands={name: parsed[name] for name in sorted(templates)},
+        hashed=hashed,
+    )
+    return _library(state)
+
+
+def _hashed(result: _FileResult) -> bytes:
+    """What the content hash takes of a file: its path and digest (nothing when unread)."""
+    if result.digest is None:
+        return b""
+    return result.rel.encode("utf-8", "surrogateescape") + b"\0" + result.digest
+
+
+def _by_path(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Diagnostic, ...]]:
+    found: dict[str, list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        found.setdefault(diagnostic.path, []).append(diagnostic)
+    return {path: tuple(group) for path, group in found.items()}
+
+
+def _library(state: _State) -> Library:
+    diagnostics = [*state.config_file.diagnostics, *state.source.problems, *state.walked,
+                   *state.duplicates, *chain.from_iterable(state.notes.values()),
+                   *chain.from_iterable(state.composed.values())]
+    unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    root = state.source.root
+    return Library(
+        root=root.resolve() if root is not None else None,
+        commands=state.commands,
+        components=state.components,
+        templates=state.templates,
+        diagnostics=tuple(unique),
+        config=state.config,
+        content_hash=hashlib.sha256(b"".join(state.hashed.values())).hexdigest(),
+        source=state.source,
+        state=state,
+    )
+
+
+def _compose_some(state: _State, updated: dict[str, _FileResult]) -> Library | None:
+    """`state` with the files `updated` read again, composing only what depends on them;
+    `None` when that would not equal a full build (see `_ORDERED`)."""
+    results = dict(state.results)
+    results.update(updated)
+    components = dict(state.components)
+    parsed = dict(state.parsed)
+    changed_names: set[str] = set()
+    for rel, result in updated.items():
+        document = result.document
+        if rel.startswith("components/"):
+            changed_names.add(_component_name(rel))
+            if isinstance(document, Component):
+                components[document.name] = document  # the names loaded are the same
+        elif isinstance(document, Command):
+            parsed[document.name] = document
+        else:
+            parsed.pop(_stem(rel), None)
+    affected = set(updated) | _dependents(state.included_by, changed_names)
+    composer = Composer(components, state.failed, state.config.limits)
+    templates = dict(state.templates)
+    commands = dict(state.commands)
+    added = False
+    for rel in sorted(affected):
+        if not rel.startswith("commands/"):
+            continue
+        name = _stem(rel)
+        command = parsed.get(name)
+        template = composer.compose(command) if command is not None else None
+        if template is None or command is None:
+            templates.pop(name, None)
+            commands.pop(name, None)
+        else:
+            added = added or name not in commands
+            templates[name] = template
+            commands[name] = command
+    for name in sorted(changed_names | {_component_name(p) for p in affected
+                                        if p.startswith("components/")}):
+        if name in components:
+            composer.expand_component(name)
+    found = _by_path(d for d in composer.diagnostics if d.path in affected)
+    if any(d.code in _ORDERED for group in found.values() for d in group):
+        return None
+    composed = dict(state.composed)
+    includes = dict(state.includes)
+    included_by = dict(state.included_by)
+    for path in affected:
+        composed.pop(path, None)
+        before = includes.pop(path, frozenset())
+        after = composer.includes.get(path)
+        if after is not None:
+            includes[path] = after
+        for name in before - (after or frozenset()):
+            included_by[name] = included_by[name] - {path}
+        for name in (after or frozenset()) - before:
+            included_by[name] = included_by.get(name, frozenset()) | {path}
+    composed.update(found)
+    notes = dict(state.notes)
+    hashed = dict(state.hashed)
+    for rel, result in updated.items():
+        notes.pop(rel, None)
+        if result.diagnostics:
+            notes[rel] = result.diagnostics
+        hashed[rel] = _hashed(result)
+    return _library(replace(
+        state, results=results, components=components, parsed=parsed, notes=notes,
+        composed=composed, includes=includes, included_by=included_by, templates=templates,
+        commands=dict(sorted(commands.items())) if added else commands, hashed=hashed,
+    ))
+
+
+def _component_name(rel: str) -> str:
+    return rel.removeprefix("components/").removesuffix(".md")
 
 
 def _parse_file(
@@ -185,85 +360,6 @@ def _parse_bytes(
     return _FileResult(rel, identity, digest, document, tuple(diagnostics), parsed=True)
 
 
-def _compose(state: _State, affected: set[str] | None) -> Library | None:
-    """Compose the commands of `state` (only those whose paths are `affected`, with their
-    components, keeping what `state` holds for the rest) into a `Library`.
-
-    `None` when an incremental composition would not equal a full one: see `_ORDERED`.
-    """
-    limits = state.config.limits
-    components: dict[str, Component] = {}
-    failed: dict[str, str] = {}
-    for rel, result in state.components.items():
-        if isinstance(result.document, Component):
-            components[result.document.name] = result.document
-        elif result.parsed:
-            failed[rel.removeprefix("components/").removesuffix(".md")] = rel
-    commands: dict[str, Command] = {}
-    diagnostics: list[Diagnostic] = [*state.config_file.diagnostics, *state.source.problems,
-                                     *state.walked]
-    for results in (state.components, state.commands):
-        for result in results.values():
-            diagnostics.extend(result.diagnostics)
-    for result in state.commands.values():
-        command = result.document
-        if not isinstance(command, Command):
-            continue
-        other = commands.get(command.name)
-        if other is not None:
-            diagnostics.append(Diagnostic(
-                "V107",
-                f"duplicate command name '{command.name}': also defined in {other.path}",
-                result.rel,
-            ))
-            continue
-        commands[command.name] = command
-
-    composer = Composer(components, failed, limits)
-    templates: dict[str, Template] = {}
-    for name in list(commands):
-        path = commands[name].path
-        if affected is None or path in affected:
-            template = composer.compose(commands[name])
-        else:
-            template = state.templates.get(path)
-        if template is None:
-            del commands[name]
-        else:
-            templates[path] = template
-    if affected is None:
-        composer.check_all_components()
-    else:
-        for name, component in sorted(components.items()):
-            if component.path in affected:
-                composer.expand_component(name)
-    composed: dict[str, list[Diagnostic]] = {}
-    for diagnostic in composer.diagnostics:
-        if affected is None or diagnostic.path in affected:
-            composed.setdefault(diagnostic.path, []).append(diagnostic)
-    if affected is None:
-        kept: dict[str, tuple[Diagnostic, ...]] = {}
-        includes = dict(composer.includes)
-    else:
-        if any(d.code in _ORDERED for found in composed.values() for d in found):
-            return None
-        kept = {path: found for path, found in state.composed.items() if path not in affected}
-        includes = {**state.includes, **composer.includes}
-    kept.update((path, tuple(found)) for path, found in composed.items())
-    for found_here in kept.values():
-        diagnostics.extend(found_here)
-    content = ContentHash()
-    for result in (state.config_file, *state.components.values(), *state.commands.values()):
-        if result.digest is not None:
-            content.add_digest(result.rel, result.digest)
-    finished = replace(state, includes=includes, composed=kept, templates=templates)
-    return assemble(
-        state.source, commands, components,
-        {command.name: templates[command.path] for command in commands.values()},
-        diagnostics, state.config, content, finished,
-    )
-
-
 # Composing reports these once, in the file where a walk in name order first meets them (a
 # cycle; a chain too deep from where it was first reached): a partial composition could find
 # them elsewhere, so a library that has any is composed in full.
@@ -277,7 +373,7 @@ def _rebuild(
     none did); `None` where only a full build gives the same result (said at each return)."""
     source = state.source
     reader = source.files(state.config.limits)
-    known = {**state.components, **state.commands}
+    known = state.results
     if state.linked:
         changed = None  # an edit through a link shows at the link's target: look at all
     if changed is None:
@@ -300,6 +396,7 @@ def _rebuild(
         return None  # the limits and every setting may differ: everything is read again
     candidates.discard(CONFIG_FILE)
     updated: dict[str, _FileResult] = {}
+    touched: dict[str, _FileResult] = {}
     for rel in sorted(candidates):
         old = known[rel]
         identity = source.identity(rel)
@@ -312,35 +409,28 @@ def _rebuild(
         if isinstance(raw, Diagnostic):
             result = _FileResult(rel, identity, None, None, (raw,))
         elif hashlib.sha256(raw).digest() == old.digest:
-            result = replace(old, identity=identity)  # touched, not changed: not parsed again
+            touched[rel] = replace(old, identity=identity)  # saved again, not changed
+            continue
         else:
             result = _parse_bytes(folder, rel, raw, identity, None, state.config.limits)
         if folder == "components" and (
             (result.document is None) != (old.document is None) or result.parsed != old.parsed
         ):
             return None  # a component appears or disappears for every file that includes it
-        if folder == "commands" and _shares_name(rel, state):
+        if folder == "commands" and state.stems.get(_stem(rel), 0) > 1:
             return None  # which of two same-named commands is served depends on both
         updated[rel] = result
-    if not updated and previous is not None:
+    if not updated and not touched and previous is not None:
         return previous
-    changed_components = {
-        rel.removeprefix("components/").removesuffix(".md")
-        for rel, result in updated.items() if rel.startswith("components/")
-        and result.digest != state.components[rel].digest
-    }
-    affected = {rel for rel, result in updated.items() if result.digest != known[rel].digest}
-    affected |= _dependents(state, changed_components)
-    # Every composed diagnostic is kept by the path of the file it is about; a component that
-    # had one of the order-dependent ones (see _ORDERED) may be composed from elsewhere now.
-    if any(d.code in _ORDERED for found in state.composed.values() for d in found):
+    # Composing reports these where a walk in name order first meets them; which file that
+    # is may change with any edit, so a library that has any is composed in full.
+    if any(d.code in _ORDERED for group in state.composed.values() for d in group):
         return None
-    state = replace(
-        state,
-        components={rel: updated.get(rel, result) for rel, result in state.components.items()},
-        commands={rel: updated.get(rel, result) for rel, result in state.commands.items()},
-    )
-    return _compose(state, affected)
+    if touched:
+        results = dict(state.results)
+        results.update(touched)
+        state = replace(state, results=results)
+    return _compose_some(state, updated)
 
 
 def _same_config(
@@ -369,19 +459,9 @@ def _stem(rel: str) -> str:
     return rel.rsplit("/", 1)[-1].removesuffix(".md")
 
 
-def _shares_name(rel: str, state: _State) -> bool:
-    """Whether another command file has the name of the command at `rel`."""
-    stem = _stem(rel)
-    return any(_stem(other) == stem and other != rel for other in state.commands)
-
-
-def _dependents(state: _State, names: set[str]) -> set[str]:
+def _dependents(included_by: Mapping[str, frozenset[str]], names: set[str]) -> set[str]:
     """The paths of the files that include a component in `names`, directly or through
     other components: what must be composed again when those change."""
-    included_by: dict[str, list[str]] = {}
-    for path, includes in state.includes.items():
-        for name in includes:
-            included_by.setdefault(name, []).append(path)
     found: set[str] = set()
     pending = list(names)
     while pending:
@@ -390,7 +470,7 @@ def _dependents(state: _State, names: set[str]) -> set[str]:
                 continue
             found.add(path)
             if path.startswith("components/"):
-                pending.append(path.removeprefix("components/").removesuffix(".md"))
+                pending.append(_component_name(path))
     return found
 
 
