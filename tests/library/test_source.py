@@ -242,3 +242,13 @@ def test_prompt_tests_and_audit_read_through_the_source() -> None:
     assert result.failed == 0
     assert result.passed > 0
     assert as_source(STARTER).label == str(STARTER)
+
+
+def test_the_library_package_exports_the_sources_and_the_builder() -> None:
+    """`tallinn.library` names the sources and `build_library`, in a sorted `__all__`."""
+    import tallinn.library as library
+
+    assert library.__all__ == sorted(library.__all__)
+    assert {"FilesSource", "FolderSource", "LibrarySource", "build_library"} <= set(
+        library.__all__)
+    assert all(hasattr(library, name) for name in library.__all__)
