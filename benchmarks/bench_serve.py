@@ -20,7 +20,7 @@ rendered text Tallinn would answer, computed here. Measured:
 (e) the reload after one edit, at 1,000 and 10,000 commands: a command or a component file
     is rewritten, and the time runs until the registry has swapped the new library in, in a
     process of its own: `reload` is Registry.reload given the edited path (what the watcher
-    passes), `watched` the whole way through the inotify watcher, its 50 ms debounce
+    passes), `watched` the whole way through the inotify watcher, its debounce (25 ms)
     included. Median and p95 over `--reload-edits` edits; with `--against REV`, REV (checked
     out and installed as benchmarks/bench_gates.py does) is measured beside this tree.
 
@@ -209,7 +209,7 @@ def reload_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     try:
         print(f"(e) reload after one edit, median / p95 ms over {args.reload_edits} edits")
-        print(f"  {'library':18} {'version':12} {'reload':>17} {'watched (50 ms debounce)':>26}")
+        print(f"  {'library':18} {'version':12} {'reload':>17} {'watched (with debounce)':>26}")
         for size in args.reload_sizes:
             library = generate(root / f"reload-{size}", size)
             for name, python in versions:

@@ -20,9 +20,11 @@ from tallinn.serve._registry import Registry
 
 log = logging.getLogger("tallinn.serve")
 
-# The debounce groups an editor's write-rename-chmod burst into one reload; the step is how
-# often watchfiles' thread looks (only where inotify is not available).
-DEBOUNCE_MS = 50
+# The debounce groups an editor's write-rename-chmod burst into one reload (its writes come
+# within a millisecond or two); the step is how often watchfiles' thread looks (only where
+# inotify is not available). A reload after one edit takes a few milliseconds at any size
+# (benchmarks/bench_serve.py), so this wait is most of the time from an edit to its serving.
+DEBOUNCE_MS = 25
 STEP_MS = 20
 # How long the watchfiles fallback waits for a change before it yields an empty batch.
 POLL_READY_MS = 200
