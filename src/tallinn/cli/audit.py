@@ -61,7 +61,7 @@ def audit(
         count = baselines.write_results(write_baseline, [result],
                                         security.baseline_path(context))
     if as_json:
-        write_raw(json.dumps(_json(str(lib.root), result), indent=2, ensure_ascii=False))
+        write_raw(json.dumps(_json(lib.label, result), indent=2, ensure_ascii=False))
     else:
         _print(result)
     if count is not None:

@@ -221,7 +221,7 @@ def check(
     if as_json:
         write_raw(json.dumps(
             {
-                "library": str(lib.root),
+                "library": lib.label,
                 "commands": len(lib.commands),
                 "components": len(lib.components),
                 "errors": len(lib.errors),

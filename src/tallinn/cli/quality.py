@@ -145,7 +145,7 @@ def prompt_tests(
     """Run the library's prompt tests (tests/*.yaml)."""
     lib = load(library)
     settings = _settings(lib, tests_gate.NAME, tests_gate.PromptTestSettings)
-    suite = load_tests(lib.root)
+    suite = load_tests(lib.source)
     if not as_json:
         for problem in suite.diagnostics:
             err.print(f"[bold]{escape(str(problem))}[/]", highlight=False)
@@ -166,7 +166,7 @@ def prompt_tests(
     failed = bool(result.failed or result.diagnostics or coverage_problem or coverage_low)
     if as_json:
         write_raw(json.dumps({
-            "library": str(lib.root),
+            "library": lib.label,
             "passed": result.passed,
             "failed": result.failed,
             "deselected": result.deselected,

@@ -27,7 +27,6 @@ from tallinn.cli.common import (
     settings,
     write_raw,
 )
-from tallinn.library import load_library
 
 if TYPE_CHECKING:
     from tallinn.serve import Check
@@ -146,7 +145,7 @@ def serve(
         from tallinn import serve as serving
 
         serving.configure_logging(json_lines=production)
-        registry = serving.Registry(root, loader=partial(load_library, cache_dir=cache_dir))
+        registry = serving.Registry(root, cache_dir=cache_dir)
         snapshot = registry.load()
     try:
         config = serving.resolve(
@@ -170,7 +169,7 @@ def serve(
     except serving.ConfigError as exc:
         fail(str(exc))
     open_store = partial(
-        serving.open_state_store, current.store_url, registry.root, required=production
+        serving.open_state_store, current.store_url, root, required=production
     )
     if http or production:
         try:
@@ -187,7 +186,7 @@ def serve(
         if http:
             serving.serve_http(registry, store, config)
         else:
-            label = serving.store_label(store, current.store_url, registry.root)
+            label = serving.store_label(store, current.store_url, root)
             line = serving.startup_line(registry, production=production, store=label, url=None)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))

@@ -14,6 +14,7 @@ from tallinn.cli.common import (
     LibraryOption,
     command_app,
     err,
+    fail,
     library_path,
     load,
     print_diagnostics,
@@ -62,11 +63,13 @@ def validate(
         def recheck() -> list[Diagnostic]:
             return list(check(load_library(path), void=void).findings)
 
+        if lib.root is None:  # pragma: no cover - the command loads a folder
+            fail(f"--fix writes fixes into the library's files; {lib.label} is not a folder")
         report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings,
                            rounds=settings.fix_rounds)
         findings = list(report.remaining)
     if as_json:
-        write_raw(json.dumps(_json(str(lib.root), len(outcome.files), findings, report),
+        write_raw(json.dumps(_json(lib.label, len(outcome.files), findings, report),
                              indent=2))
     else:
         _print(findings, report, len(outcome.files), unsafe_fixes, settings.fix_rounds)
