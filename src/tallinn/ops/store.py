@@ -7,7 +7,9 @@
 
 The parts share one `Database` (engine, opening and retries, the SQLite file check, health,
 transactions; see `tallinn.ops.database`): `store.tokens` (`TokenStore`), `store.security_events`
-(`SecurityEvents`). A consumer that needs one part takes its `Protocol` from
+(`SecurityEvents`), `store.releases` (`Releases`), `store.channels` (`Channels`) and
+`store.audit_log` (`AuditLog`); releases and channel moves append to the audit log in their own
+transaction. A consumer that needs one part takes its `Protocol` from
 `tallinn.ops.types`, not the whole `Store`; the token and event methods here delegate, so
 existing callers keep working.
 
@@ -25,6 +27,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from tallinn.ops.audit_log import AuditLog
+from tallinn.ops.channels import Channels
 from tallinn.ops.database import (
     FILE_CHECK_INTERVAL,
     RETRY_INTERVAL,
@@ -35,11 +39,20 @@ from tallinn.ops.database import (
 )
 from tallinn.ops.engine import make_engine, resolve_url
 from tallinn.ops.records import SecurityEvent, StoreHealth, TokenInfo
+from tallinn.ops.releases import Releases
 from tallinn.ops.security_events import DETAIL_MAX, SecurityEvents
 from tallinn.ops.token_store import CACHE_TTL, REVOCATION_POLL, TOUCH_INTERVAL, TokenStore
 
 if TYPE_CHECKING:
-    from tallinn.ops.types import EventRecorder, HealthSource, TokenAdmin, TokenVerifier
+    from tallinn.ops.types import (
+        AuditTrail,
+        ChannelPointers,
+        EventRecorder,
+        HealthSource,
+        ReleaseArchive,
+        TokenAdmin,
+        TokenVerifier,
+    )
 
 __all__ = [
     "CACHE_TTL",
@@ -78,6 +91,9 @@ class Store:
         self.tokens = TokenStore(self.database, clock=clock, cache_ttl=cache_ttl,
                                  revocation_poll=revocation_poll)
         self.security_events = SecurityEvents(self.database, clock=clock)
+        self.audit_log = AuditLog(self.database, clock=clock)
+        self.releases = Releases(self.database, self.audit_log, clock=clock)
+        self.channels = Channels(self.database, self.audit_log, self.releases, clock=clock)
 
     @property
     def engine(self) -> Engine:
@@ -180,5 +196,7 @@ def connect_store(url: str | None = None, *, library_root: Path | None = None,
 if TYPE_CHECKING:  # mypy proves that a `Store` and its parts satisfy the narrow protocols
 
     def _satisfies(store: Store) -> tuple[HealthSource, TokenVerifier, TokenAdmin,
-                                          EventRecorder, TokenVerifier, EventRecorder]:
-        return store, store, store, store, store.tokens, store.security_events
+                                          EventRecorder, TokenVerifier, EventRecorder,
+                                          ReleaseArchive, ChannelPointers, AuditTrail]:
+        return (store, store, store, store, store.tokens, store.security_events,
+                store.releases, store.channels, store.audit_log)

@@ -2,14 +2,27 @@
 
 A consumer takes the protocol of what it uses, never the whole `Store`: a server that checks
 tokens takes a `TokenVerifier`, one that records what it refused an `EventRecorder`, its
-readiness probe a `HealthSource`. `Store` satisfies all of them, and so do its parts.
+readiness probe a `HealthSource`; the release commands a `ReleaseArchive`, `ChannelPointers`
+and an `AuditTrail`. `Store` satisfies the first four, and its parts each the ones they name.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
 
-from tallinn.ops.records import StoreHealth, TokenInfo
+from tallinn.ops.records import (
+    AuditEntry,
+    ChannelMove,
+    ChannelState,
+    Release,
+    StoreHealth,
+    TokenInfo,
+)
+
+if TYPE_CHECKING:
+    from tallinn.ops.audit_log import Verification
 
 
 class HealthSource(Protocol):
@@ -44,3 +57,45 @@ class EventRecorder(Protocol):
     """Records a security event; `client` and `detail` may come from an attacker."""
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
+
+
+class ReleaseArchive(Protocol):
+    """Stores releases and reads them back (`store.releases`)."""
+
+    def create(self, files: Mapping[str, bytes], *, actor: str, version: str | None = None,
+               notes: str = "", git_commit: str | None = None, git_dirty: bool | None = None,
+               report: str | None = None, force_reason: str | None = None) -> Release: ...
+
+    def all(self) -> list[Release]: ...
+
+    def get(self, name: str) -> Release: ...
+
+    def manifest(self, release: str) -> dict[str, str]: ...
+
+    def files(self, release: str) -> dict[str, bytes]: ...
+
+    def report(self, release: str) -> str | None: ...
+
+
+class ChannelPointers(Protocol):
+    """Moves channels between releases and tells their history (`store.channels`)."""
+
+    def current(self, channel: str = ...) -> ChannelState | None: ...
+
+    def all(self) -> list[ChannelState]: ...
+
+    def history(self, channel: str = ...) -> list[ChannelMove]: ...
+
+    def promote(self, release: str, *, channel: str = ..., actor: str,
+                reason: str) -> ChannelMove: ...
+
+    def rollback(self, release: str | None = None, *, channel: str = ..., actor: str,
+                 reason: str) -> ChannelMove: ...
+
+
+class AuditTrail(Protocol):
+    """Reads and verifies the audit log (`store.audit_log`)."""
+
+    def entries(self, since: datetime | None = None) -> list[AuditEntry]: ...
+
+    def verify(self) -> Verification: ...
