@@ -131,17 +131,20 @@ def test_a_no_go_library_is_refused_unless_forced_with_a_reason(tallinn: Tallinn
 
 def test_bad_releases_are_one_line_exit_2_and_write_nothing(tallinn: Tallinn,
                                                             library: Path) -> None:
-    """The same content again, a taken version, a bad version: refused, nothing written."""
+    """The same content again, a taken version, a bad version: refused before the gates run,
+    nothing written."""
     released(tallinn, "--version", "1.0.0")
     before = tallinn.rows()
     again = tallinn("release", "create")
     assert again.exit_code == 2
     assert "release 1.0.0 (" in again.stderr
     assert "already holds this content" in again.stderr
+    assert "quality gates" not in again.stderr
     (library / "README.md").write_text("# mini, changed\n")
     taken = tallinn("release", "create", "--version", "1.0.0")
     assert taken.exit_code == 2
     assert "version 1.0.0 exists already" in taken.stderr
+    assert "quality gates" not in taken.stderr
     invalid = tallinn("release", "create", "--version", "latest")
     assert invalid.exit_code == 2
     assert "invalid version 'latest'" in invalid.stderr

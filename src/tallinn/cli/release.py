@@ -119,20 +119,22 @@ def create(
         first = problems[0]
         fail(f"{first.path}:{first.line}:{first.col}: {first.code} {first.message} (a release "
              f"holds every file of the library; {plural(len(problems), 'file')} not read)")
-    started = time.perf_counter()
-    try:
-        names = select(None)
-        check_settings(lib, names)
-        readiness = run_with_progress(lib, names, {})
-    except TallinnError as exc:
-        fail(str(exc).replace("\n", "; "))
-    summarise(readiness)
-    gated = time.perf_counter() - started
-    if not readiness.verdict.go and not force:
-        fail("NO-GO: not released (fix the findings above, or pass --force --reason TEXT)",
-             ExitCode.PROBLEMS)
     git = git_state(root)
     with opened(store, library) as state, translated():
+        # Content or a version already taken is known before the gates take their time.
+        state.releases.check_new(files, version)
+        started = time.perf_counter()
+        try:
+            names = select(None)
+            check_settings(lib, names)
+            readiness = run_with_progress(lib, names, {})
+        except TallinnError as exc:
+            fail(str(exc).replace("\n", "; "))
+        summarise(readiness)
+        gated = time.perf_counter() - started
+        if not readiness.verdict.go and not force:
+            fail("NO-GO: not released (fix the findings above, or pass --force --reason "
+                 "TEXT)", ExitCode.PROBLEMS)
         release = state.releases.create(
             files, actor=actor(), version=version, notes=notes, git_commit=git.commit,
             git_dirty=git.dirty, report=render(readiness, Format.JSON),

@@ -184,6 +184,16 @@ class Releases:
         step("committed")
         return self.get(new_id)
 
+    def check_new(self, files: Mapping[str, bytes], version: str | None = None) -> str:
+        """Raise as `create` would for content or a version that is taken, without writing;
+        return the id the release would have. `create` checks again under its lock."""
+        if version is not None:
+            check_version(version)
+        new_id = release_id({check_path(p): blob_hash(b) for p, b in files.items()})
+        with self._db.transaction("check a release") as connection:
+            self._refuse_taken(connection, new_id, version)
+        return new_id
+
     def _refuse_taken(self, connection: Connection, new_id: str, version: str | None) -> None:
         same = connection.execute(
             select(releases.c.version).where(releases.c.id == new_id)).scalar()

@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from tallinn.ops.types import (
         AuditTrail,
         ChannelPointers,
-        EventRecorder,
         HealthSource,
         ReleaseArchive,
+        SecurityEventLog,
         TokenAdmin,
         TokenVerifier,
     )
@@ -196,7 +196,7 @@ def connect_store(url: str | None = None, *, library_root: Path | None = None,
 if TYPE_CHECKING:  # mypy proves that a `Store` and its parts satisfy the narrow protocols
 
     def _satisfies(store: Store) -> tuple[HealthSource, TokenVerifier, TokenAdmin,
-                                          EventRecorder, TokenVerifier, EventRecorder,
+                                          SecurityEventLog, TokenVerifier, SecurityEventLog,
                                           ReleaseArchive, ChannelPointers, AuditTrail]:
         return (store, store, store, store, store.tokens, store.security_events,
                 store.releases, store.channels, store.audit_log)

@@ -1,7 +1,7 @@
 """What each consumer of the state store uses of it, as narrow protocols.
 
 A consumer takes the protocol of what it uses, never the whole `Store`: a server that checks
-tokens takes a `TokenVerifier`, one that records what it refused an `EventRecorder`, its
+tokens takes a `TokenVerifier`, one that records what it refused a `SecurityEventLog`, its
 readiness probe a `HealthSource`; the release commands a `ReleaseArchive`, `ChannelPointers`
 and an `AuditTrail`. `Store` satisfies the first four, and its parts each the ones they name.
 """
@@ -53,7 +53,7 @@ class TokenAdmin(Protocol):
     def revoke_token(self, name: str) -> bool: ...
 
 
-class EventRecorder(Protocol):
+class SecurityEventLog(Protocol):
     """Records a security event; `client` and `detail` may come from an attacker."""
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
