@@ -127,6 +127,10 @@ def test_a_no_go_library_is_refused_unless_forced_with_a_reason(tallinn: Tallinn
     shown = json.loads(tallinn("release", "show", "1", "--json").stdout)
     assert (shown["forced"], shown["force_reason"], shown["verdict"]) == (
         True, "tests gate rewritten next week", "NO-GO")
+    listed = tallinn("release", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "FORCED" in listed.stdout
+    assert "forced:    tests gate rewritten next week" in tallinn("release", "show", "1").stdout
 
 
 def test_bad_releases_are_one_line_exit_2_and_write_nothing(tallinn: Tallinn,

@@ -166,8 +166,7 @@ def list_releases(library: LibraryOption = None, store: StoreOption = None,
     for r in releases:
         table.add_row(r.version, r.short_id, r.created_at.strftime("%Y-%m-%d %H:%M"),
                       r.created_by, str(r.files), ", ".join(on.get(r.id, [])),
-                      ("FORCED: " if r.forced else "") + r.notes.splitlines()[0]
-                      if r.notes or r.forced else "")
+                      ("FORCED: " if r.forced else "") + (r.notes.splitlines() or [""])[0])
     out.print(table, markup=False)
 
 
