@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 from sqlalchemy import func, select, update
+from tests.ops.concurrency import race
 
 from tallinn.ops.errors import ReleaseError, ReleaseExistsError, ReleaseNotFoundError, StoreError
 from tallinn.ops.releases import check_path, check_version, next_version, release_id
@@ -171,3 +172,15 @@ def test_a_forced_release_records_its_reason(store: Store) -> None:
     assert store.releases.report(made.id) == "{}"
     [entry] = store.audit_log.entries()
     assert (entry.action, entry.subject, entry.reason) == ("release", "1", "perf gate flaky")
+
+
+def test_concurrent_releases_share_blobs_and_number_in_turn(store: Store, store_url: str) -> None:
+    """Writers releasing at once, with files in common, all succeed: versions 1..n, each
+    shared blob stored once, one audit entry each."""
+    outcomes = race(store_url, 4, lambda opened, i: opened.releases.create(
+        {**FILES, "README.md": f"writer {i}".encode()}, actor=f"w{i}"))
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(r.version for r in store.releases.all()) == ["1", "2", "3", "4"]
+    assert counts(store) == {"blobs": 3 + 4, "releases": 4, "release_files": 16,
+                             "audit_log": 4}
+    assert store.audit_log.verify().ok
