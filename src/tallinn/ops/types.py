@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from tallinn.ops.records import (
     AuditEntry,
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tallinn.ops.audit_log import Verification
 
 
+@runtime_checkable
 class HealthSource(Protocol):
     """Whether the store answers, for /health and /ready; never raises."""
 
@@ -35,6 +36,7 @@ class HealthSource(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class TokenVerifier(Protocol):
     """Checks presented tokens: `verify_token` asks the database, `cached_token` memory only."""
 
@@ -43,6 +45,7 @@ class TokenVerifier(Protocol):
     def cached_token(self, token: str) -> str | None: ...
 
 
+@runtime_checkable
 class TokenAdmin(Protocol):
     """Creates, lists and revokes tokens (`tallinn token`)."""
 
@@ -53,12 +56,14 @@ class TokenAdmin(Protocol):
     def revoke_token(self, name: str) -> bool: ...
 
 
+@runtime_checkable
 class SecurityEventLog(Protocol):
     """Records a security event; `client` and `detail` may come from an attacker."""
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
 
 
+@runtime_checkable
 class ReleaseArchive(Protocol):
     """Stores releases and reads them back (`store.releases`)."""
 
@@ -77,6 +82,7 @@ class ReleaseArchive(Protocol):
     def report(self, release: str) -> str | None: ...
 
 
+@runtime_checkable
 class ChannelPointers(Protocol):
     """Moves channels between releases and tells their history (`store.channels`)."""
 
@@ -93,6 +99,7 @@ class ChannelPointers(Protocol):
                  reason: str) -> ChannelMove: ...
 
 
+@runtime_checkable
 class AuditTrail(Protocol):
     """Reads and verifies the audit log (`store.audit_log`)."""
 
