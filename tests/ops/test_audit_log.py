@@ -60,7 +60,7 @@ def test_a_deleted_entry_is_named(logged: Store) -> None:
         connection.execute(delete(audit_log).where(audit_log.c.seq == 2))
     found = logged.audit_log.verify()
     assert (found.ok, found.bad_seq) == (False, 3)
-    assert "deleted" in found.problem
+    assert found.problem == "entry 2 deleted, or entry 3 renumbered"
 
 
 def test_an_inserted_entry_is_named(logged: Store) -> None:

@@ -114,10 +114,10 @@ class AuditLog:
         prev, expected_seq = GENESIS, 1
         for entry in entries:
             if entry.seq != expected_seq:
-                missing = "s" if entry.seq - expected_seq > 1 else ""
+                gone = (f"entry {expected_seq}" if entry.seq == expected_seq + 1
+                        else f"entries {expected_seq} to {entry.seq - 1}")
                 return Verification(False, len(entries), entry.seq,
-                                    f"entry {entry.seq} follows entry {expected_seq - 1}: "
-                                    f"entry{missing} {expected_seq}..{entry.seq - 1} deleted")
+                                    f"{gone} deleted, or entry {entry.seq} renumbered")
             if entry.prev_hash != prev:
                 return Verification(False, len(entries), entry.seq,
                                     f"entry {entry.seq} does not follow entry "
