@@ -8,6 +8,10 @@ reading through the library's read path, hashing, one transaction with the audit
 Then a second release with one command changed: only that file's blob is new. Without --store
 it uses a SQLite file in a temporary folder, and $TALLINN_TEST_PG as well when set.
 The storage time of the first release is held to 2 s (exit 1 above it).
+
+Last, end to end: `tallinn gates` and `tallinn release create --force` as processes on the
+same library and SQLite store; the difference is what releasing adds to gating (reading,
+hashing, opening the store, one transaction, git).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +64,14 @@ def pg_database(url: str, name: str, statement: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
+def cli(root: Path, *args: str) -> float:
+    """Seconds one `tallinn ARGS --library ROOT` process takes, start to exit."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "tallinn", *args, "--library", str(root)],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=1000)
@@ -97,6 +110,12 @@ def main() -> int:
                 failed = True
         if scratch_pg:
             pg_database(scratch_pg, name, 'DROP DATABASE "{name}" WITH (FORCE)')
+        (root / "README.md").write_text("# A third release\n", encoding="utf-8")
+        gates_s = cli(root, "gates", "--exit-zero")
+        create_s = cli(root, "release", "create", "--store", urls[0],
+                       "--force", "--reason", "benchmark")
+        print(f"cli: tallinn gates {gates_s:.2f} s, tallinn release create {create_s:.2f} s: "
+              f"releasing adds {create_s - gates_s:.2f} s")
     return 1 if failed else 0
 
 
