@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text
 
 from tallinn.ops.database import Clock, Database, utcnow
+from tallinn.ops.engine import SQLITE_BUSY_TIMEOUT_MS
 from tallinn.ops.records import AuditEntry
 from tallinn.ops.schema import audit_log
 
@@ -73,6 +74,8 @@ class AuditLog:
         """A transaction that holds the audit log's write lock from its first statement."""
         with self._db.transaction(action, immediate=True) as connection:
             if connection.dialect.name == "postgresql":
+                # As long as a SQLite writer waits for another (its busy timeout), no longer.
+                connection.execute(text(f"SET LOCAL lock_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
                                    {"key": PG_AUDIT_LOCK_KEY})
             yield connection
