@@ -46,6 +46,11 @@ COMMANDS: dict[str, str] = {
     "smoke": "serve",
     "token": "token",
     "db": "token",
+    "release": "release",
+    "promote": "channel",
+    "rollback": "channel",
+    "channel": "channel",
+    "audit-log": "audit_log",
     "import": "importing",
     "schema": "schema",
 }
