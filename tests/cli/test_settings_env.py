@@ -15,9 +15,7 @@ from tallinn.settings import Settings
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("name", ["TALLINN_NO_CACHE", "TALLINN_LIBRARY", "PROJECT_ROOT",
-                                  "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL",
-                                  "TALLINN_CACHE_DIR", "TALLINN_ALLOWED_HOSTS"])
+@pytest.mark.parametrize("name", [field.alias for field in Settings.model_fields.values()])
 def test_an_empty_setting_means_unset(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every setting set to the empty string reads as if it were not set at all."""
     monkeypatch.setenv(name, "")

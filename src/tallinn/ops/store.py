@@ -174,8 +174,9 @@ def open_store(url: str | None = None, *, library_root: Path | None = None) -> S
     """Open the store and bring its schema up to date.
 
     `url` None means `<library_root>/.tallinn/state.db` (or `./.tallinn/state.db` for the
-    bundled starter or no library); the CLI passes `$TALLINN_STORE_URL` from its settings. `postgresql://` URLs use
-    psycopg 3. Safe to call from several processes at once: migrations take a lock.
+    bundled starter or no library); the CLI passes `$TALLINN_STORE_URL` from its settings.
+    `postgresql://` URLs use psycopg 3. Safe to call from several processes at once:
+    migrations take a lock.
     """
     store = connect_store(url, library_root=library_root)
     store.open()
