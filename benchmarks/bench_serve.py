@@ -1,6 +1,8 @@
 """Tallinn's MCP server against a bare SDK server, side by side, in one run.
 
     uv run python benchmarks/bench_serve.py [--seconds 10] [--open-seconds 15] [--rounds 1]
+    uv run python benchmarks/bench_serve.py --reload-only [--reload-sizes 1000 10000]
+                                            [--reload-edits 20] [--against REV]
 
 Both servers serve a synthetic library of 1,000 commands (benchmarks/synth.py): Tallinn from
 the folder, the bare server (benchmarks/bare_server.py) from the prompt list and the one
@@ -14,7 +16,13 @@ rendered text Tallinn would answer, computed here. Measured:
 (c) stdio cold start to the first prompts/list answer, and `python -c "import mcp"`; Tallinn
     also without its front-matter cache, as on a library's first start;
 (d) the RSS of both HTTP servers at start, after (a) and (b), and at start with 10 commands
-    (what a server costs before its library).
+    (what a server costs before its library);
+(e) the reload after one edit, at 1,000 and 10,000 commands: a command or a component file
+    is rewritten, and the time runs until the registry has swapped the new library in, in a
+    process of its own: `reload` is Registry.reload given the edited path (what the watcher
+    passes), `watched` the whole way through the inotify watcher, its debounce (25 ms)
+    included. Median and p95 over `--reload-edits` edits; with `--against REV`, REV (checked
+    out and installed as benchmarks/bench_gates.py does) is measured beside this tree.
 
 Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
 """
@@ -109,6 +117,113 @@ def prepare(root: Path, commands: int) -> Fixture:
     with open_store(store_url) as store:
         token = store.create_token("bench")
     return Fixture(root, library, spec_path, store_url, token, commands)
+
+
+# -- (e) reload after one edit ---------------------------------------------------------------
+
+# Run in a process of its own, by this tree's Python or an earlier revision's: it uses only
+# what every revision has (Registry, watch_library), and passes the edited path to reload
+# where reload takes one.
+RELOAD_PROBE = r"""
+import inspect, json, os, statistics, sys, time
+from pathlib import Path
+import anyio
+from tallinn.serve import Registry
+from tallinn.serve._reload import watch_library
+
+root, edits = Path(sys.argv[1]), int(sys.argv[2])
+targets = sorted(str(p.relative_to(root)) for p in root.glob("commands/*/*.md"))[:edits]
+parts = sorted(str(p.relative_to(root)) for p in root.glob("components/*/*.md"))[:edits]
+registry = Registry(root)
+registry.load()
+hinted = "changed" in inspect.signature(registry.reload).parameters
+
+def edit(rel, n):
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.rstrip(chr(10)) + f" (edit {n})" + chr(10), encoding="utf-8")
+
+async def measure():
+    reload_ms, watched_ms = [], []
+    for n in range(edits):
+        rel = (targets if n % 2 else parts)[n // 2]
+        edit(rel, n)
+        start = time.perf_counter()
+        result = await (registry.reload({rel}) if hinted else registry.reload())
+        reload_ms.append((time.perf_counter() - start) * 1000)
+        assert result.outcome == "swapped", result
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(watch_library, registry, stop)
+        for n in range(edits):
+            rel = (targets if n % 2 else parts)[(edits + n) // 2 % len(targets)]
+            before = registry.current
+            edit(rel, edits + n)
+            start = time.perf_counter()
+            with anyio.fail_after(60):
+                while registry.current is before:
+                    await anyio.sleep(0.001)
+            watched_ms.append((time.perf_counter() - start) * 1000)
+        stop.set()
+    return reload_ms, watched_ms
+
+reload_ms, watched_ms = anyio.run(measure)
+print(json.dumps({"reload": reload_ms, "watched": watched_ms}))
+"""
+
+
+def p95(values: Sequence[float]) -> float:
+    """Nearest rank."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
+
+
+def reload_figures(python: Path, library: Path, edits: int) -> dict[str, Any]:
+    """Median and p95 of both reload figures, from a copy of `library` (edits change it)."""
+    work = Path(tempfile.mkdtemp(prefix="tallinn-reload-"))
+    try:
+        copy = work / "library"
+        shutil.copytree(library, copy)
+        # Files written long ago, as a served library's are: a file written within the last
+        # two seconds is read again at each reload, whatever its identity says.
+        for path in copy.rglob("*"):
+            os.utime(path, (time.time() - 3600,) * 2)
+        done = subprocess.run([str(python), "-c", RELOAD_PROBE, str(copy), str(edits)],
+                              capture_output=True, text=True, check=False, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"the reload probe failed ({python}):\n{done.stderr}")
+        raw = json.loads(done.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {kind: {"median_ms": statistics.median(v), "p95_ms": p95(v), "n": len(v)}
+            for kind, v in raw.items()}
+
+
+def reload_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """(e): every size, this tree and `--against`, printed as a table; returns the figures."""
+    versions = [("this tree", Path(PYTHON))]
+    if args.against:
+        from bench_gates import install_revision
+
+        versions.append((args.against, install_revision(args.against, root / "rev")))
+    results: dict[str, Any] = {}
+    try:
+        print(f"(e) reload after one edit, median / p95 ms over {args.reload_edits} edits")
+        print(f"  {'library':18} {'version':12} {'reload':>17} {'watched (with debounce)':>26}")
+        for size in args.reload_sizes:
+            library = generate(root / f"reload-{size}", size)
+            for name, python in versions:
+                figures = reload_figures(python, library, args.reload_edits)
+                results[f"{size}/{name}"] = figures
+                shown = ["{median_ms:7.1f} / {p95_ms:7.1f}".format(**figures[kind])
+                         for kind in ("reload", "watched")]
+                print(f"  {size:>8,} commands {name:12} {shown[0]:>17} {shown[1]:>26}",
+                      flush=True)
+    finally:
+        if args.against:
+            subprocess.run(["git", "worktree", "remove", "--force", str(root / "rev")],
+                           cwd=HERE.parent, check=False)
+    return results
 
 
 # -- servers -------------------------------------------------------------------------------
@@ -594,7 +709,21 @@ def main() -> int:
     parser.add_argument(
         "--no-wrk", dest="use_wrk", action="store_false", help="(a) load from Python, not wrk"
     )
+    parser.add_argument("--reload-only", action="store_true", help="measure (e) alone")
+    parser.add_argument("--reload-sizes", type=int, nargs="*", default=[1000, 10000],
+                        help="(e) library sizes")
+    parser.add_argument("--reload-edits", type=int, default=20, help="(e) edits per figure")
+    parser.add_argument("--against", metavar="REV", help="(e) an earlier commit to compare")
     args = parser.parse_args()
+    if args.reload_only:
+        root = Path(tempfile.mkdtemp(prefix="tallinn-bench-"))
+        try:
+            figures = reload_report(root, args)
+            if args.json:
+                print(json.dumps(figures, indent=2))
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
     if args.use_wrk and not shutil.which("wrk"):
         print(
             "wrk is not installed (apt-get install -y wrk); "
@@ -608,6 +737,8 @@ def main() -> int:
         fx = prepare(root, args.commands)
         results = measure(fx, args)
         ok = report(fx, args, results)
+        print()
+        results["reload"] = reload_report(root, args)
         if args.json:
             results["throughput"] = {
                 f"{mode}/{kind}": v for (mode, kind), v in results["throughput"].items()

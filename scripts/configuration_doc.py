@@ -41,12 +41,14 @@ VARIABLES = {
     "TALLINN_CACHE_DIR": "Keep the front-matter cache in this folder (a subfolder per "
                          "library) instead of `<library>/.tallinn/cache`.",
     "TALLINN_NO_CACHE": "`1` (or `true`) turns the front-matter cache off.",
+    "TALLINN_ACTOR": "Who acts, as releases, channel moves and the audit log record it "
+                     "(at most 255 characters). Default: the operating system's `user@host`.",
     "TALLINN_ALLOWED_HOSTS": "`tallinn serve --http`: more Host headers to accept on `/mcp`, "
                              "comma-separated (as `--allowed-host`).",
     "TALLINN_TOKEN": "`tallinn smoke`: the bearer token, when `--token` is not given.",
 }
 # Read by the CLI itself, outside the settings model: (variable, where).
-CLI_VARIABLES = {"TALLINN_ALLOWED_HOSTS": "tallinn serve", "TALLINN_TOKEN": "tallinn smoke"}
+CLI_VARIABLES = {"TALLINN_TOKEN": "tallinn smoke"}
 _ENV_NAME = re.compile(r"^(TALLINN_[A-Z_]+|PROJECT_ROOT|CLAUDE_CODE_ENV)$")
 
 

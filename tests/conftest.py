@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from tests.helpers import write_files
 
+from tallinn.settings import Settings
+
 WriteLibrary = Callable[[Mapping[str, str]], Path]
 
-_ENV = (
-    "TALLINN_LIBRARY", "PROJECT_ROOT", "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL",
-    "TALLINN_CACHE_DIR", "TALLINN_NO_CACHE",
-)
+# Every variable the settings model reads, so a new setting is cleaned without a list to edit.
+_ENV = tuple(field.alias or name for name, field in Settings.model_fields.items())
 
 
 @pytest.fixture(autouse=True)

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import pytest
 
+from tallinn.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LEFT_OUT = {"rules.md"}
@@ -55,8 +57,8 @@ BLOCK = re.compile(
 START_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 300.0
 # The developer's settings must not reach the commands under test.
-DROPPED = ("TALLINN_LIBRARY", "PROJECT_ROOT", "TALLINN_ENV", "CLAUDE_CODE_ENV",
-           "TALLINN_STORE_URL", "TALLINN_CACHE_DIR", "TALLINN_NO_CACHE", "TALLINN_TOKEN")
+DROPPED = (*(field.alias or name for name, field in Settings.model_fields.items()),
+           "TALLINN_TOKEN")
 
 
 @dataclass

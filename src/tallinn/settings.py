@@ -47,6 +47,8 @@ class Settings(BaseModel):
     store_url: str | None = Field(default=None, alias="TALLINN_STORE_URL")
     cache_root: Path | None = Field(default=None, alias="TALLINN_CACHE_DIR")
     no_cache: bool = Field(default=False, alias="TALLINN_NO_CACHE")
+    allowed_hosts: str | None = Field(default=None, alias="TALLINN_ALLOWED_HOSTS")
+    actor: str | None = Field(default=None, alias="TALLINN_ACTOR", max_length=255)
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.helpers import count_calls
 from typer.testing import CliRunner
 
+from tallinn import settings as settings_module
 from tallinn.cli import app
 from tallinn.settings import Settings
 
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("name", ["TALLINN_NO_CACHE", "TALLINN_LIBRARY", "PROJECT_ROOT",
-                                  "TALLINN_ENV", "CLAUDE_CODE_ENV", "TALLINN_STORE_URL",
-                                  "TALLINN_CACHE_DIR"])
+@pytest.mark.parametrize("name", [field.alias for field in Settings.model_fields.values()])
 def test_an_empty_setting_means_unset(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every setting set to the empty string reads as if it were not set at all."""
     monkeypatch.setenv(name, "")
@@ -35,3 +35,15 @@ def test_an_invalid_setting_is_still_a_usage_error(lib: Path) -> None:
     result = runner.invoke(app, ["check", "-L", str(lib)], env={"TALLINN_NO_CACHE": "nope"})
     assert result.exit_code == 2
     assert "TALLINN_NO_CACHE='nope'" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["check"], ["list"], ["gates", "--only", "docs"]])
+def test_a_command_reads_the_environment_once(
+    command: list[str], lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One invocation builds its settings once, at the edge, and every part of the command
+    uses that one instance."""
+    built = count_calls(monkeypatch, settings_module.Settings, "__init__")
+    result = runner.invoke(app, [*command, "-L", str(lib)])
+    assert result.exit_code in (0, 1), result.output
+    assert built() == 1

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import tallinn.cli.library
 from tallinn.cli import app
+from tallinn.library import TallinnError
 
 runner = CliRunner()
 
@@ -38,3 +39,20 @@ def test_debug_lets_the_traceback_through(lib: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(app, ["--debug", "render", "hello", "Ann", "-L", str(lib)])
     assert isinstance(result.exception, RuntimeError)
     assert "error: unexpected" not in result.stderr
+
+
+def test_a_tallinn_error_is_its_message_and_its_exit_code(
+    lib: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deliberate error reaching the command group prints its message as is (no "unexpected")
+    and exits with the code its class names."""
+    class Refused(TallinnError):
+        exit_code = 1
+
+    def refused(*args: object, **kwargs: object) -> str:
+        raise Refused("release 3 is not GO:\n  docs gate failed")
+
+    monkeypatch.setattr(tallinn.cli.library, "render", refused)
+    result = runner.invoke(app, ["render", "hello", "Ann", "-L", str(lib)])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["error: release 3 is not GO:", "  docs gate failed"]

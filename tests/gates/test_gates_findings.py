@@ -97,7 +97,9 @@ def synthetic_library(root: Path, commands: int = 40) -> Path:
 def comparable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without what depends on the clock or the machine."""
     kept = {k: v for k, v in report.items() if k not in _VOLATILE_TOP}
-    kept["library"] = {k: v for k, v in report["library"].items() if k != "path"}
+    # Where the library is, and the loader's hash of it (the loader's to define), aside.
+    kept["library"] = {k: v for k, v in report["library"].items()
+                       if k not in ("path", "content_hash")}
     gates = []
     for gate in report["gates"]:
         gate = {k: v for k, v in gate.items() if k != "duration_s"}

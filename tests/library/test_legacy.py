@@ -348,3 +348,19 @@ def test_a_path_less_include_is_left_to_the_composer(write_library) -> None:  # 
     lib = load_library(root)
     assert [(d.path, d.code) for d in lib.diagnostics] == [("commands/a/x.md", "V202")]
     assert lib.commands["plain"].description == ""
+
+
+def test_a_2025_library_in_memory_reads_as_its_folder(library_2025: Path) -> None:
+    """The 2025 reader takes a source: the same bytes in memory give the same library."""
+    from tallinn.library import FilesSource, build_library
+
+    files = {p.relative_to(library_2025).as_posix(): p.read_bytes()
+             for p in library_2025.rglob("*") if p.is_file()}
+    memory = build_library(FilesSource(files, label="release 2025"))
+    folder = load_library(library_2025)
+    assert legacy.detect(FilesSource(files))
+    assert memory.config.table("library")["format"] == legacy.FORMAT
+    assert (memory.commands, memory.components, memory.templates, memory.diagnostics) == (
+        folder.commands, folder.components, folder.templates, folder.diagnostics)
+    assert memory.content_hash == folder.content_hash
+    assert build_library(memory.source, previous=memory) == memory

@@ -27,12 +27,30 @@ def test_default_without_a_library_is_the_current_directory(
     assert default_sqlite_path(library) == tmp_path / ".tallinn" / "state.db"
 
 
-def test_environment_url_wins_over_the_default(
+def test_the_store_reads_no_environment_of_its_own(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The environment is read at the edge: `resolve_url` takes the URL it is given, and None
+    is the library's default file even when TALLINN_STORE_URL is set."""
     monkeypatch.setenv("TALLINN_STORE_URL", f"sqlite:///{tmp_path}/from-env.db")
-    assert resolve_url(None, tmp_path / "lib").database == f"{tmp_path}/from-env.db"
+    assert resolve_url(None, tmp_path / "lib").database == str(
+        tmp_path / "lib" / ".tallinn" / "state.db")
     assert resolve_url("sqlite:///given.db", tmp_path).database == "given.db"
+
+
+def test_the_cli_passes_the_environment_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tallinn token create` with TALLINN_STORE_URL set writes to that store."""
+    from typer.testing import CliRunner
+
+    from tallinn.cli import app
+
+    monkeypatch.setenv("TALLINN_STORE_URL", f"sqlite:///{tmp_path}/from-env.db")
+    result = CliRunner().invoke(app, ["token", "create", "ci", "-L", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from-env.db").is_file()
+    assert not (tmp_path / ".tallinn").exists()
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ from tallinn.ops import Store, StoreError, TokenExistsError, migrate, open_store
 from tallinn.ops.engine import make_engine, resolve_url
 from tallinn.ops.schema import metadata
 
-TABLES = {"tokens", "security_events", migrate.VERSION_TABLE}
+TABLES = {"tokens", "security_events", "blobs", "releases", "release_files", "channels",
+          "channel_history", "audit_log", migrate.VERSION_TABLE}
 
 
 def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:

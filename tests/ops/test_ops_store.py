@@ -259,11 +259,11 @@ def test_last_used_is_written_at_most_once_a_minute(store: Store, clock: FakeClo
 
 def test_cache_is_bounded(store: Store) -> None:
     """The verified-token cache never grows past its limit."""
-    store._cache.max_entries = 3
+    store.tokens._cache.max_entries = 3
     created = [store.create_token(f"t{i}") for i in range(5)]
     for token in created:
         assert store.verify_token(token) is not None
-    assert len(store._cache) <= 3
+    assert len(store.tokens._cache) <= 3
 
 
 def test_threads_share_one_store(store: Store) -> None:

@@ -23,10 +23,9 @@ if TYPE_CHECKING:  # for annotations only: Typer's click (vendored in recent Typ
     from typer._click import Command, Context
 
 from tallinn import __version__
-from tallinn.cli.common import ExitCode, console, fail
+from tallinn.cli.common import ExitCode, begin_invocation, console, fail
 from tallinn.cli.plainhelp import PlainGroup
 from tallinn.library import TallinnError
-from tallinn.settings import Settings, SettingsError
 
 __all__ = ["COMMANDS", "ExitCode", "app", "main"]
 
@@ -47,6 +46,11 @@ COMMANDS: dict[str, str] = {
     "smoke": "serve",
     "token": "token",
     "db": "token",
+    "release": "release",
+    "promote": "channel",
+    "rollback": "channel",
+    "channel": "channel",
+    "audit-log": "audit_log",
     "import": "importing",
     "schema": "schema",
 }
@@ -107,6 +111,10 @@ class LazyGroup(PlainGroup):
             with contextlib.suppress(OSError, ValueError):  # a captured stdout has no file
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise Exit(int(ExitCode.PROBLEMS)) from None
+        except TallinnError as exc:  # the one place a deliberate error becomes a message
+            if ctx.params.get("debug"):
+                raise
+            fail(str(exc), exc.exit_code)
         except Exception as exc:
             if ctx.params.get("debug"):
                 raise
@@ -162,7 +170,6 @@ def _root(
 ) -> None:
     """Prompt libraries as code."""
     app.pretty_exceptions_enable = debug
-    try:
-        Settings()  # a bad environment variable is a usage error, before any command runs
-    except SettingsError as exc:
-        fail(str(exc))
+    # Read once here, so a bad environment variable is a usage error before any command
+    # runs, and every part of the command sees the same settings (`common.settings()`).
+    begin_invocation()

@@ -18,7 +18,6 @@ from tallinn.cli.common import (
     LibraryOption,
     command_app,
     err,
-    fail,
     load,
     print_diagnostics,
     write_raw,
@@ -26,7 +25,6 @@ from tallinn.cli.common import (
 from tallinn.gates import baseline as baselines
 from tallinn.gates import security
 from tallinn.gates.base import RULES, AcceptedRisk, Finding, GateContext, GateResult, Status
-from tallinn.library import TallinnError
 from tallinn.wording import plural
 
 app = command_app()
@@ -58,15 +56,12 @@ def audit(
     lib = load(library, quiet=True)
     context = GateContext(lib.root, lib, {"baseline": baseline})
     count: int | None = None
-    try:
-        result = security.run(context)
-        if write_baseline is not None:
-            count = baselines.write_results(write_baseline, [result],
-                                            security.baseline_path(context))
-    except TallinnError as exc:
-        fail(str(exc))
+    result = security.run(context)
+    if write_baseline is not None:
+        count = baselines.write_results(write_baseline, [result],
+                                        security.baseline_path(context))
     if as_json:
-        write_raw(json.dumps(_json(str(lib.root), result), indent=2, ensure_ascii=False))
+        write_raw(json.dumps(_json(lib.label, result), indent=2, ensure_ascii=False))
     else:
         _print(result)
     if count is not None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from contextvars import ContextVar
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from tallinn.library import Diagnostic, Library, LibraryError, Severity, load_library
+from tallinn.library import Diagnostic, Library, Severity, load_library
 from tallinn.settings import Settings
 from tallinn.wording import plural
 
@@ -126,25 +127,39 @@ LibraryOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
-def fail(message: str, code: ExitCode = ExitCode.USAGE) -> NoReturn:
+def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:
     from rich.markup import escape
 
     console("err").print(f"[red]error:[/red] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(int(code))
 
 
+# The settings of the running invocation, set once by the root callback.
+_invocation_settings: ContextVar[Settings | None] = ContextVar("tallinn_settings", default=None)
+
+
+def begin_invocation() -> Settings:
+    """Read the environment for this invocation; raises SettingsError for a bad variable."""
+    current = Settings()
+    _invocation_settings.set(current)
+    return current
+
+
+def settings() -> Settings:
+    """The settings of this invocation: read from the environment once, by the root callback,
+    and shared by every part of the command (a direct call outside a command reads anew)."""
+    return _invocation_settings.get() or Settings()
+
+
 def library_path(explicit: Path | None) -> Path:
-    return Settings().library_path(explicit)
+    return settings().library_path(explicit)
 
 
 def load(explicit: Path | None, *, quiet: bool = False) -> Library:
     """Load the library, or exit 2 with one line when the folder is unusable."""
-    settings = Settings()
-    path = settings.library_path(explicit)
-    try:
-        library = load_library(path, cache_dir=settings.cache_dir(path))
-    except LibraryError as exc:
-        fail(str(exc))
+    current = settings()
+    path = current.library_path(explicit)
+    library = load_library(path, cache_dir=current.cache_dir(path))
     if library.errors and not quiet:
         console("err").print(
             f"[yellow]warning:[/yellow] {plural(len(library.errors), 'problem')} in {path}; "

@@ -70,7 +70,7 @@ def export(
     lib = load(library, quiet=True)
     if lib.errors:
         print_diagnostics(lib.errors)
-        fail(f"{len(lib.errors)} error(s) in {lib.root}; nothing exported", ExitCode.PROBLEMS)
+        fail(f"{len(lib.errors)} error(s) in {lib.label}; nothing exported", ExitCode.PROBLEMS)
     result = exporter.build(lib)
     grouped = _losses_by_command(result.losses)
     label = "[red]error:[/red]" if strict else "[yellow]warning:[/yellow]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -33,7 +34,7 @@ from tallinn.gates.runner import (
     select,
     unaccepted_blocking,
 )
-from tallinn.library import TallinnError
+from tallinn.library import Library, TallinnError
 from tallinn.library.frontmatter import parsed_once
 from tallinn.wording import plural
 
@@ -118,6 +119,18 @@ def gates(
     exit_zero: Annotated[
         bool, typer.Option("--exit-zero", help="Exit 0 on NO-GO too (advisory runs).")
     ] = False,
+    release: Annotated[
+        str | None,
+        typer.Option("--release", help="Gate a stored release exactly as it was released "
+                     "(its version or id prefix), not the library folder.", metavar="ID",
+                     show_default=False),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="State store URL holding --release. Default: "
+                     "$TALLINN_STORE_URL, then <library>/.tallinn/state.db.", metavar="URL",
+                     show_default=False),
+    ] = None,
 ) -> None:
     """Run the quality gates and write the production readiness report (exit 1 on NO-GO).
 
@@ -127,30 +140,37 @@ def gates(
       tallinn gates --only xml,security --json
     """
     chosen = Format.JSON if as_json else fmt
+    with contextlib.ExitStack() as stack:
+        if release is not None:
+            from tallinn.cli.release import release_checkout
+
+            root = stack.enter_context(release_checkout(release, store, library))
+        readiness = _run(root if release is not None else library, only, baseline,
+                         coverage_xml, load_test)
+        _finish(readiness, chosen, report, write_baseline, baseline, exit_zero)
+
+
+def _run(library: Path | None, only: str | None, baseline: Path | None,
+         coverage_xml: Path | None, load_test: bool) -> Readiness:
     try:
         # One parse of each front matter for the load and all the gates (audit, docs).
         with parsed_once():
             names = select(known_gates(only))
             lib = load(library, quiet=True)
             check_settings(lib, names)
-            options: dict[str, object] = {"baseline": baseline, "coverage_xml": coverage_xml,
-                                          "load": load_test}
+            options: dict[str, object] = {"baseline": baseline,
+                                          "coverage_xml": coverage_xml, "load": load_test}
             if load_test and (driver := load_driver()) is not None:
                 options["load_driver"] = driver
-            with Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TextColumn("{task.fields[note]}"),
-                TimeElapsedColumn(),
-                console=err,
-                transient=False,
-            ) as progress:
-                display = ProgressDisplay(progress, names)
-                readiness = run_gates(lib, names, options=options, observer=display)
+            return run_with_progress(lib, names, options)
     except TallinnError as exc:
         # One line, however many problems the error lists (settings errors list each key).
         err.print(f"[red]error:[/red] {escape(str(exc)).replace(chr(10), '; ')}", soft_wrap=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
+
+
+def _finish(readiness: Readiness, chosen: Format | None, report: list[Path] | None,
+            write_baseline: Path | None, baseline: Path | None, exit_zero: bool) -> None:
     summarise(readiness, reports=report or [])
     for path in report or []:
         kind = chosen or SUFFIXES.get(path.suffix.lower(), Format.TEXT)
@@ -173,6 +193,20 @@ def gates(
                   "each a reason before it is accepted", markup=False, soft_wrap=True)
     if not readiness.verdict.go and not exit_zero:
         raise typer.Exit(int(ExitCode.PROBLEMS))
+
+
+def run_with_progress(lib: Library, names: list[str],
+                      options: dict[str, object]) -> Readiness:
+    """Run the gates `names` on `lib`, showing each gate's progress on stderr."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
+        return run_gates(lib, names, options=options, observer=ProgressDisplay(progress, names))
 
 
 def write_whole(path: Path, text: str) -> None:

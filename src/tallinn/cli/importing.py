@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from tallinn.cli.common import ExitCode, command_app, console, fail
-from tallinn.importers import FindingLevel, ImporterError, importer
+from tallinn.cli.common import ExitCode, command_app, console
+from tallinn.importers import FindingLevel, importer
 
 app = command_app()
 
@@ -28,10 +28,7 @@ def import_library(
     Exit 0 when everything was carried, 1 when a file holds an import marker, 2 when the
     import cannot start.
     """
-    try:
-        result = importer(fmt).convert(src, out)
-    except ImporterError as exc:
-        fail(str(exc))
+    result = importer(fmt).convert(src, out)
     stdout = console("out")
     for finding in result.findings:
         stdout.print(str(finding), markup=False, highlight=False)

@@ -25,11 +25,9 @@ from tallinn.cli.common import (
     write_raw,
 )
 from tallinn.library import (
-    ArgumentError,
     Command,
     Library,
     NotFoundError,
-    RenderError,
     bind_positional,
     format_value,
     render,
@@ -189,10 +187,7 @@ def render_cmd(
     lib = load(library)
     command = find_command(lib, name)
     positional = list(words or [])
-    try:
-        values: dict[str, str] = bind_positional(command, positional)
-    except ArgumentError as exc:
-        fail(str(exc))
+    values: dict[str, str] = bind_positional(command, positional)
     for item in arg or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
@@ -201,10 +196,7 @@ def render_cmd(
             fail(f"argument '{key}' given twice")
         values[key] = value
     raw = " ".join(positional) if positional else None
-    try:
-        text = render(lib, command, values, raw)
-    except RenderError as exc:
-        fail(str(exc))
+    text = render(lib, command, values, raw)
     if as_json:
         write_raw(json.dumps({"command": command.name, "arguments": values, "text": text}))
     else:
@@ -229,7 +221,7 @@ def check(
     if as_json:
         write_raw(json.dumps(
             {
-                "library": str(lib.root),
+                "library": lib.label,
                 "commands": len(lib.commands),
                 "components": len(lib.components),
                 "errors": len(lib.errors),

@@ -37,7 +37,7 @@ from tallinn.gates import perf as perf_gate
 from tallinn.gates import tests as tests_gate
 from tallinn.gates.base import GateResult, Metric, Status, gate_settings
 from tallinn.gates.runner import figure
-from tallinn.library import Diagnostic, Library, LibraryError
+from tallinn.library import Diagnostic, Library
 from tallinn.library.prompttests import CaseResult, case_json, load_tests, run_tests
 from tallinn.wording import plural
 
@@ -50,10 +50,7 @@ app = command_app()
 
 
 def _settings(library: Library, gate: str, model: type[ModelT]) -> ModelT:
-    try:
-        return gate_settings(library, gate, model)
-    except LibraryError as exc:
-        fail(str(exc))
+    return gate_settings(library, gate, model)
 
 
 def metric_json(metric: Metric) -> dict[str, Any]:
@@ -148,7 +145,7 @@ def prompt_tests(
     """Run the library's prompt tests (tests/*.yaml)."""
     lib = load(library)
     settings = _settings(lib, tests_gate.NAME, tests_gate.PromptTestSettings)
-    suite = load_tests(lib.root)
+    suite = load_tests(lib.source)
     if not as_json:
         for problem in suite.diagnostics:
             err.print(f"[bold]{escape(str(problem))}[/]", highlight=False)
@@ -169,7 +166,7 @@ def prompt_tests(
     failed = bool(result.failed or result.diagnostics or coverage_problem or coverage_low)
     if as_json:
         write_raw(json.dumps({
-            "library": str(lib.root),
+            "library": lib.label,
             "passed": result.passed,
             "failed": result.failed,
             "deselected": result.deselected,

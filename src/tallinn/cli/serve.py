@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import gc
 import json
-import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -25,10 +24,9 @@ from tallinn.cli.common import (
     command_app,
     console,
     fail,
+    settings,
     write_raw,
 )
-from tallinn.library import LibraryError, load_library
-from tallinn.settings import Settings
 
 if TYPE_CHECKING:
     from tallinn.serve import Check
@@ -137,21 +135,18 @@ def serve(
       tallinn serve --http --port 8080
       tallinn serve --http --production --host 0.0.0.0
     """
-    settings = Settings()
-    production = production or settings.production
-    root = settings.library_path(library)
-    cache_dir = settings.cache_dir(root)
+    current = settings()
+    production = production or current.production
+    root = current.library_path(library)
+    cache_dir = current.cache_dir(root)
     with start_up():
         import anyio
 
         from tallinn import serve as serving
 
         serving.configure_logging(json_lines=production)
-        registry = serving.Registry(root, loader=partial(load_library, cache_dir=cache_dir))
-        try:
-            snapshot = registry.load()
-        except LibraryError as exc:
-            fail(str(exc))
+        registry = serving.Registry(root, cache_dir=cache_dir)
+        snapshot = registry.load()
     try:
         config = serving.resolve(
             snapshot.library.config.table("serve"),
@@ -163,7 +158,7 @@ def serve(
             rate_limit=rate_limit,
             max_body_bytes=max_body_bytes,
             allowed_hosts=allowed_host or (),
-            env_allowed_hosts=os.environ.get("TALLINN_ALLOWED_HOSTS", ""),
+            env_allowed_hosts=current.allowed_hosts or "",
             access_log=access_log,
             edge={
                 "max_connections": max_connections,
@@ -174,7 +169,7 @@ def serve(
     except serving.ConfigError as exc:
         fail(str(exc))
     open_store = partial(
-        serving.open_state_store, settings.store_url, registry.root, required=production
+        serving.open_state_store, current.store_url, root, required=production
     )
     if http or production:
         try:
@@ -191,7 +186,7 @@ def serve(
         if http:
             serving.serve_http(registry, store, config)
         else:
-            label = serving.store_label(store, settings.store_url, registry.root)
+            label = serving.store_label(store, current.store_url, root)
             line = serving.startup_line(registry, production=production, store=label, url=None)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))

@@ -25,6 +25,7 @@ from tallinn.cli.common import (
     fail,
     library_path,
     out,
+    settings,
     write_raw,
 )
 from tallinn.wording import plural
@@ -61,7 +62,7 @@ def opened(url: str | None, library: Path | None) -> Iterator[Store]:
     from tallinn.ops.store import open_store
 
     try:
-        store = open_store(url, library_root=library_path(library))
+        store = open_store(url or settings().store_url, library_root=library_path(library))
     except StoreError as exc:
         store_failed(exc)
     try:
@@ -165,7 +166,7 @@ def db_upgrade(store: StoreOption = None, library: LibraryOption = None) -> None
     from tallinn.ops.store import reason
 
     try:
-        url = resolve_url(store, library_path(library))
+        url = resolve_url(store or settings().store_url, library_path(library))
         path = sqlite_file.file_path(url)
         if path is not None:
             sqlite_file.prepare(path, safe_url(url), create=True)
@@ -195,7 +196,7 @@ def db_current(
     from tallinn.ops.store import reason
 
     try:
-        url = resolve_url(store, library_path(library))
+        url = resolve_url(store or settings().store_url, library_path(library))
     except StoreError as exc:
         store_failed(exc)
     head = migrate.head_revision()

@@ -23,7 +23,7 @@ from tallinn.cli.common import (
 from tallinn.gates.base import gate_settings
 from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
-from tallinn.library import Diagnostic, LibraryError, load_library
+from tallinn.library import Diagnostic, load_library
 from tallinn.wording import plural
 
 app = command_app()
@@ -52,10 +52,7 @@ def validate(
       tallinn validate --fix
     """
     lib = load(library, quiet=True)
-    try:
-        settings = gate_settings(lib, NAME, XmlSettings)
-    except LibraryError as exc:
-        fail(str(exc))
+    settings = gate_settings(lib, NAME, XmlSettings)
     void = settings.void_elements
     outcome = check(lib, void=void)
     findings = list(outcome.findings)
@@ -66,11 +63,13 @@ def validate(
         def recheck() -> list[Diagnostic]:
             return list(check(load_library(path), void=void).findings)
 
+        if lib.root is None:  # pragma: no cover - the command loads a folder
+            fail(f"--fix writes fixes into the library's files; {lib.label} is not a folder")
         report = fix_files(lib.root, recheck, unsafe=unsafe_fixes, findings=findings,
                            rounds=settings.fix_rounds)
         findings = list(report.remaining)
     if as_json:
-        write_raw(json.dumps(_json(str(lib.root), len(outcome.files), findings, report),
+        write_raw(json.dumps(_json(lib.label, len(outcome.files), findings, report),
                              indent=2))
     else:
         _print(findings, report, len(outcome.files), unsafe_fixes, settings.fix_rounds)

@@ -244,5 +244,23 @@ def sorted_commands(library: Library) -> list[Command]:
     return [library.commands[name] for name in sorted(library.commands)]
 
 
+FileForCommand = Callable[[Command, list[Loss]], ExportFile | None]
+
+
+def file_per_command(library: Library, file_for: FileForCommand) -> Export:
+    """An export of one file a command, in a stable order.
+
+    `file_for(command, losses)` appends what the target loses of the command to `losses`, and
+    returns None for a command the target cannot take at all (a loss then says why).
+    """
+    files: list[ExportFile] = []
+    losses: list[Loss] = []
+    for command in sorted_commands(library):
+        file = file_for(command, losses)
+        if file is not None:
+            files.append(file)
+    return Export(tuple(files), tuple(losses))
+
+
 def whole_arguments(name: str) -> bool:
     return name == ALL_ARGUMENTS

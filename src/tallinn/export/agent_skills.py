@@ -15,29 +15,29 @@ from tallinn.export._base import (
     ExportFile,
     Loss,
     common_losses,
+    file_per_command,
     front_matter,
     limit,
-    sorted_commands,
 )
-from tallinn.library import Library
+from tallinn.library import Command, Library
 
 LEAD = ("This skill takes these arguments from the request; {name} in the text below stands "
         "for the value of argument name.")
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def skill(command: Command, losses: list[Loss]) -> ExportFile | None:
         if not _claude.skill_name_ok(command, losses):
-            continue
+            return None
         data = {"name": command.name,
                 "description": limit(command, "description", command.description,
                                      _claude.DESCRIPTION_MAX, losses)}
         losses.extend(common_losses(command, carried=("description",)))
         text = front_matter(data, _prose.body(library, command, (), losses, LEAD))
-        files.append(ExportFile(f".agents/skills/{command.name}/SKILL.md", text))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".agents/skills/{command.name}/SKILL.md", text)
+
+    return file_per_command(library, skill)
 
 
 EXPORTER = Exporter(

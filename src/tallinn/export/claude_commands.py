@@ -9,21 +9,20 @@ from tallinn.export._base import (
     ExportFile,
     Loss,
     category_path,
+    file_per_command,
     front_matter,
-    sorted_commands,
 )
-from tallinn.library import Library
+from tallinn.library import Command, Library
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def command_file(command: Command, losses: list[Loss]) -> ExportFile:
         data = _claude.meta(command, losses, skill=False)
         text = front_matter(data, _claude.body(library, command, losses))
-        files.append(ExportFile(f".claude/commands/{category_path(command)}{command.name}.md",
-                                text))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".claude/commands/{category_path(command)}{command.name}.md", text)
+
+    return file_per_command(library, command_file)
 
 
 EXPORTER = Exporter(

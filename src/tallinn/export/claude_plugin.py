@@ -36,9 +36,9 @@ def _library_files(library: Library) -> list[ExportFile]:
     """The source files the loader read, so the plugin's server serves the same library."""
     files = [ExportFile(f"library/{doc.path}", doc.source)
              for doc in [*library.components.values(), *library.commands.values()]]
-    config = library.root / "tallinn.toml"
-    if config.is_file():
-        files.append(ExportFile("library/tallinn.toml", config.read_text(encoding="utf-8")))
+    config = library.files().read_text("tallinn.toml")
+    if isinstance(config, str):
+        files.append(ExportFile("library/tallinn.toml", config))
     return sorted(files, key=lambda f: f.path)
 
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from tallinn.export import _claude
-from tallinn.export._base import Export, Exporter, ExportFile, Loss, front_matter, sorted_commands
-from tallinn.library import Library
+from tallinn.export._base import Export, Exporter, ExportFile, Loss, file_per_command, front_matter
+from tallinn.library import Command, Library
 
 
 def skill_files(library: Library, prefix: str) -> Export:
     """One `SKILL.md` per command under `prefix` (`.claude/skills/` or a plugin's `skills/`)."""
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def skill(command: Command, losses: list[Loss]) -> ExportFile | None:
         if not _claude.skill_name_ok(command, losses):
-            continue
+            return None
         data = _claude.meta(command, losses, skill=True)
         text = front_matter(data, _claude.body(library, command, losses))
-        files.append(ExportFile(f"{prefix}{command.name}/SKILL.md", text))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f"{prefix}{command.name}/SKILL.md", text)
+
+    return file_per_command(library, skill)
 
 
 def build(library: Library) -> Export:

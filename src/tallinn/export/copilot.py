@@ -16,8 +16,8 @@ from tallinn.export._base import (
     argument_hint,
     common_losses,
     compose_body,
+    file_per_command,
     front_matter,
-    sorted_commands,
     unenforced,
 )
 from tallinn.library import Command, Library
@@ -38,9 +38,8 @@ def _placeholder(command: Command, name: str) -> str:
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def prompt_file(command: Command, losses: list[Loss]) -> ExportFile:
         data: dict[str, object] = {"description": command.description}
         hint = argument_hint(command)
         if hint:
@@ -49,15 +48,15 @@ def build(library: Library) -> Export:
         losses.extend(unenforced(command))
         losses.extend(common_losses(command, carried=("argument-hint", "description")))
 
-        def slot(name: str, command: Command = command) -> str:
+        def slot(name: str) -> str:
             if name == "$ARGUMENTS":
                 return "${input:arguments:The arguments}"
             return _placeholder(command, name)
 
         text = compose_body(library, command, slot, _SYNTAX, losses)
-        files.append(ExportFile(f".github/prompts/{command.name}.prompt.md",
-                                front_matter(data, text)))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".github/prompts/{command.name}.prompt.md", front_matter(data, text))
+
+    return file_per_command(library, prompt_file)
 
 
 EXPORTER = Exporter(

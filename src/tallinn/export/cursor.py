@@ -13,22 +13,22 @@ from tallinn.export._base import (
     ExportFile,
     Loss,
     common_losses,
-    sorted_commands,
+    file_per_command,
 )
-from tallinn.library import Library
+from tallinn.library import Command, Library
 
 LEAD = ("The user types these arguments after the command, in this order; {name} in the text "
         "below stands for the value.")
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def command_file(command: Command, losses: list[Loss]) -> ExportFile:
         losses.extend(common_losses(command, carried=()))
         text = _prose.body(library, command, (), losses, LEAD)
-        files.append(ExportFile(f".cursor/commands/{command.name}.md", text))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".cursor/commands/{command.name}.md", text)
+
+    return file_per_command(library, command_file)
 
 
 EXPORTER = Exporter(

@@ -19,7 +19,7 @@ from tallinn.export._base import (
     category_path,
     common_losses,
     compose_body,
-    sorted_commands,
+    file_per_command,
     unenforced,
 )
 from tallinn.library import Command, Library
@@ -45,16 +45,15 @@ def _prompt(library: Library, command: Command, losses: list[Loss]) -> str:
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def command_file(command: Command, losses: list[Loss]) -> ExportFile:
         losses.extend(common_losses(command, carried=("description",)))
         data = {"description": command.description,
                 "prompt": _prompt(library, command, losses)}
-        files.append(ExportFile(
-            f".gemini/commands/{category_path(command)}{command.name}.toml",
-            tomli_w.dumps(data, multiline_strings=True)))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".gemini/commands/{category_path(command)}{command.name}.toml",
+                          tomli_w.dumps(data, multiline_strings=True))
+
+    return file_per_command(library, command_file)
 
 
 EXPORTER = Exporter(

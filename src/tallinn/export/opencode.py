@@ -15,11 +15,11 @@ from tallinn.export._base import (
     active,
     common_losses,
     compose_body,
+    file_per_command,
     front_matter,
-    sorted_commands,
     unenforced,
 )
-from tallinn.library import Library
+from tallinn.library import Command, Library
 
 _SYNTAX = (
     active(r"\$ARGUMENTS|\$[0-9]", "opencode substitutes it"),
@@ -29,9 +29,8 @@ _SYNTAX = (
 
 
 def build(library: Library) -> Export:
-    files = []
-    losses: list[Loss] = []
-    for command in sorted_commands(library):
+
+    def command_file(command: Command, losses: list[Loss]) -> ExportFile:
         data: dict[str, object] = {"description": command.description}
         carried = ["description"]
         if command.model and "/" in command.model:
@@ -41,13 +40,13 @@ def build(library: Library) -> Export:
         losses.extend(common_losses(command, carried=carried))
         index = {a.name: i + 1 for i, a in enumerate(command.arguments)}
 
-        def slot(name: str, index: dict[str, int] = index) -> str:
+        def slot(name: str) -> str:
             return "$ARGUMENTS" if name == "$ARGUMENTS" else f"${index[name]}"
 
         text = compose_body(library, command, slot, _SYNTAX, losses)
-        files.append(ExportFile(f".opencode/commands/{command.name}.md",
-                                front_matter(data, text)))
-    return Export(tuple(files), tuple(losses))
+        return ExportFile(f".opencode/commands/{command.name}.md", front_matter(data, text))
+
+    return file_per_command(library, command_file)
 
 
 EXPORTER = Exporter(

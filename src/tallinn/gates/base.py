@@ -174,7 +174,7 @@ class GateContext:
     tests) the next one takes from there instead of reading it again.
     """
 
-    root: Path
+    root: Path | None  # the library folder; None for a library held in memory
     library: Library
     options: Mapping[str, Any] = field(default_factory=dict)
     progress: Callable[[str], None] = field(default=lambda _message: None)
@@ -186,7 +186,7 @@ class GateContext:
 
         suite = self.shared.get("prompt_tests")
         if not isinstance(suite, PromptSuite):
-            suite = self.shared["prompt_tests"] = load_tests(self.root)
+            suite = self.shared["prompt_tests"] = load_tests(self.library.source)
         return suite
 
 

@@ -69,6 +69,7 @@ from tallinn.library import (
 )
 from tallinn.library.compose import Composer, walk
 from tallinn.library.prompttests import PromptSuite, PromptTest, estimate_tokens, load_tests
+from tallinn.library.source import LibrarySource
 from tallinn.wording import plural
 
 NAME = "perf"
@@ -385,8 +386,8 @@ def measure(library: Library, root: Path | None, settings: PerfSettings,
     report: Step = step or (lambda _message, _done, _total: None)
     commands = list(library.commands.values())
     report("rendering every command once", 0, 3)
-    if suite is None and root is not None:
-        suite = load_tests(root)
+    if suite is None:
+        suite = load_tests(library.source if root is None else root)
     cases = cases_by_command(suite) if suite is not None else {}
     texts: dict[str, str] = {}
     invocations: dict[str, Invocation] = {}
@@ -536,7 +537,8 @@ class LoadDriver(Protocol):
     `clients` sessions call `prompts/get` with them in turn for `seconds`.
     """
 
-    def __call__(self, root: Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
+    def __call__(self, root: Path | LibrarySource,
+                 calls: Sequence[tuple[str, Mapping[str, str]]], *,
                  clients: int, seconds: float) -> LoadRun: ...
 
 
@@ -557,7 +559,7 @@ def load_test(library: Library, settings: PerfSettings, options: Mapping[str, An
         return {"status": "SKIPPED", "reason": NO_DRIVER}
     clients = int(options.get("clients") or settings.load_clients)
     seconds = float(options.get("duration") or settings.load_seconds)
-    cases = cases_by_command(suite if suite is not None else load_tests(library.root))
+    cases = cases_by_command(suite if suite is not None else load_tests(library.source))
     calls: list[tuple[str, dict[str, str]]] = []
     for command in library.commands.values():
         chosen = invocation(library, command, cases.get(command.name, ()))
@@ -566,7 +568,8 @@ def load_test(library: Library, settings: PerfSettings, options: Mapping[str, An
                                          chosen.arguments.items()}))
     if not calls:
         return {"status": "SKIPPED", "reason": "no command renders with known arguments"}
-    measured = driver(library.root, calls, clients=clients, seconds=seconds)
+    where = library.root if library.root is not None else library.source
+    measured = driver(where, calls, clients=clients, seconds=seconds)
     requests = measured.calls
     answered = measured.calls - measured.errors
     return {

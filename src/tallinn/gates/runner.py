@@ -86,15 +86,13 @@ class LibraryInfo:
 
     @classmethod
     def of(cls, library: Library) -> LibraryInfo:
-        tests = library.root / "tests"
-        test_files = (
-            sum(1 for p in tests.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
-            if tests.is_dir()
-            else 0
-        )
+        reader = library.files()
+        tests, _ = reader.walk("tests", lambda name: name.endswith((".yaml", ".yml")))
+        test_files = sum(1 for rel in tests if rel.count("/") == 1
+                         and isinstance(reader.read_bytes(rel), bytes))
         return cls(
             name=library.name,
-            path=str(library.root),
+            path=library.label,
             content_hash=library.content_hash,
             commands=len(library.commands),
             components=len(library.components),

@@ -26,7 +26,6 @@ counted and, when `max_medium` / `max_low` are set, fail the gate beyond them::
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
@@ -48,8 +47,9 @@ from tallinn.gates.base import (
 )
 from tallinn.gates.rules.security import CHECKS, AuditFile, Kind
 from tallinn.library import Diagnostic, Severity
-from tallinn.library.files import LibraryFiles, Limits
+from tallinn.library.files import Limits
 from tallinn.library.loader import CONFIG_FILE, load_config
+from tallinn.library.source import LibrarySource, as_source
 
 NAME = "security"
 TITLE = "Security audit"
@@ -114,9 +114,12 @@ describe(UNAUDITABLE, "A library file cannot be read, so it cannot be audited", 
     """)
 
 
-def audit(root: Path, *, ignore: Collection[str] = (), limits: Limits | None = None,
-          texts: Mapping[str, str] | None = None) -> Audit:
-    """Run every security rule (but those in `ignore`) on the files of the library at `root`.
+def audit(
+    root: LibrarySource | Path, *, ignore: Collection[str] = (), limits: Limits | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> Audit:
+    """Run every security rule (but those in `ignore`) on the files of the library `root` (a
+    source, or a folder).
 
     A file that cannot be read is an S902 finding. `limits` default to the library's own.
     `texts` are files the loader has read already, by relative path (the `source` of its
@@ -143,25 +146,24 @@ def _audited(name: str) -> bool:
     return not name.startswith(".")
 
 
-def library_files(root: Path, limits: Limits | None = None) -> Iterator[AuditFile]:
+def library_files(
+    root: LibrarySource | Path, limits: Limits | None = None
+) -> Iterator[AuditFile]:
     """The audited files of a library that can be read, in a stable order, as `AuditFile`s."""
     yield from read_library_files(root, limits or Limits())[0]
 
 
 def read_library_files(
-    root: Path, limits: Limits, texts: Mapping[str, str] | None = None
+    root: LibrarySource | Path, limits: Limits, texts: Mapping[str, str] | None = None
 ) -> tuple[list[AuditFile], list[Diagnostic]]:
     """The audited files of a library, read as the loader reads them (or as it read them:
     `texts`), and those not read."""
-    reader = LibraryFiles(root, limits)
+    reader = as_source(root).files(limits)
     candidates: list[str] = []
     problems: list[Diagnostic] = []
     if reader.exists(CONFIG_FILE):
         candidates.append(CONFIG_FILE)
-    try:
-        names = sorted(entry.name for entry in os.scandir(root))
-    except OSError:
-        names = []
+    names = reader.names("")
     candidates.extend(name for name in names if name.lower().startswith("readme"))
     for folder in _FOLDERS:
         paths, walked = reader.walk(folder, _audited, _SKIP_DIRS)
@@ -185,7 +187,7 @@ def baseline_path(ctx: GateContext, settings: SecuritySettings | None = None) ->
     if option:
         return Path(option)
     configured = (settings or gate_settings(ctx.library, NAME, SecuritySettings)).baseline
-    return ctx.root / configured if configured else None
+    return ctx.root / configured if configured and ctx.root is not None else None
 
 
 def run(ctx: GateContext) -> GateResult:
@@ -196,7 +198,7 @@ def run(ctx: GateContext) -> GateResult:
     accepted_by = baselines.Baseline.load(path) if path is not None else baselines.Baseline()
     library = ctx.library
     loaded = {d.path: d.source for d in (*library.commands.values(), *library.components.values())}
-    result = audit(ctx.root, ignore=set(settings.ignore), limits=library.config.limits,
+    result = audit(library.source, ignore=set(settings.ignore), limits=library.config.limits,
                    texts=loaded)
     ctx.progress(f"audited {len(result.files)} files with {len(CHECKS)} rules")
     open_, inline = baselines.apply_suppressions(result.findings, result.suppressions())

@@ -207,11 +207,14 @@ def run(ctx: GateContext) -> GateResult:
                     duration=time.perf_counter() - started)
 
 
-def coverage_path(root: Path, option: object, settings: PromptTestSettings) -> Path | None:
-    """The report to read: `--coverage-xml` as given, else the setting, from the library."""
+def coverage_path(
+    root: Path | None, option: object, settings: PromptTestSettings
+) -> Path | None:
+    """The report to read: `--coverage-xml` as given, else the setting, from the library
+    folder (a library held in memory has none)."""
     if option:
         return Path(str(option))
-    if settings.coverage_xml:
+    if settings.coverage_xml and root is not None:
         return root / settings.coverage_xml
     return None
 

@@ -34,7 +34,7 @@ from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
 from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
 from tallinn.gates.rules.xml.missing_component import missing_name
 from tallinn.library import Diagnostic, Library, Severity, legacy
-from tallinn.library.files import LibraryFiles
+from tallinn.library.files import FileReader
 from tallinn.library.frontmatter import split
 from tallinn.wording import plural
 
@@ -202,7 +202,7 @@ class _Texts:
     """The text of a library file as the loader saw it: from the model, else from disk."""
 
     def __init__(self, library: Library) -> None:
-        self.files = LibraryFiles(library.root, library.config.limits)
+        self.files = library.files()
         self.cache: dict[str, str | None] = {}
         for doc in (*library.commands.values(), *library.components.values()):
             self.cache[doc.path] = doc.source
@@ -213,7 +213,7 @@ class _Texts:
         return self.cache[path]
 
 
-def read_text(files: LibraryFiles, path: str) -> str | None:
+def read_text(files: FileReader, path: str) -> str | None:
     """A file's text through the loader's own read path; None when it cannot be read (the
     loader has reported why: V100, V111 or V112)."""
     text = files.read_text(path)

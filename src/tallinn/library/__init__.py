@@ -9,7 +9,7 @@ from tallinn.library.errors import (
     RenderError,
     TallinnError,
 )
-from tallinn.library.loader import load_library
+from tallinn.library.loader import build_library, load_library
 from tallinn.library.model import (
     ArgType,
     Argument,
@@ -21,6 +21,7 @@ from tallinn.library.model import (
     LibraryConfig,
 )
 from tallinn.library.render import bind_positional, coerce, format_value, render, render_command
+from tallinn.library.source import FilesSource, FolderSource, LibrarySource
 
 __all__ = [
     "ArgType",
@@ -32,17 +33,21 @@ __all__ = [
     "Diagnostic",
     "Edit",
     "Example",
+    "FilesSource",
     "Fix",
+    "FolderSource",
     "IncludeNode",
     "Library",
     "LibraryConfig",
     "LibraryError",
+    "LibrarySource",
     "NotFoundError",
     "RenderError",
     "Severity",
     "TallinnError",
     "Template",
     "bind_positional",
+    "build_library",
     "coerce",
     "format_value",
     "load_library",

@@ -199,6 +199,9 @@ class Composer:
         self.known_missing = known_missing  # component name -> path of a file that failed
         self.limits = limits or Limits()
         self.diagnostics: list[Diagnostic] = []
+        # library path -> the components its body includes, found or not: what a rebuild
+        # composes again when one of them changes
+        self.includes: dict[str, frozenset[str]] = {}
         self._tokens: dict[str, _Tokens] = {}
         self._expanded: dict[str, _Expanded] = {}
         self._heights: dict[str, int] = {}
@@ -214,6 +217,7 @@ class Composer:
                 tokens.parts[-1] = tokens.parts[-1].removesuffix("\n")
             self._check_declared(component, tokens)
             self._tokens[name] = tokens
+            self.includes[component.path] = _included(tokens)
         return self._tokens[name]
 
     def _check_declared(self, doc: Document, tokens: _Tokens) -> None:
@@ -357,9 +361,12 @@ class Composer:
         """Compose one command; `None` when it cannot be (the reasons are in diagnostics)."""
         before = len(self.diagnostics)
         tokens = tokenize(command, self.diagnostics, self.limits)
+        self.includes[command.path] = _included(tokens)
         self._check_declared(command, tokens)
         expanded = self._expand(command, tokens, ())
-        failed = any(d.is_error for d in self.diagnostics[before:])
+        # The command's own errors only: a component's are reported once, while composing the
+        # first command that reaches it, and must not fail that command alone.
+        failed = any(d.is_error and d.path == command.path for d in self.diagnostics[before:])
         if not expanded.ok or failed:
             return None
         self._check_unused(command, expanded)
@@ -369,6 +376,10 @@ class Composer:
         """Expand every component, so that unused ones are checked too."""
         for name in sorted(self.components):
             self.expand_component(name)
+
+
+def _included(tokens: _Tokens) -> frozenset[str]:
+    return frozenset(p.component for p in tokens.parts if isinstance(p, _Include))
 
 
 def _template(expanded: _Expanded) -> Template:

@@ -15,7 +15,13 @@ from tallinn.library.diagnostics import Diagnostic
 
 
 class TallinnError(Exception):
-    """Base class of every error Tallinn raises on purpose."""
+    """Base class of every error Tallinn raises on purpose.
+
+    Its message is written for people; the CLI prints it as one `error:` line (and any lines
+    it lists) and exits with `exit_code`: 2, a usage error, unless a subclass says otherwise.
+    """
+
+    exit_code: int = 2
 
 
 class LibraryError(TallinnError):

@@ -19,6 +19,9 @@ The limits come from the `[limits]` table of `tallinn.toml` (docs/format.md list
     >>> files = LibraryFiles(Path("my-library"), Limits())
     >>> paths, problems = files.walk("commands", lambda name: name.endswith(".md"))
     >>> files.read_text(paths[0])   # the text, or a Diagnostic saying why not
+
+`MemoryFiles` reads files held in memory (a stored release) the same way, within the same
+limits: both are a `FileReader`, which is what a `tallinn.library.source.LibrarySource` gives.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tallinn.library.diagnostics import Diagnostic
 
@@ -124,12 +127,131 @@ def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
+class FileReader(Protocol):
+    """How every part of Tallinn reads a library's files, wherever they are kept."""
+
+    @property
+    def root(self) -> Path | None:
+        """The library folder; `None` for files held in memory, where nothing is written."""
+
+    @property
+    def limits(self) -> Limits: ...
+
+    @property
+    def followed_links(self) -> bool:
+        """Whether a walk went through a symbolic link: an edit may then show at a path
+        other than the one the file is listed under."""
+
+    def read_bytes(self, rel: str) -> bytes | Diagnostic: ...
+
+    def read_text(self, rel: str) -> str | Diagnostic: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+    def is_dir(self, rel: str) -> bool: ...
+
+    def names(self, folder: str) -> list[str]:
+        """The names directly in `folder` (`""`: the library folder), sorted; none when it
+        cannot be listed."""
+
+    def stays_inside(self, rel: str) -> bool: ...
+
+    def walk(
+        self, folder: str, accept: Callable[[str], bool], skip_dirs: frozenset[str] = ...,
+    ) -> tuple[list[str], list[Diagnostic]]: ...
+
+
+def _special(rel: str, mode: int) -> Diagnostic:
+    return Diagnostic(UNREADABLE, f"not read: {_kind(mode)}, not a regular file", rel)
+
+
+def _too_large(rel: str, size: int, limit: int) -> Diagnostic:
+    shown = f"{size:,} bytes" if size <= limit else f"more than {limit:,} bytes"
+    return Diagnostic(
+        TOO_LARGE,
+        f"file is {shown}, over the limit of {limit:,} "
+        "([limits] max_file_bytes in tallinn.toml)",
+        rel,
+    )
+
+
+class MemoryFiles:
+    """Files held in memory, by library path (`commands/a.md`), read within `limits`.
+
+    The paths are checked already (`tallinn.library.source.FilesSource` does it): this reader
+    only applies the limits and decodes, as `LibraryFiles` does for a folder.
+    """
+
+    def __init__(self, files: Mapping[str, bytes], limits: Limits | None = None) -> None:
+        self.files = files
+        self.limits = limits or Limits()
+        self._folders = {rel.rsplit("/", i)[0] for rel in files
+                         for i in range(1, rel.count("/") + 1)}
+
+    @property
+    def root(self) -> Path | None:
+        return None
+
+    @property
+    def followed_links(self) -> bool:
+        return False
+
+    def read_bytes(self, rel: str) -> bytes | Diagnostic:
+        raw = self.files.get(rel)
+        if raw is None:
+            if rel in self._folders:
+                return _special(rel, stat.S_IFDIR)
+            return Diagnostic(UNREADABLE, "not read: no such file", rel)
+        if len(raw) > self.limits.max_file_bytes:
+            return _too_large(rel, len(raw), self.limits.max_file_bytes)
+        return raw
+
+    def read_text(self, rel: str) -> str | Diagnostic:
+        raw = self.read_bytes(rel)
+        return raw if isinstance(raw, Diagnostic) else decode(raw, rel)
+
+    def exists(self, rel: str) -> bool:
+        return rel in self.files or rel in self._folders
+
+    def is_dir(self, rel: str) -> bool:
+        return rel == "" or rel in self._folders
+
+    def names(self, folder: str) -> list[str]:
+        prefix = f"{folder}/" if folder else ""
+        return sorted({rel[len(prefix):].partition("/")[0] for rel in self.files
+                       if rel.startswith(prefix)})
+
+    def stays_inside(self, rel: str) -> bool:
+        return False  # nothing is written into a library held in memory
+
+    def walk(
+        self,
+        folder: str,
+        accept: Callable[[str], bool],
+        skip_dirs: frozenset[str] = frozenset(),
+    ) -> tuple[list[str], list[Diagnostic]]:
+        """As `LibraryFiles.walk`: hidden names are not read, `skip_dirs` are not entered."""
+        prefix = f"{folder}/"
+        found: list[str] = []
+        for rel in self.files:
+            if not rel.startswith(prefix):
+                continue
+            *dirs, name = rel[len(prefix):].split("/")
+            if name.startswith(".") or not accept(name):
+                continue
+            if any(d.startswith(".") or d in skip_dirs for d in dirs):
+                continue
+            found.append(rel)
+        return sorted(found), []
+
+
 class LibraryFiles:
     """The files of the library at `root`, read within `limits`."""
 
     def __init__(self, root: Path, limits: Limits | None = None) -> None:
-        self.root = root
+        self.root: Path = root
         self.limits = limits or Limits()
+        self.followed_links = False
         self._real_root = os.path.realpath(root)
 
     def _inside(self, real: str) -> bool:
@@ -209,20 +331,21 @@ class LibraryFiles:
         """Whether anything, a dangling link included, is at `rel`."""
         return os.path.lexists(os.path.join(self.root, rel))
 
+    def is_dir(self, rel: str) -> bool:
+        """Whether `rel` is a folder (`""`: the library folder itself)."""
+        return os.path.isdir(os.path.join(self.root, rel))
+
+    def names(self, folder: str) -> list[str]:
+        try:
+            return sorted(entry.name for entry in os.scandir(os.path.join(self.root, folder)))
+        except OSError:
+            return []
+
     def _special(self, rel: str, mode: int) -> Diagnostic:
-        return Diagnostic(
-            UNREADABLE, f"not read: {_kind(mode)}, not a regular file", rel,
-        )
+        return _special(rel, mode)
 
     def _too_large(self, rel: str, size: int) -> Diagnostic:
-        limit = self.limits.max_file_bytes
-        shown = f"{size:,} bytes" if size <= limit else f"more than {limit:,} bytes"
-        return Diagnostic(
-            TOO_LARGE,
-            f"file is {shown}, over the limit of {limit:,} "
-            "([limits] max_file_bytes in tallinn.toml)",
-            rel,
-        )
+        return _too_large(rel, size, self.limits.max_file_bytes)
 
     def walk(
         self,
@@ -243,6 +366,7 @@ class LibraryFiles:
             resolved = self._resolve(folder)
             if isinstance(resolved, Diagnostic):
                 return [], [resolved]
+            self.followed_links = True
         found: list[str] = []
         problems: list[Diagnostic] = []
         seen: set[str] = set()
@@ -286,8 +410,11 @@ class LibraryFiles:
                             problems.append(resolved)
                             continue
                         linked.append(rel)
+                        self.followed_links = True
                     else:
                         pending.append(rel)
                 elif accept(entry.name):
                     found.append(rel)
+                    if entry.is_symlink():
+                        self.followed_links = True
         return sorted(found), problems

@@ -41,7 +41,6 @@ embedded document is a note: neither is loaded.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -63,6 +62,7 @@ from tallinn.library.model import (
     LibraryConfig,
 )
 from tallinn.library.scanning import literal_spans
+from tallinn.library.source import LibrarySource, as_source
 
 if TYPE_CHECKING:
     from lxml import etree  # imported where XML is parsed: `detect` must stay light
@@ -493,15 +493,15 @@ def _text(value: Any) -> str:
     return _collapse(value) if isinstance(value, str) else ""
 
 
-def detect(base: Path) -> bool:
-    """Is the library at `base` in the 2025 format?
+def detect(base: LibrarySource | Path) -> bool:
+    """Is the library `base` (a source, or a folder) in the 2025 format?
 
     Yes when `tallinn.toml` says `[library] format = "tallinn-2025"`; without a tallinn.toml,
     when more than half of its prompt files embed a `<command_file>` or `<prompt_component>`
     at the start of a line, so that a native library that mentions them is not mistaken.
     Files are read as the loader reads them; one that cannot be read counts as plain.
     """
-    reader = files.LibraryFiles(base)
+    reader = as_source(base).files()
     if reader.exists(loader.CONFIG_FILE):
         text = reader.read_text(loader.CONFIG_FILE)
         if isinstance(text, Diagnostic):
@@ -529,7 +529,7 @@ def _is_prompt_file(name: str) -> bool:
     return name.endswith(".md") and name.lower() not in DOC_NAMES
 
 
-def _markdown_files(reader: files.LibraryFiles, diagnostics: list[Diagnostic]) -> Iterable[str]:
+def _markdown_files(reader: files.FileReader, diagnostics: list[Diagnostic]) -> Iterable[str]:
     """Yield the relative paths of the prompt files under components/ and commands/."""
     for folder in ("components", "commands"):
         paths, problems = reader.walk(folder, _is_prompt_file)
@@ -537,17 +537,19 @@ def _markdown_files(reader: files.LibraryFiles, diagnostics: list[Diagnostic]) -
         yield from paths
 
 
-def load(base: Path) -> Library:
-    """Load a 2025-format library folder into a composed `Library` (see the module doc)."""
+def load(base: LibrarySource | Path) -> Library:
+    """Load a 2025-format library (a source, or a folder) into a composed `Library` (see the
+    module doc). A rebuild of it is a full build: its files are converted as a whole."""
 
+    source = as_source(base)
     diagnostics: list[Diagnostic] = []
-    digest = hashlib.sha256()
-    config = loader.load_config(base, diagnostics, digest)
+    digest = loader.ContentHash()
+    config = loader.load_config(source, diagnostics, digest)
     library_table = dict(config.table("library"))
     library_table["format"] = FORMAT
     config = LibraryConfig(config.name, config.description,
                            {**config.tables, "library": library_table}, config.limits)
-    reader = files.LibraryFiles(base, config.limits)
+    reader = source.files(config.limits)
     by_kind: dict[Kind, list[LegacyFile]] = {"command": [], "component": []}
     failed: dict[str, str] = {}
     for rel in _markdown_files(reader, diagnostics):
@@ -558,7 +560,7 @@ def load(base: Path) -> Library:
             if kind == "component":
                 failed[rel.removeprefix("components/").removesuffix(".md")] = rel
             continue
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        digest.add(rel, raw)
         text = files.decode(raw, rel)
         if isinstance(text, Diagnostic):
             diagnostics.append(text)
@@ -589,7 +591,7 @@ def load(base: Path) -> Library:
         if diagnostic.code == "V302":
             continue  # 2025 commands take their arguments implicitly, as Claude Code passes them
         diagnostics.append(_unescape(diagnostic, escapes.get(diagnostic.path, {})))
-    return loader.assemble(base, commands, components, templates, diagnostics, config, digest)
+    return loader.assemble(source, commands, components, templates, diagnostics, config, digest)
 
 
 def _component(legacy: LegacyFile) -> Component:

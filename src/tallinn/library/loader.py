@@ -1,7 +1,8 @@
-"""Load a library folder: read every file, validate it, compose every command.
+"""Build a library from its files: read every file, validate it, compose every command.
 
 Problems never stop the load: each file with an error is left out and reported, and the
-rest of the library loads. `load_library` raises only when the folder itself is unusable.
+rest of the library loads. `build_library` raises only when the source itself is unusable.
+A rebuild after an edit reads, parses and composes again only what the edit touches.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 from sys import intern
-from typing import Any
 
 from tallinn.library import files, frontmatter
 from tallinn.library.cache import FrontMatterCache
@@ -31,100 +33,490 @@ from tallinn.library.model import (
     LibraryConfig,
 )
 from tallinn.library.patterns import PatternError, compile_pattern
+from tallinn.library.source import FolderSource, LibrarySource, as_source
 
 PathInput = str | os.PathLike[str]
 COMMAND_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOC_NAMES = {"readme.md"}
 CONFIG_FILE = "tallinn.toml"
+_FOLDERS = ("components", "commands")
 
 
 def load_library(root: PathInput, *, cache_dir: PathInput | None = None) -> Library:
-    """Load, validate and compose the library at `root`.
+    """Load, validate and compose the library in the folder `root`: `build_library` of a
+    `FolderSource`.
+
+    >>> lib = load_library("my-library")
+    >>> lib.commands["code-review"].description
+    """
+    return build_library(FolderSource(root), cache_dir=cache_dir)
+
+
+def build_library(
+    source: LibrarySource | PathInput,
+    *,
+    cache_dir: PathInput | None = None,
+    previous: Library | None = None,
+    changed: Iterable[str] | None = None,
+) -> Library:
+    """Read, validate and compose the library whose files `source` gives.
 
     A library in the 2025 Tallinn format is detected and read by `tallinn.library.legacy`.
     With `cache_dir`, parsed front matter is kept there between loads (see
     `tallinn.library.cache`); the result is the same with or without it.
 
-    >>> lib = load_library("my-library")
-    >>> lib.commands["code-review"].description
+    With `previous` (a library built from the same source), only the files whose identity
+    changed are read and parsed again, and only the commands that depend on them composed
+    again; `changed` names the library paths that may have changed (from a file watcher),
+    else every file's identity is looked at. The result equals a full build of the files.
+
+    >>> lib = build_library(FolderSource("my-library"))
+    >>> lib = build_library(lib.source, previous=lib, changed={"components/a/b.md"})
     """
-    base = Path(root)
-    if not base.is_dir():
-        raise LibraryError(f"library folder not found: {base}")
-    if not (base / "commands").is_dir() and not (base / "components").is_dir():
+    where = as_source(source)
+    if previous is not None and isinstance(previous.state, _State):
+        # Another source of the same library (the next stored release) works as well: a file
+        # whose identity differs is read, and parsed again only when its bytes differ.
+        same = previous.source is where
+        state = previous.state if same else replace(previous.state, source=where)
+        rebuilt = _rebuild(previous if same else None, state, changed)
+        if rebuilt is not None:
+            return rebuilt
+    return _build(where, cache_dir)
+
+
+def _build(source: LibrarySource, cache_dir: PathInput | None) -> Library:
+    reader = source.files()
+    if not reader.is_dir(""):
+        raise LibraryError(f"library folder not found: {source.label}")
+    if not reader.is_dir("commands") and not reader.is_dir("components"):
         raise LibraryError(
-            f"{base} is not a library: it has neither a commands/ nor a components/ folder"
+            f"{source.label} is not a library: it has neither a commands/ nor a components/ "
+            "folder"
         )
     from tallinn.library import legacy
 
-    if legacy.detect(base):
-        return legacy.load(base)
-    cache = FrontMatterCache.open(Path(cache_dir)) if cache_dir is not None else None
-    diagnostics: list[Diagnostic] = []
-    digest = hashlib.sha256()
-    config = load_config(base, diagnostics, digest)
+    if legacy.detect(source):
+        return legacy.load(source)
+    config_diagnostics: list[Diagnostic] = []
+    config_identity = source.identity(CONFIG_FILE)
+    config, config_digest = _read_config(reader, config_diagnostics)
     limits = config.limits
-    reader = files.LibraryFiles(base, limits)
+    reader = source.files(limits)
+    cache = FrontMatterCache.open(Path(cache_dir)) if cache_dir is not None else None
+    walked: list[Diagnostic] = []
+    found: dict[str, list[str]] = {}
+    for folder in _FOLDERS:
+        found[folder], problems = reader.walk(folder, is_prompt_file)
+        walked.extend(problems)
+    results = {
+        folder: {rel: _parse_file(folder, rel, source, reader, cache, limits)
+                 for rel in found[folder]}
+        for folder in _FOLDERS
+    }
+    config_file = _FileResult(CONFIG_FILE, config_identity, config_digest, None,
+                              tuple(config_diagnostics))
+    library = _compose_all(source, config, config_file, tuple(walked), reader.followed_links,
+                           results["components"], results["commands"])
+    if cache is not None:
+        cache.save()
+    return library
 
+
+@dataclass(frozen=True, slots=True)
+class _FileResult:
+    """One library file as read and parsed, kept so that a rebuild need not read it again."""
+
+    rel: str
+    identity: Hashable | None
+    digest: bytes | None  # SHA-256 of the bytes; None when they could not be read
+    document: Component | Command | None
+    diagnostics: tuple[Diagnostic, ...]
+    parsed: bool = False  # decoded, and parsed: a component that fails now "could not load"
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """What a rebuild needs of the build before it, kept on the `Library`.
+
+    Every mapping is built once by a full build and copied, then changed where a file
+    changed, by each rebuild: a rebuild costs the files it touches and a few copies made in C,
+    never a pass over every file in Python.
+    """
+
+    source: LibrarySource
+    config: LibraryConfig
+    config_file: _FileResult
+    walked: tuple[Diagnostic, ...]
+    linked: bool  # files listed through a symbolic link: a watcher may name another path
+    results: Mapping[str, _FileResult]  # every prompt file by library path
+    stems: Mapping[str, int]  # how many command files have each name
+    components: Mapping[str, Component]  # by name, sorted: the components that loaded
+    failed: Mapping[str, str]  # component name -> path, for those that did not
+    parsed: Mapping[str, Command]  # by name: the commands that loaded (the first of a name)
+    duplicates: tuple[Diagnostic, ...]  # V107
+    notes: Mapping[str, tuple[Diagnostic, ...]]  # path -> what reading and parsing it found
+    composed: Mapping[str, tuple[Diagnostic, ...]]  # path -> what composing it found
+    includes: Mapping[str, frozenset[str]]  # path -> the components its body includes
+    included_by: Mapping[str, frozenset[str]]  # component name -> the paths including it
+    templates: Mapping[str, Template]  # by command name: the commands that composed
+    commands: Mapping[str, Command]  # by name, sorted: the commands that composed
+    hashed: Mapping[str, bytes]  # path -> what the content hash takes of it, in hash order
+
+
+def _compose_all(
+    source: LibrarySource, config: LibraryConfig, config_file: _FileResult,
+    walked: tuple[Diagnostic, ...], linked: bool,
+    component_results: dict[str, _FileResult], command_results: dict[str, _FileResult],
+) -> Library:
+    """Compose every command of the files read, as a full build does."""
     components: dict[str, Component] = {}
-    failed_components: dict[str, str] = {}
-    for rel, text in _read_markdown(reader, "components", diagnostics, digest):
-        name = rel.removeprefix("components/").removesuffix(".md")
-        component = _component(name, rel, text, diagnostics, cache, limits)
-        if component is None:
-            failed_components[name] = rel
-        else:
-            components[name] = component
-
-    commands: dict[str, Command] = {}
-    for rel, text in _read_markdown(reader, "commands", diagnostics, digest):
-        command = _command(rel, text, diagnostics, cache, limits)
-        if command is None:
+    failed: dict[str, str] = {}
+    for rel, result in component_results.items():
+        if isinstance(result.document, Component):
+            components[result.document.name] = result.document
+        elif result.parsed:
+            failed[_component_name(rel)] = rel
+    parsed: dict[str, Command] = {}
+    duplicates: list[Diagnostic] = []
+    stems: dict[str, int] = {}
+    for rel, result in command_results.items():
+        stems[_stem(rel)] = stems.get(_stem(rel), 0) + 1
+        command = result.document
+        if not isinstance(command, Command):
             continue
-        other = commands.get(command.name)
+        other = parsed.get(command.name)
         if other is not None:
-            diagnostics.append(Diagnostic(
+            duplicates.append(Diagnostic(
                 "V107",
                 f"duplicate command name '{command.name}': also defined in {other.path}",
                 rel,
             ))
             continue
-        commands[command.name] = command
-
-    composer = Composer(components, failed_components, limits)
+        parsed[command.name] = command
+    composer = Composer(components, failed, config.limits)
     templates: dict[str, Template] = {}
-    for name in list(commands):
-        template = composer.compose(commands[name])
-        if template is None:
-            del commands[name]
-        else:
+    for name, command in parsed.items():
+        template = composer.compose(command)
+        if template is not None:
             templates[name] = template
     composer.check_all_components()
-    diagnostics.extend(composer.diagnostics)
-    if cache is not None:
-        cache.save()
-    return assemble(base, commands, components, templates, diagnostics, config, digest)
+    results = {**component_results, **command_results}
+    included_by: dict[str, set[str]] = {}
+    for path, names in composer.includes.items():
+        for name in names:
+            included_by.setdefault(name, set()).add(path)
+    hashed = {CONFIG_FILE: _hashed(config_file)}
+    hashed.update((rel, _hashed(result)) for rel, result in results.items())
+    state = _State(
+        source=source, config=config, config_file=config_file, walked=walked, linked=linked,
+        results=results, stems=stems, components=dict(sorted(components.items())),
+        failed=failed, parsed=parsed, duplicates=tuple(duplicates),
+        notes={rel: r.diagnostics for rel, r in results.items() if r.diagnostics},
+        composed=_by_path(composer.diagnostics),
+        includes=dict(composer.includes),
+        included_by={name: frozenset(paths) for name, paths in included_by.items()},
+        templates=templates,
+        commands={name: parsed[name] for name in sorted(templates)},
+        hashed=hashed,
+    )
+    return _library(state)
+
+
+def _hashed(result: _FileResult) -> bytes:
+    """What the content hash takes of a file: its path and digest (nothing when unread)."""
+    if result.digest is None:
+        return b""
+    return result.rel.encode("utf-8", "surrogateescape") + b"\0" + result.digest
+
+
+def _by_path(diagnostics: Iterable[Diagnostic]) -> dict[str, tuple[Diagnostic, ...]]:
+    found: dict[str, list[Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        found.setdefault(diagnostic.path, []).append(diagnostic)
+    return {path: tuple(group) for path, group in found.items()}
+
+
+def _library(state: _State) -> Library:
+    diagnostics = [*state.config_file.diagnostics, *state.source.problems, *state.walked,
+                   *state.duplicates, *chain.from_iterable(state.notes.values()),
+                   *chain.from_iterable(state.composed.values())]
+    unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    root = state.source.root
+    return Library(
+        root=root.resolve() if root is not None else None,
+        commands=state.commands,
+        components=state.components,
+        templates=state.templates,
+        diagnostics=tuple(unique),
+        config=state.config,
+        content_hash=hashlib.sha256(b"".join(state.hashed.values())).hexdigest(),
+        source=state.source,
+        state=state,
+    )
+
+
+def _compose_some(state: _State, updated: dict[str, _FileResult]) -> Library | None:
+    """`state` with the files `updated` read again, composing only what depends on them;
+    `None` when that would not equal a full build (see `_ORDERED`)."""
+    results = dict(state.results)
+    results.update(updated)
+    components = dict(state.components)
+    parsed = dict(state.parsed)
+    changed_names: set[str] = set()
+    for rel, result in updated.items():
+        document = result.document
+        if rel.startswith("components/"):
+            changed_names.add(_component_name(rel))
+            if isinstance(document, Component):
+                components[document.name] = document  # the names loaded are the same
+        elif isinstance(document, Command):
+            parsed[document.name] = document
+        else:
+            parsed.pop(_stem(rel), None)
+    affected = set(updated) | _dependents(state.included_by, changed_names)
+    composer = Composer(components, state.failed, state.config.limits)
+    templates = dict(state.templates)
+    commands = dict(state.commands)
+    added = False
+    for rel in sorted(affected):
+        if not rel.startswith("commands/"):
+            continue
+        name = _stem(rel)
+        command = parsed.get(name)
+        template = composer.compose(command) if command is not None else None
+        if template is None or command is None:
+            templates.pop(name, None)
+            commands.pop(name, None)
+        else:
+            added = added or name not in commands
+            templates[name] = template
+            commands[name] = command
+    for name in sorted(changed_names | {_component_name(p) for p in affected
+                                        if p.startswith("components/")}):
+        if name in components:
+            composer.expand_component(name)
+    found = _by_path(d for d in composer.diagnostics if d.path in affected)
+    if any(d.code in _ORDERED for group in found.values() for d in group):
+        return None
+    composed = dict(state.composed)
+    includes = dict(state.includes)
+    included_by = dict(state.included_by)
+    for path in affected:
+        composed.pop(path, None)
+        before = includes.pop(path, frozenset())
+        after = composer.includes.get(path)
+        if after is not None:
+            includes[path] = after
+        for name in before - (after or frozenset()):
+            included_by[name] = included_by[name] - {path}
+        for name in (after or frozenset()) - before:
+            included_by[name] = included_by.get(name, frozenset()) | {path}
+    composed.update(found)
+    notes = dict(state.notes)
+    hashed = dict(state.hashed)
+    for rel, result in updated.items():
+        notes.pop(rel, None)
+        if result.diagnostics:
+            notes[rel] = result.diagnostics
+        hashed[rel] = _hashed(result)
+    return _library(replace(
+        state, results=results, components=components, parsed=parsed, notes=notes,
+        composed=composed, includes=includes, included_by=included_by, templates=templates,
+        commands=dict(sorted(commands.items())) if added else commands, hashed=hashed,
+    ))
+
+
+def _component_name(rel: str) -> str:
+    return rel.removeprefix("components/").removesuffix(".md")
+
+
+def _parse_file(
+    folder: str, rel: str, source: LibrarySource, reader: files.FileReader,
+    cache: FrontMatterCache | None, limits: files.Limits,
+) -> _FileResult:
+    identity = source.identity(rel)  # before reading: a change while reading is seen next time
+    raw = reader.read_bytes(rel)
+    if isinstance(raw, Diagnostic):
+        return _FileResult(rel, identity, None, None, (raw,))
+    return _parse_bytes(folder, rel, raw, identity, cache, limits)
+
+
+def _parse_bytes(
+    folder: str, rel: str, raw: bytes, identity: Hashable | None,
+    cache: FrontMatterCache | None, limits: files.Limits,
+) -> _FileResult:
+    digest = hashlib.sha256(raw).digest()
+    text = files.decode(raw, rel)
+    if isinstance(text, Diagnostic):
+        return _FileResult(rel, identity, digest, None, (text,))
+    diagnostics: list[Diagnostic] = []
+    document: Component | Command | None
+    if folder == "components":
+        name = rel.removeprefix("components/").removesuffix(".md")
+        document = _component(name, rel, text, diagnostics, cache, limits)
+    else:
+        document = _command(rel, text, diagnostics, cache, limits)
+    return _FileResult(rel, identity, digest, document, tuple(diagnostics), parsed=True)
+
+
+# Composing reports these once, in the file where a walk in name order first meets them (a
+# cycle; a chain too deep from where it was first reached): a partial composition could find
+# them elsewhere, so a library that has any is composed in full.
+_ORDERED = frozenset({"V204", "V206"})
+
+
+def _rebuild(
+    previous: Library | None, state: _State, changed: Iterable[str] | None
+) -> Library | None:
+    """The library of `state` with the files that changed read again (`previous` itself when
+    none did); `None` where only a full build gives the same result (said at each return)."""
+    source = state.source
+    reader = source.files(state.config.limits)
+    known = state.results
+    if state.linked:
+        changed = None  # an edit through a link shows at the link's target: look at all
+    if changed is None:
+        # No watcher to say what changed: list every folder and look at every file.
+        candidates: set[str] = set()
+        for folder in _FOLDERS:
+            paths, _problems = reader.walk(folder, is_prompt_file)
+            candidates.update(paths)
+        if candidates != known.keys():
+            return None  # a file added or removed: the includes it satisfies are anywhere
+        candidates.add(CONFIG_FILE)
+    else:
+        candidates = set()
+        for rel in changed:
+            if rel in known or rel == CONFIG_FILE:
+                candidates.add(rel)
+            elif _may_be_read(rel, reader):
+                return None  # a new prompt file, or a folder: what it adds is found by a walk
+    if CONFIG_FILE in candidates and not _same_config(source, reader, state.config_file):
+        return None  # the limits and every setting may differ: everything is read again
+    candidates.discard(CONFIG_FILE)
+    updated: dict[str, _FileResult] = {}
+    touched: dict[str, _FileResult] = {}
+    for rel in sorted(candidates):
+        old = known[rel]
+        identity = source.identity(rel)
+        if identity is None:
+            return None  # removed, as above
+        if identity == old.identity:
+            continue
+        folder = rel.partition("/")[0]
+        raw = reader.read_bytes(rel)
+        if isinstance(raw, Diagnostic):
+            result = _FileResult(rel, identity, None, None, (raw,))
+        elif hashlib.sha256(raw).digest() == old.digest:
+            touched[rel] = replace(old, identity=identity)  # saved again, not changed
+            continue
+        else:
+            result = _parse_bytes(folder, rel, raw, identity, None, state.config.limits)
+        if folder == "components" and (
+            (result.document is None) != (old.document is None) or result.parsed != old.parsed
+        ):
+            return None  # a component appears or disappears for every file that includes it
+        if folder == "commands" and state.stems.get(_stem(rel), 0) > 1:
+            return None  # which of two same-named commands is served depends on both
+        updated[rel] = result
+    if not updated and not touched and previous is not None:
+        return previous
+    # Composing reports these where a walk in name order first meets them; which file that
+    # is may change with any edit, so a library that has any is composed in full.
+    if any(d.code in _ORDERED for group in state.composed.values() for d in group):
+        return None
+    if touched:
+        results = dict(state.results)
+        results.update(touched)
+        state = replace(state, results=results)
+    return _compose_some(state, updated)
+
+
+def _same_config(
+    source: LibrarySource, reader: files.FileReader, before: _FileResult
+) -> bool:
+    identity = source.identity(CONFIG_FILE)
+    if identity == before.identity:
+        return True
+    raw = reader.read_bytes(CONFIG_FILE) if reader.exists(CONFIG_FILE) else None
+    digest = hashlib.sha256(raw).digest() if isinstance(raw, bytes) else None
+    return digest is not None and digest == before.digest
+
+
+def _may_be_read(rel: str, reader: files.FileReader) -> bool:
+    """Whether a path a watcher names, unknown to the last build, may change what is read."""
+    folder, _, below = rel.partition("/")
+    if folder not in _FOLDERS and rel not in ("", "."):
+        return False  # tests/, docs: not part of the library the loader builds
+    if not below or any(part.startswith(".") for part in below.split("/")):
+        return not below
+    name = below.rpartition("/")[2]
+    return is_prompt_file(name) or reader.is_dir(rel) or not reader.exists(rel)
+
+
+def _stem(rel: str) -> str:
+    return rel.rsplit("/", 1)[-1].removesuffix(".md")
+
+
+def _dependents(included_by: Mapping[str, frozenset[str]], names: set[str]) -> set[str]:
+    """The paths of the files that include a component in `names`, directly or through
+    other components: what must be composed again when those change."""
+    found: set[str] = set()
+    pending = list(names)
+    while pending:
+        for path in included_by.get(pending.pop(), ()):
+            if path in found:
+                continue
+            found.add(path)
+            if path.startswith("components/"):
+                pending.append(_component_name(path))
+    return found
+
+
+class ContentHash:
+    """The content hash of a library: SHA-256 over each file read, as its path and the SHA-256
+    of its bytes, in the order the loader reads them (tallinn.toml, components, commands).
+
+    Hashing each file apart lets a rebuild hash the library again without reading every file.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+
+    def add(self, rel: str, raw: bytes) -> None:
+        self.add_digest(rel, hashlib.sha256(raw).digest())
+
+    def add_digest(self, rel: str, digest: bytes) -> None:
+        self._hash.update(rel.encode("utf-8", "surrogateescape") + b"\0" + digest)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def assemble(
-    base: Path,
+    source: LibrarySource,
     commands: dict[str, Command],
     components: dict[str, Component],
     templates: dict[str, Template],
     diagnostics: list[Diagnostic],
     config: LibraryConfig,
-    digest: Any,
+    content: ContentHash,
+    state: object | None = None,
 ) -> Library:
     """The finished `Library`: sorted names, diagnostics sorted by place and deduplicated."""
     unique = sorted(set(diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    root = source.root
     return Library(
-        root=base.resolve(),
+        root=root.resolve() if root is not None else None,
         commands=dict(sorted(commands.items())),
         components=dict(sorted(components.items())),
         templates=templates,
         diagnostics=tuple(unique),
         config=config,
-        content_hash=digest.hexdigest(),
+        content_hash=content.hexdigest(),
+        source=source,
+        state=state,
     )
 
 
@@ -133,16 +525,32 @@ def decode(raw: bytes, rel: str) -> str | Diagnostic:
     return files.decode(raw, rel)
 
 
-def load_config(base: Path, diagnostics: list[Diagnostic], digest: Any) -> LibraryConfig:
-    """`tallinn.toml`, read within the default limits (its own `[limits]` come from it)."""
-    reader = files.LibraryFiles(base)
+def load_config(
+    where: LibrarySource | PathInput, diagnostics: list[Diagnostic], digest: object = None,
+) -> LibraryConfig:
+    """`tallinn.toml` of a library, read within the default limits (its own `[limits]` come
+    from it). With a `ContentHash` as `digest`, the file is added to it."""
+    config, raw_digest = _read_config(as_source(where).files(), diagnostics)
+    if raw_digest is not None and isinstance(digest, ContentHash):
+        digest.add_digest(CONFIG_FILE, raw_digest)
+    return config
+
+
+def _read_config(
+    reader: files.FileReader, diagnostics: list[Diagnostic]
+) -> tuple[LibraryConfig, bytes | None]:
+    """The configuration, and the SHA-256 of tallinn.toml's bytes when it was read."""
     if not reader.exists(CONFIG_FILE):
-        return LibraryConfig()
+        return LibraryConfig(), None
     raw = reader.read_bytes(CONFIG_FILE)
     if isinstance(raw, Diagnostic):
         diagnostics.append(raw)
-        return LibraryConfig()
-    digest.update(b"tallinn.toml\0" + raw + b"\0")
+        return LibraryConfig(), None
+    digest = hashlib.sha256(raw).digest()
+    return _parse_config(raw, diagnostics), digest
+
+
+def _parse_config(raw: bytes, diagnostics: list[Diagnostic]) -> LibraryConfig:
     text = files.decode(raw, CONFIG_FILE)
     if isinstance(text, Diagnostic):
         diagnostics.append(Diagnostic("V106", "invalid TOML: the file is not valid UTF-8",
@@ -191,25 +599,6 @@ def _key_mark(text: str, table: str, key: str) -> tuple[int, int]:
 def is_prompt_file(name: str) -> bool:
     """A Markdown file that is not documentation (`README.md`)."""
     return name.endswith(".md") and name.lower() not in _DOC_NAMES
-
-
-def _read_markdown(
-    reader: files.LibraryFiles, folder: str, diagnostics: list[Diagnostic], digest: Any
-) -> Iterable[tuple[str, str]]:
-    """Yield (relative path, text) for every Markdown file under `folder`, sorted."""
-    paths, problems = reader.walk(folder, is_prompt_file)
-    diagnostics.extend(problems)
-    for rel in paths:
-        raw = reader.read_bytes(rel)
-        if isinstance(raw, Diagnostic):
-            diagnostics.append(raw)
-            continue
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
-        text = files.decode(raw, rel)
-        if isinstance(text, Diagnostic):
-            diagnostics.append(text)
-            continue
-        yield rel, text
 
 
 def _component(

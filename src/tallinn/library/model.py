@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from tallinn.library.diagnostics import Diagnostic, Severity
 from tallinn.library.files import Limits
+from tallinn.library.source import FilesSource, FolderSource, LibrarySource
 
 if TYPE_CHECKING:
     from tallinn.library.compose import Template
+    from tallinn.library.files import FileReader
     from tallinn.library.patterns import Pattern
 
 ArgValue = str | int | float | bool
@@ -141,17 +143,33 @@ class LibraryConfig:
         return value if isinstance(value, Mapping) else {}
 
 
+_UNSET = FilesSource({}, label="no source")
+
+
 @dataclass(frozen=True, slots=True)
 class Library:
-    """A loaded and composed library. Files with errors are left out and reported."""
+    """A loaded and composed library. Files with errors are left out and reported.
 
-    root: Path
+    `source` gives its files (`tallinn.library.source`); `root` is its folder, `None` when
+    the files are held in memory (a stored release).
+    """
+
+    root: Path | None
     commands: Mapping[str, Command]
     components: Mapping[str, Component]
     templates: Mapping[str, Template]
     diagnostics: tuple[Diagnostic, ...]
     config: LibraryConfig
     content_hash: str
+    source: LibrarySource = field(default_factory=lambda: _UNSET, compare=False)
+    # What the build that made it knew of each file, so a rebuild reads only what changed.
+    state: object | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.source is _UNSET:  # built by hand, from a folder: its files are there
+            if self.root is None:
+                raise TypeError("a Library needs a source or a root")
+            object.__setattr__(self, "source", FolderSource(self.root))
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -167,7 +185,18 @@ class Library:
 
     @property
     def name(self) -> str:
-        return self.config.name or self.root.name
+        if self.config.name:
+            return self.config.name
+        return self.root.name if self.root is not None else self.label
+
+    @property
+    def label(self) -> str:
+        """How messages name where the library comes from: its folder, or a release."""
+        return str(self.root) if self.root is not None else self.source.label
+
+    def files(self) -> FileReader:
+        """A reader of the library's files, within its limits: the one read path."""
+        return self.source.files(self.config.limits)
 
     def categories(self) -> list[str]:
         return sorted({c.category for c in self.commands.values()})

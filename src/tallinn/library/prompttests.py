@@ -34,10 +34,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from tallinn.library import yamlsafe
 from tallinn.library.diagnostics import Diagnostic, LineIndex
 from tallinn.library.errors import RenderError
-from tallinn.library.files import LibraryFiles, Limits, normalise
+from tallinn.library.files import FileReader, Limits, normalise
 from tallinn.library.model import ArgValue, Library
 from tallinn.library.patterns import Pattern, PatternError, compile_pattern
 from tallinn.library.render import render
+from tallinn.library.source import LibrarySource, as_source
 
 PathInput = str | os.PathLike[str]
 TESTS_DIR = "tests"
@@ -255,6 +256,14 @@ def find_test_files(root: PathInput) -> list[Path]:
                   if _is_test_file(e.name) and not _is_folder(e))
 
 
+def _test_paths(reader: FileReader) -> list[str]:
+    """The library paths of the test files, as `find_test_files` finds them in a folder."""
+    if reader.root is not None:
+        return [p.relative_to(reader.root).as_posix() for p in find_test_files(reader.root)]
+    paths, _ = reader.walk(TESTS_DIR, _is_test_file)
+    return [rel for rel in paths if rel.count("/") == 1]
+
+
 def _is_folder(entry: os.DirEntry[str]) -> bool:
     try:
         return entry.is_dir()
@@ -262,23 +271,23 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def load_tests(root: PathInput, limits: Limits | None = None) -> PromptSuite:
-    """Read every test file of the library at `root`; problems become diagnostics.
+def load_tests(root: LibrarySource | PathInput, limits: Limits | None = None) -> PromptSuite:
+    """Read every test file of the library `root` (a source, or a folder); problems become
+    diagnostics.
 
     Files are read through `tallinn.library.files`, within `limits` (by default those of the
     library's tallinn.toml); one that cannot be read is a T101 finding.
     """
-    base = Path(root)
+    source = as_source(root)
     if limits is None:
         from tallinn.library.loader import load_config
 
-        limits = load_config(base, [], hashlib.sha256()).limits
-    reader = LibraryFiles(base, limits)
+        limits = load_config(source, [], hashlib.sha256()).limits
+    reader = source.files(limits)
     tests: list[PromptTest] = []
     diagnostics: list[Diagnostic] = []
     files: list[str] = []
-    for path in find_test_files(base):
-        rel = path.relative_to(base).as_posix()
+    for rel in _test_paths(reader):
         files.append(rel)
         text = reader.read_text(rel)
         if isinstance(text, Diagnostic):
@@ -591,7 +600,7 @@ def run_tests(
     """Run the library's prompt tests (or `suite`); `keyword` selects cases as `-k` does."""
     started = time.perf_counter_ns()
     if suite is None:
-        suite = load_tests(library.root, library.config.limits)
+        suite = load_tests(library.source, library.config.limits)
     selected = [t for t in suite.tests if keyword is None or t.matches(keyword)]
     results = []
     for test in selected:
@@ -628,7 +637,7 @@ def run_case(library: Library, test: PromptTest, *, update_snapshots: bool = Fal
                           duration_ns=time.perf_counter_ns() - started)
     failures: list[Failure] = []
     written: list[str] = []
-    files = LibraryFiles(library.root, library.config.limits)
+    files = library.files()
     for assertion in test.assertions:
         failure: Failure | None
         if assertion.type is AssertionType.EQUALS:
@@ -707,14 +716,13 @@ def check(assertion: Assertion, output: str) -> Failure | None:
 
 
 def _check_snapshot(
-    assertion: Assertion, output: str, files: LibraryFiles, update: bool
+    assertion: Assertion, output: str, files: FileReader, update: bool
 ) -> tuple[Failure | None, str | None]:
     """Compare with the snapshot, read (and written) only as a regular file in the library:
     never a FIFO, a device or a link leading out, which `--update-snapshots` would write
     through."""
     rel = str(assertion.value)
     shown = f"{TESTS_DIR}/{rel}"
-    path = files.root / TESTS_DIR / rel
     expected: str | None = None
     if files.exists(shown):
         read = files.read_text(shown)
@@ -725,6 +733,10 @@ def _check_snapshot(
     if expected == output:
         return None, None
     if update:
+        if files.root is None:
+            return Failure(FailureKind.SNAPSHOT, f"snapshot {shown} not written: the library "
+                           "is not a folder", assertion), None
+        path = files.root / TESTS_DIR / rel
         if not files.stays_inside(shown):  # `tests/snapshots -> /elsewhere`
             return Failure(FailureKind.SNAPSHOT, f"snapshot {shown} not written: a symbolic "
                            "link on its way leads outside the library", assertion), None

@@ -14,7 +14,7 @@ from sqlalchemy.pool import StaticPool
 
 from tallinn.ops import sqlite_file
 from tallinn.ops.errors import StoreError
-from tallinn.settings import Settings, starter_path
+from tallinn.settings import starter_path
 
 STATE_DIR = ".tallinn"
 STATE_FILE = "state.db"
@@ -46,11 +46,10 @@ def _same_path(a: Path, b: Path) -> bool:
 def resolve_url(url: str | None, library_root: Path | None = None) -> URL:
     """Turn the user's URL (or none) into the URL SQLAlchemy connects to.
 
-    `None` falls back to `$TALLINN_STORE_URL`, then to the default SQLite file.
-    `postgresql://` and `postgres://` select the psycopg 3 driver.
+    `None` is the default SQLite file of `library_root` (the CLI passes `$TALLINN_STORE_URL`
+    from its settings: the environment is read at the edge, not here). `postgresql://` and
+    `postgres://` select the psycopg 3 driver.
     """
-    if url is None or not url.strip():
-        url = Settings().store_url
     if url is None or not url.strip():
         path = default_sqlite_path(library_root)
         return URL.create("sqlite", database=str(path))

@@ -4,6 +4,10 @@ TallinnError
 └── StoreError              the store could not be opened or an operation failed
     ├── TokenExistsError    an active token already has that name
     └── TokenNameError      a token name is empty, too long or has odd characters
+ReleaseError                a release, channel or audit request cannot be done as asked
+├── ReleaseNotFoundError    no release has that version or id prefix (or several ids do)
+├── ReleaseExistsError      a release holds this content already, or has this version
+└── ChannelConflictError    the channel moved since it was read: nothing changed
 """
 
 from __future__ import annotations
@@ -39,3 +43,23 @@ class TokenNameError(StoreError):
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(f"invalid token name {name!r}: {reason}")
         self.name = name
+
+
+class ReleaseError(TallinnError):
+    """A release, channel or audit request that cannot be done as asked; nothing was written.
+
+    `ReleaseError("--reason must say why, not be empty")`
+    """
+
+
+class ReleaseNotFoundError(ReleaseError):
+    """No release is named so: `ReleaseNotFoundError("no release 'v9' (versions: 1, 2)")`."""
+
+
+class ReleaseExistsError(ReleaseError):
+    """The content or the version is taken: "release 3 (ab12cd) already holds this content"."""
+
+
+class ChannelConflictError(ReleaseError):
+    """Someone moved the channel first: "channel production moved to 4 by alice at ...;
+    nothing changed"."""

@@ -43,3 +43,74 @@ class StoreHealth:
     ok: bool
     code: str | None
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """One immutable release of a library, e.g. `Release(id="ab12...", version="3", ...)`.
+
+    `git_commit` and `git_dirty` are None when the library was not in a git work tree; `forced`
+    releases went out despite a NO-GO, for the `force_reason` recorded.
+    """
+
+    id: str
+    seq: int
+    version: str
+    notes: str
+    created_by: str
+    created_at: datetime
+    git_commit: str | None
+    git_dirty: bool | None
+    forced: bool
+    force_reason: str | None
+    files: int
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `3 (ab12cd34ef56)`."""
+        return f"{self.version} ({self.short_id})"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """Where a channel points now: `ChannelState("production", release, moved_at, "alice")`."""
+
+    name: str
+    release: Release
+    moved_at: datetime
+    moved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMove:
+    """One move of a channel: who moved it, when, why, from which release to which."""
+
+    id: int
+    channel: str
+    action: str
+    from_release: Release | None
+    to_release: Release
+    actor: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry of the append-only audit log; `hash` covers it and `prev_hash`."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    from_ref: str | None
+    to_ref: str | None
+    reason: str
+    details: str
+    prev_hash: str
+    hash: str

@@ -1,7 +1,13 @@
 """The tables, as the code queries them. Migrations in `migrations/versions/` create them.
 
 A test compares this metadata with the migrated database, so the two cannot drift apart.
-New tables for later features (releases, rollout, feedback) go here and in a new migration.
+New tables for later features (rollout, feedback) go here and in a new migration.
+
+- `tokens`, `security_events`: API tokens (hashes only) and what the server refused.
+- `blobs`, `releases`, `release_files`: immutable releases of a library; each file's bytes are
+  a blob named by its SHA-256, stored once however many releases hold it.
+- `channels`, `channel_history`: named pointers to releases, and every move of each.
+- `audit_log`: append-only entries, each carrying the hash of the one before.
 """
 
 from __future__ import annotations
@@ -10,11 +16,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -94,4 +103,85 @@ security_events = Table(
     Column("client", String(255), nullable=True),
     Column("detail", Text, nullable=False, server_default=""),
     Index("ix_security_events_kind_occurred_at", "kind", "occurred_at"),
+)
+
+# Hex SHA-256 digests name blobs and releases.
+Digest = String(64)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("hash", Digest, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+)
+
+releases = Table(
+    "releases",
+    metadata,
+    # The content hash over the sorted (path, blob hash) list: equal content, equal id.
+    Column("id", Digest, primary_key=True),
+    # The order releases were made in, 1, 2, 3, ...: what "the next version" counts from.
+    Column("seq", Integer, nullable=False, unique=True),
+    Column("version", String(64), nullable=False, unique=True),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    # None outside git; `git_dirty` says whether the work tree had uncommitted changes.
+    Column("git_commit", String(64), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    # The readiness report of the gates run at release time, as JSON.
+    Column("report", Text, nullable=True),
+    Column("forced", Boolean, nullable=False, server_default="0"),
+    Column("force_reason", Text, nullable=True),
+)
+
+release_files = Table(
+    "release_files",
+    metadata,
+    Column("release_id", Digest, ForeignKey("releases.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("blob_hash", Digest, ForeignKey("blobs.hash"), nullable=False, index=True),
+)
+
+channels = Table(
+    "channels",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("release_id", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("moved_at", UTCDateTime, nullable=False),
+    Column("moved_by", String(255), nullable=False),
+)
+
+channel_history = Table(
+    "channel_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    # `promote` or `rollback`; None for the first release a channel points at.
+    Column("action", String(32), nullable=False),
+    Column("from_release", Digest, ForeignKey("releases.id"), nullable=True),
+    Column("to_release", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_channel_history_channel_id", "channel", "id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    # 1, 2, 3, ... without gaps: a deleted entry leaves a hole `verify` names.
+    Column("seq", BigId, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("from_ref", String(255), nullable=True),
+    Column("to_ref", String(255), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    # One entry may follow another only once: a fork of the chain is refused by the database.
+    Column("prev_hash", Digest, nullable=False, unique=True),
+    Column("hash", Digest, nullable=False),
 )

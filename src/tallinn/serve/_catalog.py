@@ -10,11 +10,14 @@ import re
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from itertools import compress
+from operator import is_not
 from typing import Any
 from urllib.parse import unquote
 
-from tallinn.library import ArgType, Argument, Command, Library, format_value
+from tallinn.library import ArgType, Argument, Command, Component, Library, format_value
+from tallinn.library.model import Document
 
 SCHEME = "tallinn://"
 MIME = "text/markdown"
@@ -68,6 +71,10 @@ class Snapshot:
     resources: tuple[dict[str, Any], ...]
     texts: Mapping[str, str]  # resource URI -> text
     index: tuple[SearchEntry, ...]
+    # What each command and component gave, by `commands/<name>` or `components/<name>`, and
+    # where its views are in the tuples above: for the next build to copy.
+    parts: Mapping[str, _Parts] = field(default_factory=dict, compare=False, repr=False)
+    positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def search(self, query: str, limit: int) -> list[Hit]:
         """Rank commands for `query` by name, tags, description and category; best first."""
@@ -109,37 +116,111 @@ def _term_score(entry: SearchEntry, term: str) -> float:
     return score
 
 
-def build_snapshot(library: Library) -> Snapshot:
-    """Given a loaded library, compute every MCP view of it."""
-    prompts = tuple(_prompt(c) for c in library.commands.values())
-    resources: list[dict[str, Any]] = []
-    texts: dict[str, str] = {}
-    for component in library.components.values():
-        uri = f"{SCHEME}components/{component.name}"
-        resources.append(_resource(
-            uri, f"components/{component.name}", component.name, component.description,
-            component.source,
-        ))
-        texts[uri] = component.source
-    for command in library.commands.values():
-        uri = f"{SCHEME}commands/{command.name}"
-        resources.append(_resource(
-            uri, f"commands/{command.name}", f"/{command.name}",
-            f"Source of /{command.name}: {command.description}", command.source,
-        ))
-        texts[uri] = command.source
-    index = tuple(
-        SearchEntry(
-            name=c.name,
-            category=c.category,
-            description=c.description,
-            tags=tuple(t.lower() for t in c.tags),
-            words=tuple(dict.fromkeys(map(sys.intern, _WORD.findall(c.description.lower())))),
-            lowered=c.description.lower(),
-        )
-        for c in library.commands.values()
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """The views of one command or component, and the record they were made from."""
+
+    document: Document
+    uri: str
+    resource: dict[str, Any]
+    prompt: dict[str, Any] | None = None
+    entry: SearchEntry | None = None
+
+
+def build_snapshot(library: Library, previous: Snapshot | None = None) -> Snapshot:
+    """Given a loaded library, compute every MCP view of it.
+
+    With `previous`, and the same command and component names in both, only the views of
+    the records that are not the very records `previous` has (a rebuild keeps the records of
+    unchanged files) are made again; the rest is copied, in C, from `previous`.
+    """
+    before = previous.library if previous is not None else None
+    if (previous is None or before is None
+            or library.commands.keys() != before.commands.keys()
+            or library.components.keys() != before.components.keys()):
+        return _build_all(library)
+    # Both dicts are sorted by name, so equal keys come in the same order.
+    commands = list(compress(library.commands.values(),
+                             map(is_not, library.commands.values(), before.commands.values())))
+    components = list(compress(
+        library.components.values(),
+        map(is_not, library.components.values(), before.components.values())))
+    if not commands and not components:
+        return replace(previous, library=library, loaded_at=time.time())
+    parts = dict(previous.parts)
+    prompts = list(previous.prompts)
+    resources = list(previous.resources)
+    texts = dict(previous.texts)
+    index = list(previous.index)
+    offset = len(library.components)
+    for component in components:
+        made = parts[f"components/{component.name}"] = _component(component)
+        resources[previous.positions[f"components/{component.name}"]] = made.resource
+        texts[made.uri] = component.source
+    for command in commands:
+        key = f"commands/{command.name}"
+        made = parts[key] = _command(command)
+        at = previous.positions[key]
+        prompts[at], resources[offset + at], index[at] = _views(made)
+        texts[made.uri] = command.source
+    return Snapshot(library, time.time(), tuple(prompts), tuple(resources), texts,
+                    tuple(index), parts, previous.positions)
+
+
+def _views(made: _Parts) -> tuple[dict[str, Any], dict[str, Any], SearchEntry]:
+    """A command's prompt, resource and search entry (a command's parts have all three)."""
+    if made.prompt is None or made.entry is None:
+        raise TypeError(f"{made.uri} is not a command")
+    return made.prompt, made.resource, made.entry
+
+
+def _build_all(library: Library) -> Snapshot:
+    parts: dict[str, _Parts] = {}
+    positions: dict[str, int] = {}
+    for at, component in enumerate(library.components.values()):
+        key = f"components/{component.name}"
+        parts[key] = _component(component)
+        positions[key] = at
+    for at, command in enumerate(library.commands.values()):
+        key = f"commands/{command.name}"
+        parts[key] = _command(command)
+        positions[key] = at
+    commands = [p for p in parts.values() if p.prompt is not None]
+    return Snapshot(
+        library, time.time(),
+        prompts=tuple(p.prompt for p in commands if p.prompt is not None),
+        resources=tuple(p.resource for p in parts.values()),
+        texts={p.uri: p.document.source for p in parts.values()},
+        index=tuple(p.entry for p in commands if p.entry is not None),
+        parts=parts,
+        positions=positions,
     )
-    return Snapshot(library, time.time(), prompts, tuple(resources), texts, index)
+
+
+def _component(component: Component) -> _Parts:
+    uri = f"{SCHEME}components/{component.name}"
+    return _Parts(component, uri, _resource(
+        uri, f"components/{component.name}", component.name, component.description,
+        component.source,
+    ))
+
+
+def _command(command: Command) -> _Parts:
+    uri = f"{SCHEME}commands/{command.name}"
+    resource = _resource(
+        uri, f"commands/{command.name}", f"/{command.name}",
+        f"Source of /{command.name}: {command.description}", command.source,
+    )
+    lowered = command.description.lower()
+    entry = SearchEntry(
+        name=command.name,
+        category=command.category,
+        description=command.description,
+        tags=tuple(t.lower() for t in command.tags),
+        words=tuple(dict.fromkeys(map(sys.intern, _WORD.findall(lowered)))),
+        lowered=lowered,
+    )
+    return _Parts(command, uri, resource, _prompt(command), entry)
 
 
 def _prompt(command: Command) -> dict[str, Any]:

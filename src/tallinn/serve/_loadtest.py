@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 import httpx2
 
+from tallinn.library.source import LibrarySource
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._events import UnavailableStore
 from tallinn.serve._http import build_app
@@ -52,9 +53,10 @@ class LoadResult:
     error_messages: tuple[str, ...] = ()  # distinct, sorted
 
 
-def run_load_test(root: Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
+def run_load_test(root: LibrarySource | Path, calls: Sequence[tuple[str, Mapping[str, str]]], *,
                   clients: int, seconds: float) -> LoadResult:
-    """Serve the library at `root` on a free loopback port and drive it for `seconds`.
+    """Serve the library `root` (a source, or a folder) on a free loopback port and drive
+    it for `seconds`.
 
     Given `calls` like `[("greet", {"name": "Ada"}), ("bye", {})]`, client `i` starts at
     call `i` and makes them in turn until the time is up, one at a time, and at least once.

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import anyio
 
-from tallinn.library import Library, LibraryError, load_library
+from tallinn.library import Library, LibraryError
+from tallinn.library.loader import build_library
+from tallinn.library.source import LibrarySource, as_source
 from tallinn.serve._catalog import Snapshot, build_snapshot
 from tallinn.serve._metrics import Metrics
 
@@ -39,27 +42,39 @@ class ReloadResult:
 
 
 class Registry:
-    """Holds the current `Snapshot` of the library at `root`.
+    """Holds the current `Snapshot` of the library `source` (a `LibrarySource`, or a folder).
 
     >>> registry = Registry("my-library")
     >>> registry.load()            # raises LibraryError when the folder is unusable
     >>> registry.current.library.commands["code-review"]
+
+    A reload builds on the library built last, served or refused: only the files that changed
+    are read again (see `tallinn.library.loader.build_library`). A `loader` replaces that
+    build: it is given the folder (or the source) and loads the whole library each time.
     """
 
     def __init__(
         self,
-        root: str | os.PathLike[str],
+        source: LibrarySource | str | os.PathLike[str],
         *,
         metrics: Metrics | None = None,
-        loader: Callable[[Path], Library] = load_library,
+        loader: Callable[[Any], Library] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.root = Path(root)
+        self.source = as_source(source)
         self.metrics = metrics or Metrics()
         self._loader = loader
+        self._cache_dir = cache_dir
+        self._built: Library | None = None
         self._current: Snapshot | None = None
         self._listeners: list[Listener] = []
         self._lock = anyio.Lock()
         self.reload_error: tuple[str, ...] = ()
+
+    @property
+    def root(self) -> Path | None:
+        """The library folder; `None` for a library held in memory."""
+        return self.source.root
 
     @property
     def current(self) -> Snapshot | None:
@@ -78,7 +93,7 @@ class Registry:
 
     def load(self) -> Snapshot:
         """Load the library for the first time. Files with errors are left out, not fatal."""
-        library = self._loader(self.root)
+        library = self._build(None)
         for diagnostic in library.errors:
             log.warning("left out of the served library: %s", diagnostic)
         snapshot = build_snapshot(library)
@@ -89,10 +104,18 @@ class Registry:
         self._current = snapshot  # the one swap: a single reference assignment
         self.metrics.library_loaded(snapshot.library)
 
-    def _attempt(self) -> Snapshot | tuple[str, ...]:
+    def _build(self, changed: Iterable[str] | None) -> Library:
+        if self._loader is not None:
+            return self._loader(self.root if self.root is not None else self.source)
+        library = build_library(self.source, cache_dir=self._cache_dir, previous=self._built,
+                                changed=changed)
+        self._built = library
+        return library
+
+    def _attempt(self, changed: Iterable[str] | None) -> Snapshot | tuple[str, ...]:
         """Load and build off the event loop; a list of problems when the load is refused."""
         try:
-            library = self._loader(self.root)
+            library = self._build(changed)
         except LibraryError as exc:
             log.error("reload refused: %s", exc)
             return ("library folder is not usable (see the server log)",)
@@ -106,12 +129,16 @@ class Registry:
         current = self._current
         if current is not None and current.library.content_hash == library.content_hash:
             return current
-        return build_snapshot(library)
+        return build_snapshot(library, previous=current)
 
-    async def reload(self) -> ReloadResult:
-        """Load the library again; swap it in only if it has no errors and changed."""
+    async def reload(self, changed: Iterable[str] | None = None) -> ReloadResult:
+        """Load the library again; swap it in only if it has no errors and changed.
+
+        `changed` names the library paths a watcher saw change (`commands/a.md`); without
+        it, every file is looked at.
+        """
         async with self._lock:
-            result = await anyio.to_thread.run_sync(self._attempt)
+            result = await anyio.to_thread.run_sync(self._attempt, changed)
             if isinstance(result, tuple):
                 self.reload_error = result
                 self.metrics.reload_failures.inc()

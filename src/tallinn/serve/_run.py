@@ -264,7 +264,7 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
             if self.started and self.servers:
                 address = self.servers[0].sockets[0].getsockname()
                 host = f"[{address[0]}]" if ":" in address[0] else address[0]
-                label = store_label(store, None, registry.root)
+                label = store_label(store, None, registry.root or Path.cwd())
                 url = f"http://{host}:{address[1]}/mcp"
                 log.info(startup_line(registry, production=production, store=label, url=url))
 
