@@ -237,14 +237,7 @@ class McpGuard:
         # Shed load before doing any work: past `max_requests` requests waiting for their
         # answer to start, another one would queue behind all of them, and so would /health.
         if scope["method"] == "POST" and self._busy >= self.config.max_requests:
-            self.recorder.metrics.shed.inc()
-            busy = jsonrpc_error(
-                503,
-                types.INTERNAL_ERROR,
-                "the server is busy; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-            await busy(scope, receive, send)
+            await self._shed("the server is busy; retry shortly", 1)(scope, receive, send)
             return
         await self._guarded(scope, receive, send)
 
@@ -276,15 +269,16 @@ class McpGuard:
             if streaming:
                 self._streams -= 1
 
-    async def _too_many_streams(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _too_large(self, headers: dict[str, str] | None = None) -> Response:
+        limit = self.config.max_body_bytes
+        message = f"request body is larger than {limit} bytes"
+        return _json(413, "request_too_large", message, headers)
+
+    def _shed(self, message: str, retry_seconds: int) -> Response:
+        """A 503 for load the server refuses, counted: `Retry-After` says when to come back."""
         self.recorder.metrics.shed.inc()
-        refused = jsonrpc_error(
-            503,
-            types.INTERNAL_ERROR,
-            "too many open streams; retry later",
-            headers={"Retry-After": "5"},
-        )
-        await refused(scope, receive, send)
+        headers = {"Retry-After": str(retry_seconds)}
+        return jsonrpc_error(503, types.INTERNAL_ERROR, message, headers=headers)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -292,11 +286,7 @@ class McpGuard:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.config.max_body_bytes:
             self.recorder.record("request_too_large", client, f"{length} bytes")
-            await _json(
-                413,
-                "request_too_large",
-                f"request body is larger than {self.config.max_body_bytes} bytes",
-            )(scope, receive, send)
+            await self._too_large()(scope, receive, send)
             return
         if self.config.production:
             token = bearer_token(headers)
@@ -329,7 +319,7 @@ class McpGuard:
         send = self._observing(send, client)
         if scope["method"] == "GET":  # the notification stream of a session
             if self._streams >= self.config.max_streams:
-                await self._too_many_streams(scope, receive, send)
+                await self._shed("too many open streams; retry later", 5)(scope, receive, send)
                 return
             self._streams += 1
             try:
@@ -354,18 +344,13 @@ class McpGuard:
             )(scope, receive, send)
             return
         if body == 413:
-            await _json(
-                413,
-                "request_too_large",
-                f"request body is larger than {self.config.max_body_bytes} bytes",
-                {"Connection": "close"},
-            )(scope, receive, send)
+            await self._too_large({"Connection": "close"})(scope, receive, send)
             return
         assert isinstance(body, bytes)
         # `subscriptions/listen` answers with a stream that stays open: a cheap look at the
         # body keeps streams under their cap, so they can never hold every connection.
         if self._streams >= self.config.max_streams and b"subscriptions/listen" in body:
-            await self._too_many_streams(scope, receive, send)
+            await self._shed("too many open streams; retry later", 5)(scope, receive, send)
             return
         receive = replay(body, receive)
         session = None if self.config.stateless else headers.get("mcp-session-id")
