@@ -18,6 +18,8 @@ max_requests = 500        # POSTs waiting for their answer; past it, 503 and Ret
 max_streams = 1000        # open notification/subscription streams; past it, new ones get 503
 max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
+heap_check_interval = 5   # seconds between looks at the collector's oldest generation
+heap_growth = 0.25        # a full collection once it has grown by this share of the live heap
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
     "max_streams": (1000, int, 1),
     "max_sessions": (1000, int, 1),
     "session_idle_timeout": (1800.0, float, 1.0),
+    "heap_check_interval": (5.0, float, 0.1),
+    "heap_growth": (0.25, float, 0.01),
 }
 
 
@@ -115,6 +119,8 @@ class ServeConfig:
     max_requests: int = 500
     max_streams: int = 1000
     max_sessions: int = 1000
+    heap_check_interval: float = 5.0
+    heap_growth: float = 0.25
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -234,6 +240,8 @@ def resolve(
         max_streams=int(bounds["max_streams"]),
         max_sessions=int(bounds["max_sessions"]),
         session_idle_timeout=bounds["session_idle_timeout"],
+        heap_check_interval=bounds["heap_check_interval"],
+        heap_growth=bounds["heap_growth"],
     )
 
 

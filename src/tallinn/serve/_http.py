@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tallinn import __version__
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._events import CachesTokens, EventRecorder, ReportsHealth, StoreLike
+from tallinn.serve._heap import HeapKeeper
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
@@ -229,6 +231,7 @@ class McpGuard:
         self._in_flight: set[tuple[str, str]] = set()
         self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
         self._streams = 0  # open notification and subscription streams
+        self.sessions_opened = 0  # answers that gave a client a new session id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -250,15 +253,19 @@ class McpGuard:
         self._busy += 1
         counted = True
         streaming = False
+        opening = not self.config.stateless and not _has_session(scope["headers"])
 
         async def started(message: Message) -> None:
             nonlocal counted, streaming
             if counted and message["type"] == "http.response.start":
                 counted = False
                 self._busy -= 1
-                if (b"content-type", b"text/event-stream") in message.get("headers", ()):
+                headers = message.get("headers", ())
+                if (b"content-type", b"text/event-stream") in headers:
                     streaming = True
                     self._streams += 1
+                if opening and message["status"] == 200 and _has_session(headers):
+                    self.sessions_opened += 1
             await send(message)
 
         try:
@@ -468,6 +475,40 @@ class McpGuard:
         return observe
 
 
+class HealthFirst:
+    """Answers `GET /health` before routing, guards or the MCP stack: nothing a request to
+    `/mcp` holds (its token check, its session, its render) is on the way to the probe.
+
+    Any other method on `/health` gets 405, as a route would answer it.
+    """
+
+    def __init__(self, app: ASGIApp, *, body: Callable[[], bytes]) -> None:
+        self.app = app
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/health":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _json(405, "method_not_allowed", "GET /health", {"Allow": "GET, HEAD"})(
+                scope, receive, send
+            )
+            return
+        body = self.body()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        head = scope["method"] == "HEAD"
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _has_session(headers: Any) -> bool:
+    return any(name.lower() == b"mcp-session-id" for name, _ in headers)
+
+
 def _with_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
     kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     return [*kept, (b"content-length", str(length).encode())]
@@ -509,8 +550,13 @@ def build_app(
     registry: Registry,
     store: StoreLike,
     config: ServeConfig | None = None,
+    *,
+    heap: HeapKeeper | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
+
+    `heap`, when given, runs the process's full collections while the app runs (a serving
+    process passes one; tests and embedders leave the collector as it is).
 
     Nothing here runs per request except the guard and the handlers: the library is loaded
     once, the snapshot's MCP views are computed at load, and patterns are compiled up front.
@@ -542,12 +588,14 @@ def build_app(
         metrics.sessions.set_function(lambda: len(sessions))
     guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
     metrics.streams.set_function(lambda: guard._streams)
+    if heap is not None and isinstance(sessions, dict):
+        heap.ended = lambda: guard.sessions_opened - len(sessions)
     started = time.monotonic()
 
-    async def health(request: Request) -> Response:
+    def health() -> bytes:
         snapshot = registry.current
         library = snapshot.library if snapshot else None
-        return JSONResponse(
+        return json.dumps(
             {
                 "status": "ok",
                 "version": __version__,
@@ -557,8 +605,9 @@ def build_app(
                 "components": len(library.components) if library else 0,
                 "loaded_at": _iso(snapshot.loaded_at) if snapshot else None,
                 "uptime_seconds": round(time.monotonic() - started, 3),
-            }
-        )
+            },
+            separators=(",", ":"),
+        ).encode()
 
     async def ready(request: Request) -> Response:
         reasons: list[str] = []
@@ -595,6 +644,8 @@ def build_app(
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             await tg.start(recorder.run)
+            if heap is not None:
+                await tg.start(heap.run)
             if config.reload:
                 await tg.start(watch_library, registry, stop)
             async with manager.run():
@@ -605,18 +656,19 @@ def build_app(
     app = Starlette(
         routes=[
             Route("/mcp", endpoint=guard),
-            Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             *(Route(path, no_oauth, methods=["GET", "POST"]) for path in OAUTH_PATHS),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(HealthFirst, body=health)],
     )
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.server = mcp_server
     app.state.recorder = recorder
     app.state.config = config
+    app.state.heap = heap
     return app
 
 
