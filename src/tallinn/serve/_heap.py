@@ -14,8 +14,9 @@ milliseconds). Old garbage appears when sessions end (their tasks and streams ar
 keeper runs a full collection when sessions have ended since the last one and the oldest
 generation has grown by more than `growth` times the live heap (the frozen start-up heap plus
 the oldest generation after the last full collection). Whatever else may leave old garbage (a
-stateless server, a reload) is caught once the oldest generation has grown by the whole live
-heap. Live growth (sessions opening, requests piling up under overload) costs no collection.
+stateless server, a reload) is caught once the oldest generation has grown by twice the live
+heap. Live growth (sessions opening, requests piling up under overload) costs no collection:
+500 sessions opening at once hold about as many objects as the frozen start-up heap.
 Young collections are left as they are: they are short and free what requests leave.
 """
 
@@ -34,6 +35,8 @@ log = logging.getLogger("tallinn.serve")
 # A threshold the oldest generation's counter (young collections since the last full one)
 # never reaches: CPython then never starts a full collection by itself.
 _NEVER = 2**31 - 1
+# Growth by this many times the live heap is collected even if no session ended.
+_ANY_GROWTH = 2.0
 # Growth below this many objects is not worth a full collection however small the heap.
 _SMALLEST_GROWTH = 10_000
 # CPython's thresholds while no keeper runs; keepers may overlap (two servers in one process).
@@ -84,12 +87,12 @@ class HeapKeeper:
 
     def due(self) -> bool:
         """Whether a full collection may find old garbage: the oldest generation has grown by
-        `growth` of the live heap since the last one and sessions ended, or by all of it."""
+        `growth` of the live heap since the last one and sessions ended, or by twice the heap."""
         grown = self._old_objects() - self._baseline
         live = gc.get_freeze_count() + self._baseline
         if grown <= max(_SMALLEST_GROWTH, self.growth * live):
             return False
-        return self._sessions_ended() > self._ended or grown > live
+        return self._sessions_ended() > self._ended or grown > _ANY_GROWTH * live
 
     def check(self) -> bool:
         """Run a full collection if it is due; return whether one ran."""
