@@ -1,12 +1,17 @@
-"""`/health` is answered while other requests are in progress, and before any of the MCP stack."""
+"""`/health` is answered while other requests are in progress, before any of the MCP stack, and
+the MCP stack works on at most `max_working` requests at once."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
+import anyio
 import httpx2
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 from tests.serve.serve_helpers import (
     INIT,
     MCP_HEADERS,
@@ -16,7 +21,7 @@ from tests.serve.serve_helpers import (
     wait_until,
 )
 
-from tallinn.serve import Registry, ServeConfig, http_server
+from tallinn.serve import EventRecorder, McpGuard, Metrics, Registry, ServeConfig, http_server
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
 
@@ -87,3 +92,66 @@ def test_health_answers_head_and_refuses_other_methods(registry: Registry) -> No
         assert refused.headers["allow"] == "GET, HEAD"
     finally:
         server.stop()
+
+
+class HoldingApp:
+    """An ASGI app standing in for the MCP stack: each request waits for `release`, and
+    `inside` / `most` count the requests in it now and at most."""
+
+    def __init__(self) -> None:
+        self.release = anyio.Event()
+        self.inside = 0
+        self.most = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        try:
+            await self.release.wait()
+        finally:
+            self.inside -= 1
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def _post(guard: McpGuard, answers: list[int]) -> None:
+    scope: dict[str, Any] = {
+        "type": "http", "method": "POST", "path": "/mcp", "headers": [],
+        "client": ("127.0.0.1", 1),
+    }
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ping"}).encode()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answers.append(message["status"])
+
+    await guard(scope, receive, send)
+
+
+async def test_at_most_max_working_requests_are_in_the_mcp_stack_at_once() -> None:
+    """Past `max_working` requests in the MCP stack, the others wait outside it, parked, and
+    every one of them is answered once the first ones are."""
+    app = HoldingApp()
+    store = FakeStore()
+    guard = McpGuard(
+        app, config=ServeConfig(max_working=2), store=store,
+        recorder=EventRecorder(store, Metrics()),
+    )
+    answers: list[int] = []
+    async with anyio.create_task_group() as tasks:
+        for _ in range(6):
+            tasks.start_soon(_post, guard, answers)
+        with anyio.fail_after(10):
+            while app.inside < 2:
+                await anyio.sleep(0.01)
+        for _ in range(20):  # let the other four run as far as they can
+            await anyio.sleep(0)
+        assert (app.inside, app.most, answers) == (2, 2, [])
+        assert guard._busy == 6  # all six count against max_requests while they wait
+        app.release.set()
+    assert answers == [200] * 6
+    assert app.most == 2
+    assert guard._busy == 0

@@ -15,6 +15,7 @@ body_timeout = 30         # seconds to send a request's body
 keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
 backlog = 2048            # connections the kernel queues before the server accepts them
 max_requests = 500        # POSTs waiting for their answer; past it, 503 and Retry-After
+max_working = 32          # of those, how many the MCP stack works on at once; the rest wait
 max_streams = 1000        # open notification/subscription streams; past it, new ones get 503
 max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
@@ -52,6 +53,7 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
     "keep_alive_timeout": (5.0, float, 0.1),
     "backlog": (2048, int, 1),
     "max_requests": (500, int, 1),
+    "max_working": (32, int, 1),
     "max_streams": (1000, int, 1),
     "max_sessions": (1000, int, 1),
     "session_idle_timeout": (1800.0, float, 1.0),
@@ -117,6 +119,7 @@ class ServeConfig:
     keep_alive_timeout: float = 5.0
     backlog: int = 2048
     max_requests: int = 500
+    max_working: int = 32
     max_streams: int = 1000
     max_sessions: int = 1000
     heap_check_interval: float = 5.0
@@ -237,6 +240,7 @@ def resolve(
         keep_alive_timeout=bounds["keep_alive_timeout"],
         backlog=int(bounds["backlog"]),
         max_requests=int(bounds["max_requests"]),
+        max_working=int(bounds["max_working"]),
         max_streams=int(bounds["max_streams"]),
         max_sessions=int(bounds["max_sessions"]),
         session_idle_timeout=bounds["session_idle_timeout"],

@@ -232,6 +232,7 @@ class McpGuard:
         self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
         self._streams = 0  # open notification and subscription streams
         self.sessions_opened = 0  # answers that gave a client a new session id
+        self._working: anyio.Semaphore | None = None  # POSTs the SDK is working on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -248,18 +249,28 @@ class McpGuard:
         """Hand a POST whose body has arrived to the SDK, counted until its answer starts.
 
         A slow body is not counted (the deadlines bound it), nor is a stream once it has
-        started (`subscriptions/listen`): only work that is queued for the CPU.
+        started (`subscriptions/listen`): only work that is queued for the CPU. At most
+        `max_working` of them are in the SDK at once; the others wait, parked, for a place:
+        every task the SDK works on takes its turn in each round of the event loop, so the
+        cap bounds how long a round, and with it `/health`, can take under any load.
         """
         self._busy += 1
         counted = True
         streaming = False
         opening = not self.config.stateless and not _has_session(scope["headers"])
+        if self._working is None:  # made on first use, inside the event loop
+            self._working = anyio.Semaphore(self.config.max_working)
+        working = self._working
+        holding = False
 
         async def started(message: Message) -> None:
-            nonlocal counted, streaming
+            nonlocal counted, streaming, holding
             if counted and message["type"] == "http.response.start":
                 counted = False
                 self._busy -= 1
+                if holding:
+                    holding = False
+                    working.release()
                 headers = message.get("headers", ())
                 if (b"content-type", b"text/event-stream") in headers:
                     streaming = True
@@ -269,10 +280,14 @@ class McpGuard:
             await send(message)
 
         try:
+            await working.acquire()
+            holding = True
             await self.app(scope, receive, started)
         finally:
             if counted:
                 self._busy -= 1
+            if holding:
+                working.release()
             if streaming:
                 self._streams -= 1
 
