@@ -23,6 +23,10 @@ rendered text Tallinn would answer, computed here. Measured:
     passes), `watched` the whole way through the inotify watcher, its debounce (25 ms)
     included. Median and p95 over `--reload-edits` edits; with `--against REV`, REV (checked
     out and installed as benchmarks/bench_gates.py does) is measured beside this tree.
+(f) the RSS of both HTTP servers at start with bytecode caches and without (an empty
+    PYTHONPYCACHEPREFIX and PYTHONDONTWRITEBYTECODE: what a fresh, __pycache__-free copy
+    costs), and of Tallinn started on a store it must migrate first (the migration runs in a
+    child process) against one already migrated. `--memory-only` runs (f) alone.
 
 Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
 """
@@ -334,6 +338,85 @@ def tallinn_http(fx: Fixture, *, stateless: bool) -> Server:
     return Server(f"Tallinn ({mode})", argv, env, fx.root / "tallinn.log", fx.token)
 
 
+def bytecode_env(env: dict[str, str], caches: Path | None, empty: Path) -> dict[str, str]:
+    """`env` reading and writing bytecode caches under `caches`, or reading none at all."""
+    dropped = ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    env = {k: v for k, v in env.items() if k not in dropped}
+    if caches is None:
+        return {**env, "PYTHONPYCACHEPREFIX": str(empty), "PYTHONDONTWRITEBYTECODE": "1"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(caches)}
+
+
+class HealthyServer(Server):
+    """A server counted as started once /health answers: it may have no token to offer."""
+
+    def start(self) -> Server:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*self.argv, "--port", str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=self.env,
+            )
+        health = self.url.removesuffix("/mcp") + "/health"
+        deadline = time.monotonic() + START_TIMEOUT
+        while self.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx2.HTTPError):
+                if httpx2.get(health, timeout=2.0).status_code == 200:
+                    return self
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} did not become healthy; see {self.log}")
+
+
+def memory_starts(fx: Fixture, runs: int) -> dict[str, Any]:
+    """(f) RSS MB at start, the median of `runs` starts: both HTTP servers with and without
+    bytecode caches, and Tallinn on a store its start migrates against one already migrated."""
+    caches, empty = fx.root / "pycache", fx.root / "no-pycache"
+    empty.mkdir(exist_ok=True)
+    servers = {
+        "bare": lambda: bare_http(fx, stateless=False, json_response=True),
+        "tallinn": lambda: tallinn_http(fx, stateless=False),
+    }
+    found: dict[str, Any] = {}
+    for label, where in (("cached", caches), ("uncached", None)):
+        for kind, make in servers.items():
+            if where is not None:  # a first start writes the caches, as an install would
+                first = make()
+                first.env = bytecode_env(first.env, where, empty)
+                with running(first):
+                    pass
+            sizes = []
+            for _ in range(runs):
+                server = make()
+                server.env = bytecode_env(server.env, where, empty)
+                with running(server):
+                    sizes.append(server.rss_mb())
+            found[f"{label}/{kind}"] = statistics.median(sizes)
+    migrated, fresh = [], []
+    for run in range(runs):
+        for sizes, url in (
+            (migrated, fx.store_url),
+            (fresh, f"sqlite:///{fx.root / f'fresh-{run}.db'}"),
+        ):
+            server = tallinn_http(fx, stateless=False)
+            server = HealthyServer(server.name, server.argv, server.env, server.log)
+            server.env = {**bytecode_env(server.env, caches, empty), "TALLINN_STORE_URL": url}
+            with running(server):
+                sizes.append(server.rss_mb())
+    found["migrated_store"] = statistics.median(migrated)
+    found["fresh_store"] = statistics.median(fresh)
+    return found
+
+
+def report_memory(found: dict[str, Any]) -> None:
+    print("(f) RSS MB at start, production HTTP, stateful (median of starts):")
+    for label, title in (("cached", "with bytecode caches"), ("uncached", "without")):
+        bare, tallinn = found[f"{label}/bare"], found[f"{label}/tallinn"]
+        print(f"  {title:28s} bare SDK {bare:6.1f}  Tallinn {tallinn:6.1f}  "
+              f"({tallinn - bare:+.1f})")
+    migrated, fresh = found["migrated_store"], found["fresh_store"]
+    print(f"  Tallinn on a migrated store {migrated:6.1f}, on one its start migrated "
+          f"{fresh:6.1f} ({fresh - migrated:+.1f})")
+
+
 # -- loads ---------------------------------------------------------------------------------
 
 
@@ -551,6 +634,7 @@ def measure(fx: Fixture, args: argparse.Namespace) -> dict[str, Any]:
         with running(server):
             results["rss_small_mb"][kind] = server.rss_mb()
     results["cold"] = cold_starts(fx, args.cold_runs)
+    results["memory"] = memory_starts(fx, args.memory_runs)
     return results
 
 
@@ -686,6 +770,8 @@ def report(fx: Fixture, args: argparse.Namespace, r: dict[str, Any]) -> bool:
         cells += [c.rjust(w) for c, w in zip(line[1:], widths[1:], strict=True)]
         print("  ".join(cells).rstrip())
     print()
+    report_memory(r["memory"])
+    print()
     print(f"{sum(passed)} of {len(passed)} targets met")
     return all(passed)
 
@@ -703,6 +789,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=200, help="(b) clients")
     parser.add_argument("--rate", type=float, default=1.0, help="(b) requests/s per client")
     parser.add_argument("--cold-runs", type=int, default=5, help="(c) starts per server")
+    parser.add_argument("--memory-runs", type=int, default=3, help="(f) starts per figure")
+    parser.add_argument("--memory-only", action="store_true", help="run (f) alone")
     parser.add_argument("--json", action="store_true", help="also print raw results as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -735,6 +823,12 @@ def main() -> int:
     try:
         print(f"preparing {args.commands} commands in {root}", file=sys.stderr)
         fx = prepare(root, args.commands)
+        if args.memory_only:
+            memory = memory_starts(fx, args.memory_runs)
+            report_memory(memory)
+            if args.json:
+                print(json.dumps(memory, indent=2))
+            return 0
         results = measure(fx, args)
         ok = report(fx, args, results)
         print()

@@ -1,6 +1,6 @@
 """Soak: many clients for a minute against one production server, with an attacker beside them.
 
-    uv run python benchmarks/soak.py                      # 500 clients, 60 s, 0.5 request/s each
+    uv run python benchmarks/soak.py                      # 500 clients, 60 s, 1 request/s each
     uv run python benchmarks/soak.py --clients 100 --seconds 20
 
 Starts `tallinn serve --http --production` on a free loopback port (the bundled starter
@@ -15,9 +15,11 @@ byte at a time, a body that never ends), reopening each one the server cuts, whi
 `/health` twice a second.
 
 It prints requests, errors (anything but a 200 with a JSON-RPC result), latency p50/p99, the
-server's RSS at start, middle and end, and the `/health` latency under attack against its
-100 ms target; it exits 1 if any request failed or `/health` went unanswered. Loopback only;
-the run ends after `--seconds` (plus a few seconds to start and stop).
+server's RSS at start (after warm-up: every session open), middle and end, and the `/health`
+latency under attack (p50, p99, max) against its 100 ms target; it exits 1 if any request
+failed, `/health` went unanswered or took longer than 100 ms, or the RSS grew by more than
+`--max-growth` MiB from the middle of the run to its end. Loopback only; the run ends after
+`--seconds` (plus a few seconds to start and stop).
 """
 
 from __future__ import annotations
@@ -318,8 +320,11 @@ class Soak:
               f"errors {failed}" + (f" {self.errors}" if failed else ""))
         print(f"  latency      p50 {percentile(self.latencies, 0.5):.1f} ms, "
               f"p99 {percentile(self.latencies, 0.99):.1f} ms (from when each request was due)")
+        growth = rss["end"] - rss["middle"]
+        flat = growth <= a.max_growth
         print(f"  server RSS   start {rss['start']:.1f} MiB, middle {rss['middle']:.1f} MiB, "
-              f"end {rss['end']:.1f} MiB")
+              f"end {rss['end']:.1f} MiB ({growth:+.1f} MiB in the second half, limit "
+              f"{a.max_growth:g}: {'flat' if flat else 'growing'})")
         worst = max(self.health) if self.health else float("nan")
         within = worst <= HEALTH_TARGET_MS
         print(f"  /health      {len(self.health)} answered, {self.health_failures} not; "
@@ -330,17 +335,20 @@ class Soak:
               "(counted from the workers' start)")
         print(f"  machine      server used {self.cpu_share:.0%} of a core; load average "
               f"{self.load:.1f} on {os.cpu_count()} cores")
-        return failed == 0 and self.health_failures == 0 and bool(self.health)
+        answered = self.health_failures == 0 and bool(self.health)
+        return failed == 0 and answered and within and flat
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--rate", type=float, default=0.5, help="requests a second per client")
+    parser.add_argument("--rate", type=float, default=1.0, help="requests a second per client")
     parser.add_argument("--hostile", type=int, default=150, help="half-open/slow connections")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     parser.add_argument("--workers", type=int, default=4, help="load generator processes")
+    parser.add_argument("--max-growth", type=float, default=5.0,
+                        help="MiB the server's RSS may grow from the middle of the run to its end")
     # What the parent gives its worker processes.
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--stop-at", type=float, help=argparse.SUPPRESS)

@@ -24,6 +24,7 @@ from tallinn.serve import (
     TallinnServer,
     build_app,
     build_server,
+    http_server,
 )
 
 
@@ -79,6 +80,27 @@ def serve_thread(registry: Registry, store: FakeStore) -> Iterator[StartThread]:
     yield start
     for thread_server in running:
         thread_server.stop()
+
+
+StartEdge = Callable[..., ThreadServer]
+
+
+@pytest.fixture
+def edge(registry: Registry, store: FakeStore) -> Iterator[StartEdge]:
+    """Start `http_server(...)`, the server `tallinn serve --http` runs, in a thread; `edge(
+    max_sessions=2)` sets `ServeConfig` fields (a free port and no reload unless given)."""
+    started: list[ThreadServer] = []
+
+    def start(**changes: Any) -> ThreadServer:
+        fields: dict[str, Any] = {"port": free_port(), "reload": False, **changes}
+        config = ServeConfig(**fields)
+        server = ThreadServer(None, config.port, http_server(registry, store, config))
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 StartProcess = Callable[..., ServerProcess]

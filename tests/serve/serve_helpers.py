@@ -17,6 +17,19 @@ from typing import Any
 import httpx2
 import uvicorn
 
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+# An `initialize` request body, as a client posts it to open a session.
+INIT: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"},
+    },
+}
+
 FIXTURE_LIBRARY: dict[str, str] = {
     "tallinn.toml": """
         [library]
@@ -145,25 +158,35 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, step: float 
 
 
 class ThreadServer:
-    """A real uvicorn server on a loopback port, in a thread of this process (so it is covered)."""
+    """A real uvicorn server on a loopback port, in a thread of this process (so it is covered).
 
-    def __init__(self, app: Any, port: int) -> None:
+    `server` is a uvicorn server already built (`http_server(...)`, the very one `tallinn serve
+    --http` runs); without it, `app` is served with uvicorn's defaults.
+    """
+
+    def __init__(self, app: Any, port: int, server: uvicorn.Server | None = None) -> None:
         self.app = app
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
-        self.server = uvicorn.Server(config)
+        if server is None:
+            config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                    lifespan="on")
+            server = uvicorn.Server(config)
+        self.server = server
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def start(self) -> ThreadServer:
         self.thread.start()
-        wait_until(lambda: httpx2.get(f"{self.url}/health", timeout=1).status_code == 200)
+        wait_until(lambda: httpx2.get(f"{self.url}/health", timeout=2).status_code == 200)
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.thread.join(timeout=20)
         assert not self.thread.is_alive(), "server thread did not stop"
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        return metric_value(httpx2.get(f"{self.url}/metrics", timeout=5).text, name, labels)
 
 
 class ServerProcess:

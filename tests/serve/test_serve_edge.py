@@ -6,74 +6,22 @@ from __future__ import annotations
 import json
 import resource
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
-from tests.serve.serve_helpers import FakeStore, free_port, metric_value, wait_until
+from tests.serve.conftest import StartEdge
+from tests.serve.serve_helpers import INIT, MCP_HEADERS, wait_until
 from typer.testing import CliRunner
 
 import tallinn.serve as serving
 from tallinn.cli import app as cli_app
-from tallinn.serve import ConfigError, Registry, ServeConfig, http_server, resolve
+from tallinn.serve import ConfigError, Registry, ServeConfig, resolve
 from tallinn.serve._run import fit_connections, raise_fd_limit
 
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
-
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "edge-test", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-class EdgeServer:
-    """`http_server(...)`, the very server `tallinn serve --http` runs, in a thread."""
-
-    def __init__(self, registry: Registry, store: FakeStore, config: ServeConfig) -> None:
-        self.server = http_server(registry, store, config)
-        self.url = f"http://127.0.0.1:{config.port}"
-        self.port = config.port
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> EdgeServer:
-        self.thread.start()
-        wait_until(lambda: httpx2.get(f"{self.url}/health", timeout=2).status_code == 200)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive(), "server thread did not stop"
-
-    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        return metric_value(httpx2.get(f"{self.url}/metrics", timeout=5).text, name, labels)
-
-
-@pytest.fixture
-def edge(registry: Registry, store: FakeStore) -> Iterator[Any]:
-    started: list[EdgeServer] = []
-
-    def start(**changes: Any) -> EdgeServer:
-        fields: dict[str, Any] = {"port": free_port(), "reload": False}
-        fields.update(changes)
-        server = EdgeServer(registry, store, ServeConfig(**fields)).start()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
-
 
 _OPENED: list[socket.socket] = []
 
@@ -106,7 +54,7 @@ def closed_by_server(sock: socket.socket, timeout: float = 20.0) -> bytes:
     return received
 
 
-def test_slow_headers_are_cut_at_the_header_deadline(edge: Any) -> None:
+def test_slow_headers_are_cut_at_the_header_deadline(edge: StartEdge) -> None:
     """A connection that has not finished its headers within header_timeout is closed."""
     server = edge(header_timeout=0.5)
     half_open = raw(server.port)
@@ -117,7 +65,7 @@ def test_slow_headers_are_cut_at_the_header_deadline(edge: Any) -> None:
     assert httpx2.get(f"{server.url}/health").status_code == 200
 
 
-def test_an_idle_keep_alive_connection_waits_again_for_headers(edge: Any) -> None:
+def test_an_idle_keep_alive_connection_waits_again_for_headers(edge: StartEdge) -> None:
     """After an answer, a kept-alive connection gets a new header deadline, and is cut by it."""
     server = edge(header_timeout=0.5, keep_alive_timeout=60)
     sock = raw(server.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -128,7 +76,7 @@ def test_an_idle_keep_alive_connection_waits_again_for_headers(edge: Any) -> Non
     assert b"HTTP/1.1" not in closed_by_server(sock)
 
 
-def test_a_slow_body_gets_408_and_a_closed_connection(edge: Any) -> None:
+def test_a_slow_body_gets_408_and_a_closed_connection(edge: StartEdge) -> None:
     """A POST body not sent whole within body_timeout is answered 408, then the connection ends."""
     server = edge(body_timeout=0.5)
     head = (
@@ -142,7 +90,7 @@ def test_a_slow_body_gets_408_and_a_closed_connection(edge: Any) -> None:
     assert server.metric("tallinn_connections_dropped_total", {"reason": "body_timeout"}) == 1
 
 
-def test_a_chunked_body_over_the_limit_is_refused(edge: Any) -> None:
+def test_a_chunked_body_over_the_limit_is_refused(edge: StartEdge) -> None:
     """A body without Content-Length is counted as it streams and refused past max_body_bytes."""
     server = edge(max_body_bytes=1000)
 
@@ -155,7 +103,9 @@ def test_a_chunked_body_over_the_limit_is_refused(edge: Any) -> None:
     assert response.json()["error"] == "request_too_large"
 
 
-def test_health_answers_while_half_open_and_slow_connections_fill_the_server(edge: Any) -> None:
+def test_health_answers_while_half_open_and_slow_connections_fill_the_server(
+    edge: StartEdge,
+) -> None:
     """Past max_connections, half-open and slow connections, with a valid token or none, are
     closed oldest first, so /health is still answered while hundreds of them are held open."""
     server = edge(
@@ -189,7 +139,7 @@ def _initialize(url: str) -> httpx2.Response:
     return httpx2.post(f"{url}/mcp", json=INIT, headers=MCP_HEADERS, timeout=10)
 
 
-def test_sessions_past_the_cap_get_503_with_a_jsonrpc_error(edge: Any) -> None:
+def test_sessions_past_the_cap_get_503_with_a_jsonrpc_error(edge: StartEdge) -> None:
     """With max_sessions open, a new session is refused 503 with a JSON-RPC error; one ended
     by its client makes room again."""
     server = edge(max_sessions=2)
@@ -211,7 +161,7 @@ def test_sessions_past_the_cap_get_503_with_a_jsonrpc_error(edge: Any) -> None:
     assert _initialize(server.url).status_code == 200
 
 
-def test_idle_sessions_end_after_session_idle_timeout(edge: Any) -> None:
+def test_idle_sessions_end_after_session_idle_timeout(edge: StartEdge) -> None:
     """A session unused for session_idle_timeout is closed: its id then answers 404."""
     server = edge(session_idle_timeout=1.0)
     session = _initialize(server.url).headers["mcp-session-id"]
@@ -223,7 +173,7 @@ def test_idle_sessions_end_after_session_idle_timeout(edge: Any) -> None:
     assert httpx2.post(f"{server.url}/mcp", json=ping, headers=headers).status_code == 404
 
 
-async def test_one_id_reused_concurrently_is_answered_never_a_500(edge: Any) -> None:
+async def test_one_id_reused_concurrently_is_answered_never_a_500(edge: StartEdge) -> None:
     """Many requests with one id at once on one session: each gets its answer or a 409
     JSON-RPC error naming the reuse; none is left unanswered and none is a 500."""
     server = edge()
@@ -330,7 +280,7 @@ def test_the_connection_cap_stays_under_the_file_limit() -> None:
     assert raise_fd_limit(soft) == soft
 
 
-def test_deep_nesting_on_a_session_is_a_parse_error(edge: Any) -> None:
+def test_deep_nesting_on_a_session_is_a_parse_error(edge: StartEdge) -> None:
     """A body nested too deep for Python's JSON parser is answered 400, not a 500."""
     server = edge()
     session = _initialize(server.url).headers["mcp-session-id"]
@@ -341,7 +291,7 @@ def test_deep_nesting_on_a_session_is_a_parse_error(edge: Any) -> None:
     assert response.json()["error"]["code"] == -32700
 
 
-def test_past_max_requests_a_request_is_shed_with_503(edge: Any) -> None:
+def test_past_max_requests_a_request_is_shed_with_503(edge: StartEdge) -> None:
     """With max_requests requests waiting for their answer, another one gets 503, Retry-After
     and a JSON-RPC error at once; the rest are answered, and so is /health."""
     server = edge(max_requests=1, stateless=True)
@@ -364,7 +314,7 @@ def test_past_max_requests_a_request_is_shed_with_503(edge: Any) -> None:
     assert httpx2.get(f"{server.url}/health").status_code == 200
 
 
-def test_slow_bodies_do_not_count_towards_max_requests(edge: Any) -> None:
+def test_slow_bodies_do_not_count_towards_max_requests(edge: StartEdge) -> None:
     """A request still sending its body is not counted as work: others are answered."""
     server = edge(max_requests=1, body_timeout=60)
     head = (
@@ -380,7 +330,7 @@ def test_slow_bodies_do_not_count_towards_max_requests(edge: Any) -> None:
             sock.close()
 
 
-def test_streams_past_max_streams_get_503(edge: Any) -> None:
+def test_streams_past_max_streams_get_503(edge: StartEdge) -> None:
     """With max_streams notification streams open, another one is refused 503 with a JSON-RPC
     error, so streams can never hold every connection; closing one makes room."""
     server = edge(max_streams=1)
@@ -406,7 +356,7 @@ def test_streams_past_max_streams_get_503(edge: Any) -> None:
             assert reopened.status_code == 200
 
 
-async def test_subscription_streams_count_towards_max_streams(edge: Any) -> None:
+async def test_subscription_streams_count_towards_max_streams(edge: StartEdge) -> None:
     """A 2026-era `subscriptions/listen` stream is counted while it is open, and past
     max_streams another listen is refused with 503."""
     from mcp import Client

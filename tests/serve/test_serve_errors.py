@@ -11,7 +11,7 @@ from typing import Any
 import httpx2
 import pytest
 from tests.serve.conftest import StartProcess, StartThread
-from tests.serve.serve_helpers import free_port
+from tests.serve.serve_helpers import MCP_HEADERS, free_port
 
 from tallinn.serve import Registry, ServeConfig, UnavailableStore, store_label
 from tallinn.serve._http import quiet_errors
@@ -19,10 +19,6 @@ from tallinn.serve._run import safe_store_url, startup_line
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
-MCP_HEADERS = {
-    "Accept": "application/json, text/event-stream",
-    "Content-Type": "application/json",
-}
 TOKEN = {"Authorization": "Bearer good-token"}
 LEAKS = (
     "pydantic",

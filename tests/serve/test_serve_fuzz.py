@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.serve.conftest import StartProcess
+from tests.serve.serve_helpers import MCP_HEADERS
 
 from tallinn.ops.store import open_store
 
@@ -28,7 +29,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 EXAMPLES = int(os.environ.get("TALLINN_SERVER_FUZZ_EXAMPLES", "150"))
 # Generous: the point is "flat", not a figure. The long run prints the real growth.
 RSS_GROWTH_LIMIT = 64 * 1024 * 1024
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 LEAKS = ("traceback", "pydantic", "site-packages", 'file "/')
 METHODS = [
     "initialize",

@@ -15,23 +15,19 @@ from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from tests.serve.conftest import StartThread
-from tests.serve.serve_helpers import FakeStore, free_port, metric_value, wait_until
+from tests.serve.serve_helpers import (
+    INIT,
+    MCP_HEADERS,
+    FakeStore,
+    free_port,
+    metric_value,
+    wait_until,
+)
 
 from tallinn.serve import RateLimit, Registry, ServeConfig
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.slow]
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 @asynccontextmanager

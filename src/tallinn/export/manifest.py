@@ -8,7 +8,9 @@
 It says which files the export owns: a later export of the target replaces or removes those,
 and nothing else. One folder can hold the exports of several targets (a repository's root holds
 `.claude/`, `.github/prompts/` and `.gemini/` side by side), each with its own manifest. A
-manifest read back is hostile input: every path must stay inside the folder.
+manifest read back is hostile input: it is read through the library's one read path
+(`tallinn.library.files`: a regular file, at most `MAX_MANIFEST_BYTES`, UTF-8), never through a
+symbolic link, and every path it names must stay inside the folder.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tallinn.export._base import ExportError
+from tallinn.library.diagnostics import Diagnostic
+from tallinn.library.files import LibraryFiles, Limits, decode
 
 MANIFESTS = ".tallinn-export"
 _HASH = re.compile(r"[0-9a-f]{64}")
 _TARGET = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+# A manifest holds a path and a hash per file, about 120 bytes: 16 MiB is 100,000s of files.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 def manifest_file(target: str) -> str:
@@ -71,30 +77,37 @@ def check_path(path: str, where: str) -> str:
     return path
 
 
-def read(folder: Path, target: str) -> Manifest | None:
+def read(folder: Path, target: str, *, max_bytes: int = MAX_MANIFEST_BYTES) -> Manifest | None:
     """The manifest of `target`'s export in `folder`, or None when there is none. Raises
-    `ExportError` with the place of the problem for a manifest that is not what an export
-    writes."""
-    path = folder / manifest_file(target)
+    `ExportError` with the place of the problem for a manifest that cannot be read (a link, a
+    FIFO, larger than `max_bytes`, not UTF-8) or is not what an export writes."""
+    rel = manifest_file(target)
+    path = folder / rel
     for step in (folder / MANIFESTS, path):
         if step.is_symlink():
             raise ExportError(str(step), "is a symbolic link; refusing to read it")
-    if not path.is_file():
+    if not path.exists():
         return None
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    files = LibraryFiles(folder, Limits(max_file_bytes=max_bytes))
+    raw = files.read_bytes(rel)
+    text = raw if isinstance(raw, Diagnostic) else decode(raw, rel)
+    if isinstance(text, Diagnostic):
+        raise ExportError(str(path), text.message, text.line, text.col)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ExportError(str(path), f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) \
             from None
+    except RecursionError:
+        raise ExportError(str(path), "not valid JSON: nested too deeply") from None
     record = _parse(data, str(path))
     if record.target != target:
         raise ExportError(str(path), f"names target {record.target!r}, not {target!r}")
     return record
 
 
-def read_all(folder: Path) -> list[Manifest]:
-    """Every export manifest in `folder`, by target name."""
+def read_all(folder: Path, *, max_bytes: int = MAX_MANIFEST_BYTES) -> list[Manifest]:
+    """Every export manifest in `folder`, by target name (each read as `read` does)."""
     where = folder / MANIFESTS
     if where.is_symlink():
         raise ExportError(str(where), "is a symbolic link; refusing to read it")
@@ -105,7 +118,7 @@ def read_all(folder: Path) -> list[Manifest]:
         target = path.name.removesuffix(".json")
         if not path.name.endswith(".json") or not _TARGET.fullmatch(target):
             raise ExportError(str(path), "is not an export manifest (<target>.json)")
-        record = read(folder, target)
+        record = read(folder, target, max_bytes=max_bytes)
         if record is not None:
             found.append(record)
     return found

@@ -15,9 +15,12 @@ body_timeout = 30         # seconds to send a request's body
 keep_alive_timeout = 5    # seconds an idle keep-alive connection stays open
 backlog = 2048            # connections the kernel queues before the server accepts them
 max_requests = 500        # POSTs waiting for their answer; past it, 503 and Retry-After
+max_working = 32          # of those, how many the MCP stack works on at once; the rest wait
 max_streams = 1000        # open notification/subscription streams; past it, new ones get 503
 max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
+heap_check_interval = 5   # seconds between looks at the collector's oldest generation
+heap_growth = 0.25        # a full collection once it has grown by this share of the live heap
 """
 
 from __future__ import annotations
@@ -50,9 +53,12 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
     "keep_alive_timeout": (5.0, float, 0.1),
     "backlog": (2048, int, 1),
     "max_requests": (500, int, 1),
+    "max_working": (32, int, 1),
     "max_streams": (1000, int, 1),
     "max_sessions": (1000, int, 1),
     "session_idle_timeout": (1800.0, float, 1.0),
+    "heap_check_interval": (5.0, float, 0.1),
+    "heap_growth": (0.25, float, 0.01),
 }
 
 
@@ -113,8 +119,11 @@ class ServeConfig:
     keep_alive_timeout: float = 5.0
     backlog: int = 2048
     max_requests: int = 500
+    max_working: int = 32
     max_streams: int = 1000
     max_sessions: int = 1000
+    heap_check_interval: float = 5.0
+    heap_growth: float = 0.25
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -231,9 +240,12 @@ def resolve(
         keep_alive_timeout=bounds["keep_alive_timeout"],
         backlog=int(bounds["backlog"]),
         max_requests=int(bounds["max_requests"]),
+        max_working=int(bounds["max_working"]),
         max_streams=int(bounds["max_streams"]),
         max_sessions=int(bounds["max_sessions"]),
         session_idle_timeout=bounds["session_idle_timeout"],
+        heap_check_interval=bounds["heap_check_interval"],
+        heap_growth=bounds["heap_growth"],
     )
 
 

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, Streamable
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tallinn import __version__
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._events import CachesTokens, EventRecorder, ReportsHealth, StoreLike
+from tallinn.serve._heap import HeapKeeper
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
@@ -229,6 +231,8 @@ class McpGuard:
         self._in_flight: set[tuple[str, str]] = set()
         self._busy = 0  # POSTs to /mcp with their body in, waiting for their answer to start
         self._streams = 0  # open notification and subscription streams
+        self.sessions_opened = 0  # answers that gave a client a new session id
+        self._working: anyio.Semaphore | None = None  # POSTs the SDK is working on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # pragma: no cover - Starlette routes only http here
@@ -237,14 +241,7 @@ class McpGuard:
         # Shed load before doing any work: past `max_requests` requests waiting for their
         # answer to start, another one would queue behind all of them, and so would /health.
         if scope["method"] == "POST" and self._busy >= self.config.max_requests:
-            self.recorder.metrics.shed.inc()
-            busy = jsonrpc_error(
-                503,
-                types.INTERNAL_ERROR,
-                "the server is busy; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-            await busy(scope, receive, send)
+            await self._shed("the server is busy; retry shortly", 1)(scope, receive, send)
             return
         await self._guarded(scope, receive, send)
 
@@ -252,39 +249,58 @@ class McpGuard:
         """Hand a POST whose body has arrived to the SDK, counted until its answer starts.
 
         A slow body is not counted (the deadlines bound it), nor is a stream once it has
-        started (`subscriptions/listen`): only work that is queued for the CPU.
+        started (`subscriptions/listen`): only work that is queued for the CPU. At most
+        `max_working` of them are in the SDK at once; the others wait, parked, for a place:
+        every task the SDK works on takes its turn in each round of the event loop, so the
+        cap bounds how long a round, and with it `/health`, can take under any load.
         """
         self._busy += 1
         counted = True
         streaming = False
+        opening = not self.config.stateless and not _has_session(scope["headers"])
+        if self._working is None:  # made on first use, inside the event loop
+            self._working = anyio.Semaphore(self.config.max_working)
+        working = self._working
+        holding = False
 
         async def started(message: Message) -> None:
-            nonlocal counted, streaming
+            nonlocal counted, streaming, holding
             if counted and message["type"] == "http.response.start":
                 counted = False
                 self._busy -= 1
-                if (b"content-type", b"text/event-stream") in message.get("headers", ()):
+                if holding:
+                    holding = False
+                    working.release()
+                headers = message.get("headers", ())
+                if (b"content-type", b"text/event-stream") in headers:
                     streaming = True
                     self._streams += 1
+                if opening and message["status"] == 200 and _has_session(headers):
+                    self.sessions_opened += 1
             await send(message)
 
         try:
+            await working.acquire()
+            holding = True
             await self.app(scope, receive, started)
         finally:
             if counted:
                 self._busy -= 1
+            if holding:
+                working.release()
             if streaming:
                 self._streams -= 1
 
-    async def _too_many_streams(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _too_large(self, headers: dict[str, str] | None = None) -> Response:
+        limit = self.config.max_body_bytes
+        message = f"request body is larger than {limit} bytes"
+        return _json(413, "request_too_large", message, headers)
+
+    def _shed(self, message: str, retry_seconds: int) -> Response:
+        """A 503 for load the server refuses, counted: `Retry-After` says when to come back."""
         self.recorder.metrics.shed.inc()
-        refused = jsonrpc_error(
-            503,
-            types.INTERNAL_ERROR,
-            "too many open streams; retry later",
-            headers={"Retry-After": "5"},
-        )
-        await refused(scope, receive, send)
+        headers = {"Retry-After": str(retry_seconds)}
+        return jsonrpc_error(503, types.INTERNAL_ERROR, message, headers=headers)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)
@@ -292,11 +308,7 @@ class McpGuard:
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.config.max_body_bytes:
             self.recorder.record("request_too_large", client, f"{length} bytes")
-            await _json(
-                413,
-                "request_too_large",
-                f"request body is larger than {self.config.max_body_bytes} bytes",
-            )(scope, receive, send)
+            await self._too_large()(scope, receive, send)
             return
         if self.config.production:
             token = bearer_token(headers)
@@ -329,7 +341,7 @@ class McpGuard:
         send = self._observing(send, client)
         if scope["method"] == "GET":  # the notification stream of a session
             if self._streams >= self.config.max_streams:
-                await self._too_many_streams(scope, receive, send)
+                await self._shed("too many open streams; retry later", 5)(scope, receive, send)
                 return
             self._streams += 1
             try:
@@ -354,18 +366,13 @@ class McpGuard:
             )(scope, receive, send)
             return
         if body == 413:
-            await _json(
-                413,
-                "request_too_large",
-                f"request body is larger than {self.config.max_body_bytes} bytes",
-                {"Connection": "close"},
-            )(scope, receive, send)
+            await self._too_large({"Connection": "close"})(scope, receive, send)
             return
         assert isinstance(body, bytes)
         # `subscriptions/listen` answers with a stream that stays open: a cheap look at the
         # body keeps streams under their cap, so they can never hold every connection.
         if self._streams >= self.config.max_streams and b"subscriptions/listen" in body:
-            await self._too_many_streams(scope, receive, send)
+            await self._shed("too many open streams; retry later", 5)(scope, receive, send)
             return
         receive = replay(body, receive)
         session = None if self.config.stateless else headers.get("mcp-session-id")
@@ -483,6 +490,40 @@ class McpGuard:
         return observe
 
 
+class HealthFirst:
+    """Answers `GET /health` before routing, guards or the MCP stack: nothing a request to
+    `/mcp` holds (its token check, its session, its render) is on the way to the probe.
+
+    Any other method on `/health` gets 405, as a route would answer it.
+    """
+
+    def __init__(self, app: ASGIApp, *, body: Callable[[], bytes]) -> None:
+        self.app = app
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/health":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            await _json(405, "method_not_allowed", "GET /health", {"Allow": "GET, HEAD"})(
+                scope, receive, send
+            )
+            return
+        body = self.body()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        head = scope["method"] == "HEAD"
+        await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _has_session(headers: Any) -> bool:
+    return any(name.lower() == b"mcp-session-id" for name, _ in headers)
+
+
 def _with_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
     kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
     return [*kept, (b"content-length", str(length).encode())]
@@ -524,8 +565,13 @@ def build_app(
     registry: Registry,
     store: StoreLike,
     config: ServeConfig | None = None,
+    *,
+    heap: HeapKeeper | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
+
+    `heap`, when given, runs the process's full collections while the app runs (a serving
+    process passes one; tests and embedders leave the collector as it is).
 
     Nothing here runs per request except the guard and the handlers: the library is loaded
     once, the snapshot's MCP views are computed at load, and patterns are compiled up front.
@@ -557,12 +603,14 @@ def build_app(
         metrics.sessions.set_function(lambda: len(sessions))
     guard = McpGuard(StreamableHTTPASGIApp(manager), config=config, store=store, recorder=recorder)
     metrics.streams.set_function(lambda: guard._streams)
+    if heap is not None and isinstance(sessions, dict):
+        heap.ended = lambda: guard.sessions_opened - len(sessions)
     started = time.monotonic()
 
-    async def health(request: Request) -> Response:
+    def health() -> bytes:
         snapshot = registry.current
         library = snapshot.library if snapshot else None
-        return JSONResponse(
+        return json.dumps(
             {
                 "status": "ok",
                 "version": __version__,
@@ -572,8 +620,9 @@ def build_app(
                 "components": len(library.components) if library else 0,
                 "loaded_at": _iso(snapshot.loaded_at) if snapshot else None,
                 "uptime_seconds": round(time.monotonic() - started, 3),
-            }
-        )
+            },
+            separators=(",", ":"),
+        ).encode()
 
     async def ready(request: Request) -> Response:
         reasons: list[str] = []
@@ -610,6 +659,8 @@ def build_app(
         stop = anyio.Event()
         async with anyio.create_task_group() as tg:
             await tg.start(recorder.run)
+            if heap is not None:
+                await tg.start(heap.run)
             if config.reload:
                 await tg.start(watch_library, registry, stop)
             async with manager.run():
@@ -620,18 +671,19 @@ def build_app(
     app = Starlette(
         routes=[
             Route("/mcp", endpoint=guard),
-            Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),
             *(Route(path, no_oauth, methods=["GET", "POST"]) for path in OAUTH_PATHS),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(HealthFirst, body=health)],
     )
     app.state.registry = registry
     app.state.metrics = metrics
     app.state.server = mcp_server
     app.state.recorder = recorder
     app.state.config = config
+    app.state.heap = heap
     return app
 
 

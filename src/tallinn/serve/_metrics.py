@@ -6,6 +6,7 @@ never share counters.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from prometheus_client import (
@@ -72,53 +73,44 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self.commands = Gauge("tallinn_library_commands", "Commands being served.", registry=r)
-        self.components = Gauge(
-            "tallinn_library_components", "Components being served.", registry=r
+        counter = partial(Counter, registry=r)
+        gauge = partial(Gauge, registry=r)
+        self.commands = gauge("tallinn_library_commands", "Commands being served.")
+        self.components = gauge("tallinn_library_components", "Components being served.")
+        self.reloads = counter(
+            "tallinn_library_reloads", "Library reloads that replaced the served library."
         )
-        self.reloads = Counter(
-            "tallinn_library_reloads",
-            "Library reloads that replaced the served library.",
-            registry=r,
+        self.reload_failures = counter(
+            "tallinn_library_reload_failures", "Reloads refused because the new library had errors."
         )
-        self.reload_failures = Counter(
-            "tallinn_library_reload_failures",
-            "Reloads refused because the new library had errors.",
-            registry=r,
+        self.auth_failures = counter(
+            "tallinn_auth_failures", "Requests to /mcp without a valid bearer token."
         )
-        self.auth_failures = Counter(
-            "tallinn_auth_failures", "Requests to /mcp without a valid bearer token.", registry=r
+        self.rate_limited = counter(
+            "tallinn_rate_limited", "Requests refused by the per-client rate limit."
         )
-        self.rate_limited = Counter(
-            "tallinn_rate_limited", "Requests refused by the per-client rate limit.", registry=r
-        )
-        self.security_events = Counter(
-            "tallinn_security_events", "Security events by kind.", ["kind"], registry=r
+        self.security_events = counter(
+            "tallinn_security_events", "Security events by kind.", ["kind"]
         )
         for kind in sorted(SECURITY_KINDS):
             self.security_events.labels(kind)
-        self.dropped = Counter(
+        self.dropped = counter(
             "tallinn_connections_dropped",
             "Connections closed by the server before a whole request arrived, by reason.",
             ["reason"],
-            registry=r,
         )
         self._dropped = {reason: self.dropped.labels(reason) for reason in DROP_REASONS}
-        self.sessions = Gauge(
-            "tallinn_mcp_sessions", "Stateful MCP sessions open now.", registry=r
-        )
-        self.shed = Counter(
+        self.sessions = gauge("tallinn_mcp_sessions", "Stateful MCP sessions open now.")
+        self.shed = counter(
             "tallinn_mcp_shed",
             "Requests answered 503 because max_requests or max_streams were reached.",
-            registry=r,
         )
-        self.streams = Gauge(
-            "tallinn_mcp_streams", "Notification and subscription streams open now.", registry=r
+        self.streams = gauge(
+            "tallinn_mcp_streams", "Notification and subscription streams open now."
         )
-        self.duplicate_ids = Counter(
+        self.duplicate_ids = counter(
             "tallinn_mcp_duplicate_ids",
             "Requests refused because their id was already in flight on the session.",
-            registry=r,
         )
         # (method, prompt, outcome) -> its counter and histogram: `labels()` takes a lock and
         # checks its arguments on every call. The keys are label values, a closed set.

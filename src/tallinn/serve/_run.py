@@ -236,9 +236,11 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
     """A uvicorn server for `build_app(registry, store, config)`, not yet running."""
     import uvicorn
 
+    from tallinn.serve._heap import HeapKeeper
     from tallinn.serve._http import build_app
 
-    app = build_app(registry, store, config)
+    heap = HeapKeeper(config.heap_check_interval, config.heap_growth)
+    app = build_app(registry, store, config, heap=heap)
     config = fit_connections(config, raise_fd_limit(config.max_connections + _SPARE_FDS))
     uvicorn_config = uvicorn.Config(
         app,
