@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.helpers import count_calls
 
 from tallinn.library import load_library, walk
 from tallinn.library.compose import ALL_ARGUMENTS
@@ -47,6 +48,24 @@ def test_missing_component_with_suggestion(write_library) -> None:  # type: igno
         "V201", "commands/a/x.md", 5, 3)
     assert problem.message == "component 'g/rulez' not found (did you mean 'g/rules'?)"
     assert "x" not in lib.commands
+
+
+def test_a_missing_component_is_matched_against_the_names_once(
+    write_library, monkeypatch: pytest.MonkeyPatch  # type: ignore[no-untyped-def]
+) -> None:
+    """Forty commands including one missing component each get its suggestion, and the
+    names are compared for it once a build, not once a command."""
+    import difflib
+
+    compared = count_calls(monkeypatch, difflib, "get_close_matches")
+    lib = load_library(write_library({
+        **{f"commands/a/x{i}.md": cmd('<include component="g/rulez"/>\n') for i in range(40)},
+        "components/g/rules.md": comp("r"),
+    }))
+    assert len(lib.errors) == 40
+    assert {p.message for p in lib.errors} == {
+        "component 'g/rulez' not found (did you mean 'g/rules'?)"}
+    assert compared() == 1
 
 
 def test_cycle_reports_the_whole_path_once(write_library) -> None:  # type: ignore[no-untyped-def]

@@ -203,6 +203,9 @@ class Composer:
         # composes again when one of them changes
         self.includes: dict[str, frozenset[str]] = {}
         self._tokens: dict[str, _Tokens] = {}
+        # A missing component is often included by many commands: its "did you mean" is
+        # worked out once a build (difflib compares it with every component's name).
+        self._suggestions: dict[str, str] = {}
         self._expanded: dict[str, _Expanded] = {}
         self._heights: dict[str, int] = {}
         self._reported_cycles: set[frozenset[str]] = set()
@@ -297,7 +300,7 @@ class Composer:
                     message = (f"component '{target}' could not be loaded; "
                                f"see the errors in {self.known_missing[target]}")
                 else:
-                    message = f"component '{target}' not found" + _suggest(target, self.components)
+                    message = f"component '{target}' not found" + self.suggestion(target)
                 self.diagnostics.append(Diagnostic("V201", message, doc.path, part.line, part.col))
                 result.ok = False
                 continue
@@ -372,6 +375,13 @@ class Composer:
         self._check_unused(command, expanded)
         return _template(expanded)
 
+    def suggestion(self, name: str) -> str:
+        """` (did you mean 'a' or 'b'?)` for a component name not found, or empty."""
+        found = self._suggestions.get(name)
+        if found is None:
+            found = self._suggestions[name] = suggest(name, self.components)
+        return found
+
     def check_all_components(self) -> None:
         """Expand every component, so that unused ones are checked too."""
         for name in sorted(self.components):
@@ -409,7 +419,7 @@ def _argument_mark(front: list[str], name: str) -> tuple[int, int]:
     return 1, 1
 
 
-def _suggest(name: str, names: Mapping[str, object]) -> str:
+def suggest(name: str, names: Mapping[str, object]) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, list(names), n=2, cutoff=0.6)
