@@ -304,3 +304,54 @@ def test_a_2025_library_keeps_its_limits(tmp_path: Path) -> None:
     lib = load_library(root)
     assert lib.config.limits.max_file_bytes == 300
     assert [(d.path, d.code) for d in lib.diagnostics] == [("commands/x.md", "V112")]
+
+
+# --- How many files ----------------------------------------------------------------------
+
+
+def test_a_folder_over_max_files_is_v116_and_stops_listing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commands/ folder holding more entries than `max_files` is V116 (an error, so the
+    gates say NO-GO and a server keeps its last library), and listing stops at the limit:
+    no more entries are looked at than the limit and one."""
+    import os
+
+    from tallinn.library import FilesSource, build_library
+
+    root = write(tmp_path / "lib", {"tallinn.toml": "[limits]\nmax_files = 20\n",
+                                    **{f"commands/c{i:03}.md": command("") for i in range(200)}})
+    looked_at = [0]
+    real_scandir = os.scandir
+
+    class Counted:
+        def __init__(self, path: str) -> None:
+            self.listing = real_scandir(path)
+
+        def __enter__(self) -> Counted:
+            return self
+
+        def __exit__(self, *_: object) -> None:
+            self.listing.close()
+
+        def __iter__(self) -> Counted:
+            return self
+
+        def __next__(self) -> os.DirEntry[str]:
+            entry = next(self.listing)
+            looked_at[0] += 1
+            return entry
+
+    monkeypatch.setattr(os, "scandir", Counted)
+    lib = load_library(root)
+    monkeypatch.undo()
+    assert [(d.code, d.path) for d in lib.errors] == [("V116", "commands")]
+    assert "more than 20 files and folders under commands/" in lib.errors[0].message
+    assert looked_at[0] <= 21 + 5  # the limit and one, plus the library's top-level folders
+    assert len(lib.commands) <= 20
+    files = {p.relative_to(root).as_posix(): p.read_bytes()
+             for p in root.rglob("*") if p.is_file()}
+    in_memory = build_library(FilesSource(files))
+    assert [(d.code, d.path) for d in in_memory.errors] == [("V116", "commands")]
+    (root / "tallinn.toml").write_text("[limits]\nmax_files = 200\n")
+    assert load_library(root).errors == ()

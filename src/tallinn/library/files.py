@@ -42,6 +42,7 @@ NOT_UTF8 = "V100"
 INVALID_CONFIG = "V106"
 UNREADABLE = "V111"
 TOO_LARGE = "V112"
+TOO_MANY_FILES = "V116"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,9 @@ class Limits:
     """Most arguments one command or component declares (V114)."""
     max_placeholders: int = 10_000
     """Most placeholders and includes in one body (V304)."""
+    max_files: int = 100_000
+    """Most entries (files and folders) listed under one of the library's folders
+    (`commands/`, `components/`, `tests/`); past it the rest are not read (V116)."""
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> tuple[Limits, list[tuple[str, str]]]:
@@ -161,6 +165,15 @@ class FileReader(Protocol):
     ) -> tuple[list[str], list[Diagnostic]]: ...
 
 
+def _too_many(folder: str, limit: int) -> Diagnostic:
+    return Diagnostic(
+        TOO_MANY_FILES,
+        f"more than {limit:,} files and folders under {folder}/; the rest are not read "
+        "([limits] max_files in tallinn.toml)",
+        folder,
+    )
+
+
 def _special(rel: str, mode: int) -> Diagnostic:
     return Diagnostic(UNREADABLE, f"not read: {_kind(mode)}, not a regular file", rel)
 
@@ -242,6 +255,9 @@ class MemoryFiles:
             if any(d.startswith(".") or d in skip_dirs for d in dirs):
                 continue
             found.append(rel)
+        if len(found) > self.limits.max_files:
+            return sorted(found)[: self.limits.max_files], [_too_many(folder,
+                                                                      self.limits.max_files)]
         return sorted(found), []
 
 
@@ -372,6 +388,7 @@ class LibraryFiles:
         seen: set[str] = set()
         pending = [folder]
         linked: list[str] = []  # read after every real folder, so a link is the one reported
+        listed = 0
         while pending or linked:
             current = pending.pop() if pending else linked.pop()
             real = os.path.realpath(os.path.join(self.root, current))
@@ -385,8 +402,17 @@ class LibraryFiles:
                 continue
             seen.add(real)
             try:
-                entries = sorted(os.scandir(os.path.join(self.root, current)),
-                                 key=lambda e: e.name)
+                # Listed lazily and counted, so a folder of millions of entries costs no
+                # more than the limit before it is refused.
+                entries = []
+                with os.scandir(os.path.join(self.root, current)) as listing:
+                    for entry in listing:
+                        listed += 1
+                        if listed > self.limits.max_files:
+                            problems.append(_too_many(folder, self.limits.max_files))
+                            return sorted(found), problems
+                        entries.append(entry)
+                entries.sort(key=lambda e: e.name)
             except OSError as exc:
                 problems.append(Diagnostic(
                     UNREADABLE, f"folder not read: {exc.strerror or exc}", current

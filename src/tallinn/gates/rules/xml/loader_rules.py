@@ -246,6 +246,20 @@ No prompt needs that many; every request would have to carry and check each of t
 Use instead
 Group the values into fewer arguments, or raise the limit.
 """),
+    "V116": ("too-many-files", E, "A library folder holds more entries than the limit", """
+What it does
+Reports a `commands/`, `components/` or `tests/` folder (with its subfolders) holding more
+than `[limits] max_files` files and folders (default 100,000). Listing stops at the limit:
+the rest are not read.
+
+Why is this bad?
+A library of millions of files costs a load, every reload of a server and every gate run
+memory and time in proportion, before any of it is checked; a folder filled by accident (an
+unpacked archive, generated output) should be found, not served.
+
+Use instead
+Keep generated and unrelated files out of the library's folders, or raise the limit.
+"""),
     "V115": ("pattern-rejected-by-re2", E, "An argument pattern is not one RE2 can run", """
 What it does
 Checks that each argument `pattern` compiles with RE2, the linear-time engine Tallinn matches
