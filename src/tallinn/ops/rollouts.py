@@ -145,6 +145,10 @@ class Rollouts:
         self._channels = channels
         self._clock = clock
 
+    def now(self) -> datetime:
+        """The store's clock."""
+        return self._clock()
+
     # -- reading ----------------------------------------------------------------------------
 
     def active(self, channel: str) -> Rollout | None:
