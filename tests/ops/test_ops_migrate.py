@@ -19,7 +19,8 @@ from tallinn.ops.engine import make_engine, resolve_url
 from tallinn.ops.schema import metadata
 
 TABLES = {"tokens", "security_events", "blobs", "releases", "release_files", "channels",
-          "channel_history", "audit_log", migrate.VERSION_TABLE}
+          "channel_history", "audit_log", "rollouts", "rollout_signals", "rollout_ratings",
+          migrate.VERSION_TABLE}
 
 
 def test_open_migrates_an_empty_database_to_head(store_url: str) -> None:

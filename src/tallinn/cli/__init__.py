@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "promote": "channel",
     "rollback": "channel",
     "channel": "channel",
+    "rollout": "rollout",
     "audit-log": "audit_log",
     "import": "importing",
     "schema": "schema",

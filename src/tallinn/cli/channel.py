@@ -59,12 +59,21 @@ def rollback(reason: ReasonOption, release: Annotated[str | None, typer.Argument
         store: StoreOption = None) -> None:
     """Point a channel back at an earlier release, at once.
 
+    During a rollout, without RELEASE: the rollout ends and every client gets the stable
+    release at once.
+
     Examples:
 
       tallinn rollback --reason "answers got worse"
       tallinn rollback 2 --channel staging --reason "back to the last good one"
     """
     with opened(store, library) as state, translated():
+        if release is None and state.rollouts.active(channel) is not None:
+            ended = state.rollouts.roll_back(channel, actor=actor(), reason=reason)
+            write_raw(ended.stable.version)
+            note(f"{channel}: rollout {ended.id} of {ended.candidate.label} rolled back; "
+                 f"every client gets {ended.stable.label}")
+            return
         move = state.channels.rollback(release, channel=channel, actor=actor(), reason=reason)
     _told(move)
 

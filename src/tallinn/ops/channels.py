@@ -25,7 +25,7 @@ from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import ChannelConflictError, ReleaseError
 from tallinn.ops.records import ChannelMove, ChannelState, Release
 from tallinn.ops.releases import Releases, check_reason
-from tallinn.ops.schema import channel_history, channels
+from tallinn.ops.schema import channel_history, channels, rollouts
 
 DEFAULT_CHANNEL = "production"
 CHANNEL_MAX = 64
@@ -118,6 +118,7 @@ class Channels:
     def _move_to(self, channel: str, target: Release, seen: Release | None, action: str,
                  actor: str, reason: str) -> ChannelMove:
         with self._audit.writing(f"{action} a release") as connection:
+            self._no_rollout(connection, channel)
             now = self._clock()
             if seen is None:
                 taken = self._current(connection, channel)
@@ -146,6 +147,16 @@ class Channels:
                 details={"from_id": None if seen is None else seen.id, "to_id": target.id},
             )
         return ChannelMove(int(new_id), channel, action, seen, target, actor, now, reason)
+
+    def _no_rollout(self, connection: Connection, channel: str) -> None:
+        """Refuse to move `channel` by hand while a rollout is under way on it: the rollout
+        ends first (`tallinn rollback` ends it and keeps the stable release)."""
+        running = connection.execute(
+            select(rollouts.c.id).where(rollouts.c.active_channel == channel)).scalar()
+        if running is not None:
+            raise ReleaseError(f"rollout {running} is under way on {channel}: let it finish, "
+                               "abort it ('tallinn rollout abort') or roll it back ('tallinn "
+                               "rollback') first; nothing changed")
 
     def _conflict(self, channel: str, now: ChannelState) -> ChannelConflictError:
         at = now.moved_at.strftime("%Y-%m-%d %H:%M:%S UTC")

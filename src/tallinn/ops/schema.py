@@ -8,6 +8,8 @@ New tables for later features (rollout, feedback) go here and in a new migration
   a blob named by its SHA-256, stored once however many releases hold it.
 - `channels`, `channel_history`: named pointers to releases, and every move of each.
 - `audit_log`: append-only entries, each carrying the hash of the one before.
+- `rollouts`, `rollout_signals`, `rollout_ratings`: gradual rollouts of a candidate release on
+  a channel, the request counts each replica flushed per (release, minute), and the ratings.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Dialect,
@@ -25,6 +28,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -184,4 +188,59 @@ audit_log = Table(
     # One entry may follow another only once: a fork of the chain is refused by the database.
     Column("prev_hash", Digest, nullable=False, unique=True),
     Column("hash", Digest, nullable=False),
+)
+
+rollouts = Table(
+    "rollouts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("channel", String(64), nullable=False),
+    # The channel's name while the rollout runs or is paused, NULL once it ended: at most one
+    # rollout per channel is under way, and NULLs never collide in a unique column.
+    Column("active_channel", String(64), nullable=True, unique=True),
+    Column("stable_release", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("candidate_release", Digest, ForeignKey("releases.id"), nullable=False),
+    # The `RolloutPlan`, as JSON.
+    Column("plan", Text, nullable=False),
+    Column("phase", String(16), nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("step_started_at", UTCDateTime, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    # Raised by every change: a writer changes the row only at the version it read.
+    Column("version", Integer, nullable=False),
+    Column("started_by", String(255), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Index("ix_rollouts_channel_id", "channel", "id"),
+)
+
+rollout_signals = Table(
+    "rollout_signals",
+    metadata,
+    # A `SignalBatch`: one replica's counts for one release in one minute. (replica, seq) is
+    # its key, so a flush written twice counts once.
+    Column("replica", String(128), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("release_id", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("minute", UTCDateTime, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("server_errors", BigInteger, nullable=False),
+    Column("client_errors", BigInteger, nullable=False),
+    Column("stars", String(120), nullable=False, server_default="0,0,0,0,0"),
+    PrimaryKeyConstraint("replica", "seq", name="pk_rollout_signals"),
+    Index("ix_rollout_signals_release_id_minute", "release_id", "minute"),
+)
+
+rollout_ratings = Table(
+    "rollout_ratings",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("release_id", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("prompt", String(255), nullable=False),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("client", String(255), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    CheckConstraint("rating BETWEEN 1 AND 5", name="rating_stars"),
+    Index("ix_rollout_ratings_release_id_at", "release_id", "at"),
 )

@@ -7,11 +7,11 @@
 
 The parts share one `Database` (engine, opening and retries, the SQLite file check, health,
 transactions; see `tallinn.ops.database`): `store.tokens` (`TokenStore`), `store.security_events`
-(`SecurityEvents`), `store.releases` (`Releases`), `store.channels` (`Channels`) and
-`store.audit_log` (`AuditLog`); releases and channel moves append to the audit log in their own
-transaction. A consumer that needs one part takes its `Protocol` from
-`tallinn.ops.types`, not the whole `Store`; the token and event methods here delegate, so
-existing callers keep working.
+(`SecurityEvents`), `store.releases` (`Releases`), `store.channels` (`Channels`),
+`store.audit_log` (`AuditLog`) and `store.rollouts` (`Rollouts`); releases, channel moves and
+rollout changes append to the audit log in their own transaction. A consumer that needs one
+part takes its `Protocol` from `tallinn.ops.types`, not the whole `Store`; the token and event
+methods here delegate, so existing callers keep working.
 
 Every method runs one short transaction, so a `Store` may be shared by threads (an asyncio
 server calls it from a worker thread). Database failures raise `StoreError`; `ping()` and
@@ -40,6 +40,7 @@ from tallinn.ops.database import (
 from tallinn.ops.engine import make_engine, resolve_url
 from tallinn.ops.records import SecurityEvent, StoreHealth, TokenInfo
 from tallinn.ops.releases import Releases
+from tallinn.ops.rollouts import Rollouts
 from tallinn.ops.security_events import DETAIL_MAX, SecurityEvents
 from tallinn.ops.token_store import CACHE_TTL, REVOCATION_POLL, TOUCH_INTERVAL, TokenStore
 
@@ -94,6 +95,8 @@ class Store:
         self.audit_log = AuditLog(self.database, clock=clock)
         self.releases = Releases(self.database, self.audit_log, clock=clock)
         self.channels = Channels(self.database, self.audit_log, self.releases, clock=clock)
+        self.rollouts = Rollouts(self.database, self.audit_log, self.releases, self.channels,
+                                 clock=clock)
 
     @property
     def engine(self) -> Engine:
