@@ -136,3 +136,26 @@ def test_a_manifest_nested_too_deeply_is_an_error(out: Path) -> None:
         check(out, None)
     assert str(raised.value).startswith(f"{recorded}:")
     assert "not valid JSON" in str(raised.value)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("put_there", ["fifo", "huge"])
+def test_exporting_again_writes_over_a_fifo_or_a_huge_file_without_reading_it(
+    out: Path, library: Library, put_there: str
+) -> None:
+    """Exporting again over an owned file turned into a FIFO or a 10 GiB sparse file neither
+    waits on the FIFO nor reads the file whole: it is written over, and the export is whole."""
+    rel = _first_file(out)
+    wanted = (out / rel).read_bytes()
+    if put_there == "fifo":
+        (out / rel).unlink()
+        os.mkfifo(out / rel)
+    else:
+        with (out / rel).open("r+b") as handle:
+            handle.truncate(10 * 1024 * 1024 * 1024)
+    exporter = TARGETS[TARGET]
+    written = write_export(exporter, library, exporter.build(library), out)
+    assert rel in written.written
+    assert (out / rel).is_file()
+    assert (out / rel).read_bytes() == wanted
+    assert check(out, library) == []

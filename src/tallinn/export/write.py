@@ -60,6 +60,16 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _holds(folder: Path, rel: str, content: bytes) -> bool:
+    """Whether the file at `rel` has exactly `content`: read through the library's one read
+    path, never more than `content` and a byte, so a FIFO, a device or a huge file put where
+    an export goes is simply written over, not read."""
+    from tallinn.library.files import LibraryFiles, Limits
+
+    found = LibraryFiles(folder, Limits(max_file_bytes=max(1, len(content)))).read_bytes(rel)
+    return found == content
+
+
 def _prune(folder: Path, rel: str) -> None:
     """Remove the folders of `rel` that are left empty, up to (not including) `folder`."""
     parent = (folder / rel).parent
@@ -95,7 +105,7 @@ def write_export(exporter: Exporter, library: Library, result: Export, folder: P
     written: list[str] = []
     for rel, content in sorted(data.items()):
         path = _inside(folder, rel)
-        if path.is_file() and path.read_bytes() == content:
+        if _holds(folder, rel, content):
             continue
         atomic_write(path, content)
         written.append(rel)
