@@ -106,11 +106,15 @@ def test_smoke_reports_a_server_that_is_not_ready(serve_thread: StartThread, sto
 def _capture(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
-    def fake_http(registry: Registry, store: Any, config: ServeConfig) -> None:
-        seen.update(registry=registry, store=store, config=config, transport="http")
+    def fake_http(registry: Registry, store: Any, config: ServeConfig,
+                  *, follower: Any = None) -> None:
+        seen.update(registry=registry, store=store, config=config, transport="http",
+                    follower=follower)
 
-    async def fake_stdio(registry: Registry, store: Any, *, reload: bool) -> None:
-        seen.update(registry=registry, store=store, reload=reload, transport="stdio")
+    async def fake_stdio(registry: Registry, store: Any, *, reload: bool,
+                         follower: Any = None) -> None:
+        seen.update(registry=registry, store=store, reload=reload, transport="stdio",
+                    follower=follower)
 
     monkeypatch.setattr(serving, "serve_http", fake_http)
     monkeypatch.setattr(serving, "serve_stdio", fake_stdio)

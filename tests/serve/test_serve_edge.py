@@ -254,7 +254,7 @@ def test_serve_options_reach_the_edge_bounds(
     """--max-connections, --max-sessions and --session-idle-timeout reach the server config."""
     seen: dict[str, ServeConfig] = {}
 
-    def capture(registry: Registry, store: Any, config: ServeConfig) -> None:
+    def capture(registry: Registry, store: Any, config: ServeConfig, **_: Any) -> None:
         seen["config"] = config
 
     monkeypatch.setattr(serving, "serve_http", capture)

@@ -89,7 +89,7 @@ def test_serve_http_freezes_the_heap_before_serving(
         def run(self) -> None:
             frozen.append(gc.get_freeze_count())
 
-    monkeypatch.setattr(_run, "http_server", lambda *args: Server())
+    monkeypatch.setattr(_run, "http_server", lambda *args, **kwargs: Server())
     try:
         _run.serve_http(registry, FakeStore(), ServeConfig())
     finally:

@@ -27,9 +27,13 @@ from tallinn.cli.common import (
     settings,
     write_raw,
 )
+from tallinn.library import TallinnError
 
 if TYPE_CHECKING:
-    from tallinn.serve import Check
+    from pathlib import Path
+
+    from tallinn.library.source import LibrarySource
+    from tallinn.serve import ChannelFollower, Check
 
 
 app = command_app()
@@ -68,7 +72,37 @@ def serve(
         bool, typer.Option("--stateless", help="HTTP: no sessions; each request stands alone.")
     ] = False,
     reload: Annotated[
-        bool, typer.Option("--reload/--no-reload", help="Reload the library when its files change.")
+        bool | None,
+        typer.Option("--reload/--no-reload",
+                     help="Reload the library when its files change (default on for a folder).",
+                     show_default=False),
+    ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option("--from-store",
+                     help="Serve the release a channel of the state store points at, and "
+                     "follow the channel as it moves."),
+    ] = False,
+    channel: Annotated[
+        str, typer.Option("--channel", help="--from-store: the channel to serve.",
+                          metavar="CHANNEL")
+    ] = "production",
+    store_url: Annotated[
+        str | None,
+        typer.Option("--store", help="State store URL. Default: $TALLINN_STORE_URL, then "
+                     "<library>/.tallinn/state.db.", metavar="URL", show_default=False),
+    ] = None,
+    store_poll: Annotated[
+        float | None,
+        typer.Option("--store-poll", help="--from-store: seconds between reads of the "
+                     "channel (default 2; [serve] store_poll).", metavar="SECONDS",
+                     show_default=False),
+    ] = None,
+    store_listen: Annotated[
+        bool,
+        typer.Option("--store-listen/--no-store-listen",
+                     help="--from-store on PostgreSQL: hear channel moves at once "
+                     "(LISTEN/NOTIFY); off, poll only."),
     ] = True,
     production: Annotated[
         bool,
@@ -139,13 +173,22 @@ def serve(
     production = production or current.production
     root = current.library_path(library)
     cache_dir = current.cache_dir(root)
+    if from_store and reload:
+        fail("--from-store serves a stored release, which never changes: drop --reload "
+             "(the server follows the channel instead)")
+    url = store_url or current.store_url
+    follower = None
     with start_up():
         import anyio
 
         from tallinn import serve as serving
 
         serving.configure_logging(json_lines=production)
-        registry = serving.Registry(root, cache_dir=cache_dir)
+        if from_store:
+            follower, source = _follow(url, root, channel)
+            registry = serving.Registry(source)
+        else:
+            registry = serving.Registry(root, cache_dir=cache_dir)
         snapshot = registry.load()
     try:
         config = serving.resolve(
@@ -154,7 +197,7 @@ def serve(
             port=port,
             stateless=stateless,
             production=production,
-            reload=reload,
+            reload=not from_store if reload is None else reload,
             rate_limit=rate_limit,
             max_body_bytes=max_body_bytes,
             allowed_hosts=allowed_host or (),
@@ -165,15 +208,19 @@ def serve(
                 "max_sessions": max_sessions,
                 "session_idle_timeout": session_idle_timeout,
             },
+            store_poll=store_poll,
         )
     except serving.ConfigError as exc:
         fail(str(exc))
-    open_store = partial(
-        serving.open_state_store, current.store_url, root, required=production
-    )
-    if http or production:
+    open_store = partial(serving.open_state_store, url, root, required=production)
+    store: serving.StoreLike
+    if follower is not None:
+        follower.poll = config.store_poll
+        follower.listen = store_listen
+        store = follower.store
+    elif http or production:
         try:
-            store: serving.StoreLike = open_store()
+            store = open_store()
         except serving.StoreUnavailable as exc:
             fail(str(exc))
     else:
@@ -184,12 +231,14 @@ def serve(
         fail(busy, ExitCode.PROBLEMS)
     try:
         if http:
-            serving.serve_http(registry, store, config)
+            serving.serve_http(registry, store, config, follower=follower)
         else:
-            label = serving.store_label(store, current.store_url, root)
-            line = serving.startup_line(registry, production=production, store=label, url=None)
+            label = serving.store_label(store, url, root)
+            line = serving.startup_line(registry, production=production, store=label, url=None,
+                                        follower=follower)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
-            anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload))
+            anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload,
+                              follower=follower))
     except KeyboardInterrupt:
         pass
     except SystemExit as exc:
@@ -201,6 +250,21 @@ def serve(
              or f"cannot listen on {config.host}:{config.port}", ExitCode.PROBLEMS)
     finally:
         store.close()
+
+
+def _follow(url: str | None, root: Path, channel: str) -> tuple[ChannelFollower, LibrarySource]:
+    """The follower of `channel` and the source of its release; exit 2 with one line when the
+    store cannot be read or the channel has no release (a replica with nothing to serve)."""
+    from tallinn.ops.errors import StoreError
+    from tallinn.ops.store import connect_store
+    from tallinn.serve import ChannelFollower
+
+    try:
+        store = connect_store(url, library_root=root, isolated_migrations=True)
+        follower = ChannelFollower(store, channel)
+        return follower, follower.start()
+    except (StoreError, TallinnError) as exc:
+        fail(" ".join(str(exc).split()))
 
 
 def unusable_address(host: str, port: int) -> str | None:

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from tallinn.ops.audit_log import AuditLog
+from tallinn.ops.changes import announce
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import ChannelConflictError, ReleaseError
 from tallinn.ops.records import ChannelMove, ChannelState, Release
@@ -32,6 +33,11 @@ CHANNEL_MAX = 64
 _CHANNEL = re.compile(r"[a-z][a-z0-9-]*")
 # `expected` left out: compare with the release current when the call began.
 UNSET: Any = object()
+
+
+def channel_topic(channel: str) -> str:
+    """Given `production`, the change topic its moves are announced on: `channel:production`."""
+    return f"channel:{channel}"
 
 
 def check_channel(name: str) -> str:
@@ -146,6 +152,8 @@ class Channels:
                 reason=reason,
                 details={"from_id": None if seen is None else seen.id, "to_id": target.id},
             )
+            # Heard by every replica following the channel when this transaction commits.
+            announce(connection, channel_topic(channel))
         return ChannelMove(int(new_id), channel, action, seen, target, actor, now, reason)
 
     def _no_rollout(self, connection: Connection, channel: str) -> None:

@@ -7,6 +7,7 @@ app = build_app(registry, open_store(), ServeConfig(production=True))
 from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
 from tallinn.serve._events import EventRecorder, LazyStore, StoreLike, UnavailableStore
+from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
 from tallinn.serve._http import McpGuard, build_app
 from tallinn.serve._loadtest import LoadResult, run_load_test
 from tallinn.serve._logging import JsonFormatter, configure_logging
@@ -26,6 +27,7 @@ from tallinn.serve._server import TallinnServer, build_server
 from tallinn.serve._smoke import Check, run_smoke
 
 __all__ = [
+    "ChannelFollower",
     "Check",
     "ConfigError",
     "EventRecorder",
@@ -34,6 +36,7 @@ __all__ = [
     "LoadResult",
     "McpGuard",
     "Metrics",
+    "NoRelease",
     "Outcome",
     "RateLimit",
     "RateLimiter",
@@ -50,6 +53,7 @@ __all__ = [
     "build_server",
     "build_snapshot",
     "configure_logging",
+    "follow_channel",
     "http_server",
     "open_state_store",
     "parse_rate",

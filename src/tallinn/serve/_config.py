@@ -21,6 +21,7 @@ max_sessions = 1000       # stateful MCP sessions; past it, new sessions get 503
 session_idle_timeout = 1800  # seconds before an unused session is closed
 heap_check_interval = 5   # seconds between looks at the collector's oldest generation
 heap_growth = 0.25        # a full collection once it has grown by this share of the live heap
+store_poll = 2            # --from-store: seconds between reads of the channel (also --store-poll)
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class ServeConfig:
     max_sessions: int = 1000
     heap_check_interval: float = 5.0
     heap_growth: float = 0.25
+    store_poll: float = 2.0
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -173,6 +175,7 @@ def resolve(
     env_allowed_hosts: str = "",
     access_log: bool | None = None,
     edge: Mapping[str, float | None] | None = None,
+    store_poll: float | None = None,
 ) -> ServeConfig:
     """Combine options (given) over the library's `[serve]` table over defaults.
 
@@ -222,6 +225,11 @@ def resolve(
             "render_threads", table.get("render_threads", DEFAULT_RENDER_THREADS)),
     }
     bounds = edge_bounds(table, edge or {})
+    poll = store_poll if store_poll is not None else table.get("store_poll", 2.0)
+    poll_ok = isinstance(poll, int | float) and not isinstance(poll, bool)
+    if not poll_ok or not math.isfinite(poll) or not 0.05 <= poll <= 3600:
+        raise ConfigError(f"store_poll must be a number of seconds from 0.05 to 3600, "
+                          f"got {poll!r}")
     return ServeConfig(
         host=host,
         port=port,
@@ -246,6 +254,7 @@ def resolve(
         session_idle_timeout=bounds["session_idle_timeout"],
         heap_check_interval=bounds["heap_check_interval"],
         heap_growth=bounds["heap_growth"],
+        store_poll=float(poll),
     )
 
 

@@ -22,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp import types
@@ -46,6 +46,9 @@ from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
 from tallinn.serve._server import CLIENT_KEY, build_server
+
+if TYPE_CHECKING:
+    from tallinn.serve._follow import ChannelFollower
 
 log = logging.getLogger("tallinn.serve")
 
@@ -567,11 +570,13 @@ def build_app(
     config: ServeConfig | None = None,
     *,
     heap: HeapKeeper | None = None,
+    follower: ChannelFollower | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
 
     `heap`, when given, runs the process's full collections while the app runs (a serving
-    process passes one; tests and embedders leave the collector as it is).
+    process passes one; tests and embedders leave the collector as it is). With a `follower`,
+    the registry serves a channel of the store and follows it as it moves.
 
     Nothing here runs per request except the guard and the handlers: the library is loaded
     once, the snapshot's MCP views are computed at load, and patterns are compiled up front.
@@ -649,6 +654,11 @@ def build_app(
         if registry.reload_error:
             problems = list(registry.reload_error)
             body["reload_error"] = _problems(problems) if config.production else problems
+        if follower is not None:
+            body["release"] = follower.ready_body()
+            if follower.problem and store_ok:
+                reasons.append(follower.problem)
+                body["status"] = "not_ready"
         return JSONResponse(body, status_code=503 if reasons else 200)
 
     async def metrics_route(request: Request) -> Response:
@@ -663,6 +673,10 @@ def build_app(
                 await tg.start(heap.run)
             if config.reload:
                 await tg.start(watch_library, registry, stop)
+            if follower is not None:
+                from tallinn.serve._follow import follow_channel
+
+                await tg.start(follow_channel, follower, registry, stop)
             async with manager.run():
                 yield
             stop.set()

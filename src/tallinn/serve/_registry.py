@@ -104,18 +104,21 @@ class Registry:
         self._current = snapshot  # the one swap: a single reference assignment
         self.metrics.library_loaded(snapshot.library)
 
-    def _build(self, changed: Iterable[str] | None) -> Library:
+    def _build(self, changed: Iterable[str] | None,
+               source: LibrarySource | None = None) -> Library:
+        source = source or self.source
         if self._loader is not None:
-            return self._loader(self.root if self.root is not None else self.source)
-        library = build_library(self.source, cache_dir=self._cache_dir, previous=self._built,
+            return self._loader(source.root if source.root is not None else source)
+        library = build_library(source, cache_dir=self._cache_dir, previous=self._built,
                                 changed=changed)
         self._built = library
         return library
 
-    def _attempt(self, changed: Iterable[str] | None) -> Snapshot | tuple[str, ...]:
+    def _attempt(self, changed: Iterable[str] | None,
+                 source: LibrarySource | None = None) -> Snapshot | tuple[str, ...]:
         """Load and build off the event loop; a list of problems when the load is refused."""
         try:
-            library = self._build(changed)
+            library = self._build(changed, source)
         except LibraryError as exc:
             log.error("reload refused: %s", exc)
             return ("library folder is not usable (see the server log)",)
@@ -131,19 +134,23 @@ class Registry:
             return current
         return build_snapshot(library, previous=current)
 
-    async def reload(self, changed: Iterable[str] | None = None) -> ReloadResult:
+    async def reload(self, changed: Iterable[str] | None = None, *,
+                     source: LibrarySource | None = None) -> ReloadResult:
         """Load the library again; swap it in only if it has no errors and changed.
 
         `changed` names the library paths a watcher saw change (`commands/a.md`); without
-        it, every file is looked at.
+        it, every file is looked at. A `source` replaces the one served (another stored
+        release) once its library is swapped in; a refused one is forgotten.
         """
         async with self._lock:
-            result = await anyio.to_thread.run_sync(self._attempt, changed)
+            result = await anyio.to_thread.run_sync(self._attempt, changed, source)
             if isinstance(result, tuple):
                 self.reload_error = result
                 self.metrics.reload_failures.inc()
                 return ReloadResult(Outcome.REFUSED, result)
             self.reload_error = ()
+            if source is not None:
+                self.source = source
             if result is self._current:
                 return ReloadResult(Outcome.UNCHANGED)
             previous = self._current

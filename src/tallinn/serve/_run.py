@@ -33,6 +33,8 @@ from tallinn.serve._server import build_server
 if TYPE_CHECKING:
     import uvicorn
 
+    from tallinn.serve._follow import ChannelFollower
+
 log = logging.getLogger("tallinn.serve")
 Streams = tuple[Any, Any]  # the SDK's (read stream, write stream) pair
 # File descriptors kept for everything but client connections: the store, the watcher, logs.
@@ -94,8 +96,12 @@ def store_label(store: StoreLike, url: str | None, library_root: Path) -> str:
     return f"sqlite:///{base / '.tallinn' / 'state.db'}"
 
 
-def startup_line(registry: Registry, *, production: bool, store: str, url: str | None) -> str:
-    """`tallinn 0.4.0 serving 14 prompts at http://127.0.0.1:8000/mcp (production, store: ...)`."""
+def startup_line(registry: Registry, *, production: bool, store: str, url: str | None,
+                 follower: ChannelFollower | None = None) -> str:
+    """`tallinn 0.4.0 serving 14 prompts at http://127.0.0.1:8000/mcp (production, store: ...)`.
+
+    Serving a channel, the line ends with `, release 3 (ab12cd34ef56) of channel production`.
+    """
     from tallinn import __version__
 
     snapshot = registry.current
@@ -103,7 +109,9 @@ def startup_line(registry: Registry, *, production: bool, store: str, url: str |
     noun = "prompt" if count == 1 else "prompts"
     where = f"at {url}" if url else "over stdio"
     mode = "production" if production else "development"
-    return f"tallinn {__version__} serving {count} {noun} {where} ({mode}, store: {store})"
+    origin = f", {follower.described}" if follower is not None else ""
+    return (f"tallinn {__version__} serving {count} {noun} {where} ({mode}, store: {store}"
+            f"{origin})")
 
 
 async def serve_stdio(
@@ -112,10 +120,12 @@ async def serve_stdio(
     *,
     reload: bool = True,
     transport: Callable[[], AbstractAsyncContextManager[Streams]] | None = None,
+    follower: ChannelFollower | None = None,
 ) -> None:
     """Serve one client over this process's stdin and stdout until it disconnects.
 
-    `transport` replaces stdin/stdout (tests pass in-memory streams).
+    `transport` replaces stdin/stdout (tests pass in-memory streams); a `follower` follows
+    a channel of the store.
     """
     from mcp.server.stdio import stdio_server
 
@@ -126,6 +136,10 @@ async def serve_stdio(
         await tg.start(recorder.run)
         if reload:
             await tg.start(watch_library, registry, stop)
+        if follower is not None:
+            from tallinn.serve._follow import follow_channel
+
+            await tg.start(follow_channel, follower, registry, stop)
         async with (transport or stdio_server)() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         stop.set()
@@ -232,7 +246,8 @@ def fit_connections(config: ServeConfig, fd_limit: int) -> ServeConfig:
     return replace(config, max_connections=fitting)
 
 
-def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uvicorn.Server:
+def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
+                follower: ChannelFollower | None = None) -> uvicorn.Server:
     """A uvicorn server for `build_app(registry, store, config)`, not yet running."""
     import uvicorn
 
@@ -240,7 +255,7 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
     from tallinn.serve._http import build_app
 
     heap = HeapKeeper(config.heap_check_interval, config.heap_growth)
-    app = build_app(registry, store, config, heap=heap)
+    app = build_app(registry, store, config, heap=heap, follower=follower)
     config = fit_connections(config, raise_fd_limit(config.max_connections + _SPARE_FDS))
     uvicorn_config = uvicorn.Config(
         app,
@@ -268,14 +283,16 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig) -> uv
                 host = f"[{address[0]}]" if ":" in address[0] else address[0]
                 label = store_label(store, None, registry.root or Path.cwd())
                 url = f"http://{host}:{address[1]}/mcp"
-                log.info(startup_line(registry, production=production, store=label, url=url))
+                log.info(startup_line(registry, production=production, store=label, url=url,
+                                      follower=follower))
 
     return AnnouncingServer(uvicorn_config)
 
 
-def serve_http(registry: Registry, store: StoreLike, config: ServeConfig) -> None:
+def serve_http(registry: Registry, store: StoreLike, config: ServeConfig, *,
+               follower: ChannelFollower | None = None) -> None:
     """Serve over streamable HTTP until interrupted (SIGINT or SIGTERM)."""
-    server = http_server(registry, store, config)
+    server = http_server(registry, store, config, follower=follower)
     settle_heap()
     server.run()
 
