@@ -19,12 +19,13 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
+    StoreOption,
     command_app,
     fail,
     out,
     write_raw,
 )
-from tallinn.cli.token import StoreOption, note, opened
+from tallinn.cli.token import note, opened
 from tallinn.wording import plural
 
 app = command_app()

@@ -14,9 +14,9 @@ import typer
 from rich import box
 from rich.table import Table
 
-from tallinn.cli.common import JsonOption, LibraryOption, command_app, out, write_raw
+from tallinn.cli.common import JsonOption, LibraryOption, StoreOption, command_app, out, write_raw
 from tallinn.cli.release import ReleaseArgument, actor, release_data, translated
-from tallinn.cli.token import StoreOption, note, opened
+from tallinn.cli.token import note, opened
 from tallinn.wording import plural
 
 if TYPE_CHECKING:

@@ -125,6 +125,16 @@ LibraryOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        help="Store URL (sqlite:///path or postgresql://...). Default: $TALLINN_STORE_URL, "
+        "then <library>/.tallinn/state.db.",
+        metavar="URL",
+        show_default=False,
+    ),
+]
 
 
 def fail(message: str, code: int = ExitCode.USAGE) -> NoReturn:

@@ -16,6 +16,7 @@ from rich.table import Table
 from tallinn.cli.common import (
     ExitCode,
     LibraryOption,
+    StoreOption,
     command_app,
     err,
     fail,
@@ -125,12 +126,7 @@ def gates(
                      "(its version or id prefix), not the library folder.", metavar="ID",
                      show_default=False),
     ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option("--store", help="State store URL holding --release. Default: "
-                     "$TALLINN_STORE_URL, then <library>/.tallinn/state.db.", metavar="URL",
-                     show_default=False),
-    ] = None,
+    store: StoreOption = None,
 ) -> None:
     """Run the quality gates and write the production readiness report (exit 1 on NO-GO).
 

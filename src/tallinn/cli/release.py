@@ -25,6 +25,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
+    StoreOption,
     command_app,
     fail,
     library_path,
@@ -32,7 +33,7 @@ from tallinn.cli.common import (
     settings,
     write_raw,
 )
-from tallinn.cli.token import StoreOption, note, opened, store_failed
+from tallinn.cli.token import note, opened, store_failed
 from tallinn.library import TallinnError
 from tallinn.wording import plural
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from tallinn.cli.channel import ChannelOption, ReasonOption
-from tallinn.cli.common import JsonOption, LibraryOption, command_app, write_raw
+from tallinn.cli.common import JsonOption, LibraryOption, StoreOption, command_app, write_raw
 from tallinn.cli.release import ReleaseArgument, actor, translated
-from tallinn.cli.token import StoreOption, note, opened
+from tallinn.cli.token import note, opened
 
 if TYPE_CHECKING:
     from tallinn.ops.rollouts import Rollout

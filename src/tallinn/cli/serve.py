@@ -21,6 +21,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
+    StoreOption,
     command_app,
     console,
     fail,
@@ -87,11 +88,7 @@ def serve(
         str, typer.Option("--channel", help="--from-store: the channel to serve.",
                           metavar="CHANNEL")
     ] = "production",
-    store_url: Annotated[
-        str | None,
-        typer.Option("--store", help="State store URL. Default: $TALLINN_STORE_URL, then "
-                     "<library>/.tallinn/state.db.", metavar="URL", show_default=False),
-    ] = None,
+    store_url: StoreOption = None,
     store_poll: Annotated[
         float | None,
         typer.Option("--store-poll", help="--from-store: seconds between reads of the "

@@ -20,6 +20,7 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
+    StoreOption,
     command_app,
     err,
     fail,
@@ -42,16 +43,6 @@ db_app = command_app(help="The state store's schema migrations.", no_args_is_hel
 app.add_typer(token_app, name="token")
 app.add_typer(db_app, name="db")
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store",
-        help="Store URL (sqlite:///path or postgresql://...). Default: $TALLINN_STORE_URL, "
-        "then <library>/.tallinn/state.db.",
-        metavar="URL",
-        show_default=False,
-    ),
-]
 NameArgument = Annotated[str, typer.Argument(help="Token name, e.g. ci or alice-laptop.")]
 
 
