@@ -44,7 +44,9 @@ from typing import Any
 import httpx2
 import psutil
 
-PROTOCOL = "2025-11-25"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import PROTOCOL, initialize_body
+
 HEALTH_TARGET_MS = 100.0
 CALLS: list[dict[str, Any]] = [
     {"method": "prompts/list", "params": {}},
@@ -160,16 +162,7 @@ class Soak:
         async with httpx2.AsyncClient(
             headers=headers, timeout=timeout, limits=limits, verify=self.tls
         ) as http:
-            init = {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": PROTOCOL,
-                    "capabilities": {},
-                    "clientInfo": {"name": f"soak-{index}", "version": "0"},
-                },
-            }
+            init = initialize_body(f"soak-{index}")
             # Sessions open a few at a time, before the measured minute begins.
             try:
                 async with self.opening:
