@@ -103,3 +103,18 @@ def test_from_store_with_reload_is_refused(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 2
     assert "--from-store serves a stored release" in done.stderr
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    (0.01, "[serve] store_poll must be at least 0.05, got 0.01"),
+    (4000, "[serve] store_poll must be at most 3600, got 4000"),
+    ("2s", "[serve] store_poll must be a number of seconds, got '2s'"),
+])
+def test_store_poll_is_bounded(value: object, said: str) -> None:
+    """`[serve] store_poll` is checked with the other bounds: from 0.05 to 3600 seconds."""
+    from tallinn.serve import ConfigError, resolve
+
+    with pytest.raises(ConfigError) as raised:
+        resolve({"store_poll": value})
+    assert str(raised.value) == said
+    assert resolve({"store_poll": 5}, store_poll=0.2).store_poll == 0.2

@@ -46,20 +46,22 @@ _RATE = re.compile(
 _OFF = frozenset({"off", "none", "0", "false", "no"})
 
 
-# The network edge: every bound with its default, its type and its smallest allowed value.
-EDGE_DEFAULTS: dict[str, tuple[float, type, float]] = {
-    "max_connections": (2000, int, 1),
-    "header_timeout": (10.0, float, 0.1),
-    "body_timeout": (30.0, float, 0.1),
-    "keep_alive_timeout": (5.0, float, 0.1),
-    "backlog": (2048, int, 1),
-    "max_requests": (500, int, 1),
-    "max_working": (32, int, 1),
-    "max_streams": (1000, int, 1),
-    "max_sessions": (1000, int, 1),
-    "session_idle_timeout": (1800.0, float, 1.0),
-    "heap_check_interval": (5.0, float, 0.1),
-    "heap_growth": (0.25, float, 0.01),
+# The network edge (and the store poll of --from-store): every bound with its default, its
+# type, and its smallest and largest allowed values.
+EDGE_DEFAULTS: dict[str, tuple[float, type, float, float]] = {
+    "max_connections": (2000, int, 1, math.inf),
+    "header_timeout": (10.0, float, 0.1, math.inf),
+    "body_timeout": (30.0, float, 0.1, math.inf),
+    "keep_alive_timeout": (5.0, float, 0.1, math.inf),
+    "backlog": (2048, int, 1, math.inf),
+    "max_requests": (500, int, 1, math.inf),
+    "max_working": (32, int, 1, math.inf),
+    "max_streams": (1000, int, 1, math.inf),
+    "max_sessions": (1000, int, 1, math.inf),
+    "session_idle_timeout": (1800.0, float, 1.0, math.inf),
+    "heap_check_interval": (5.0, float, 0.1, math.inf),
+    "heap_growth": (0.25, float, 0.01, math.inf),
+    "store_poll": (2.0, float, 0.05, 3600.0),
 }
 
 
@@ -224,12 +226,7 @@ def resolve(
         "render_threads": _positive_whole(
             "render_threads", table.get("render_threads", DEFAULT_RENDER_THREADS)),
     }
-    bounds = edge_bounds(table, edge or {})
-    poll = store_poll if store_poll is not None else table.get("store_poll", 2.0)
-    poll_ok = isinstance(poll, int | float) and not isinstance(poll, bool)
-    if not poll_ok or not math.isfinite(poll) or not 0.05 <= poll <= 3600:
-        raise ConfigError(f"store_poll must be a number of seconds from 0.05 to 3600, "
-                          f"got {poll!r}")
+    bounds = edge_bounds(table, {**(edge or {}), "store_poll": store_poll})
     return ServeConfig(
         host=host,
         port=port,
@@ -254,7 +251,7 @@ def resolve(
         session_idle_timeout=bounds["session_idle_timeout"],
         heap_check_interval=bounds["heap_check_interval"],
         heap_growth=bounds["heap_growth"],
-        store_poll=float(poll),
+        store_poll=bounds["store_poll"],
     )
 
 
@@ -265,7 +262,7 @@ def edge_bounds(table: Mapping[str, Any], given: Mapping[str, float | None]) -> 
     takes its default from `EDGE_DEFAULTS`.
     """
     bounds: dict[str, float] = {}
-    for key, (default, kind, smallest) in EDGE_DEFAULTS.items():
+    for key, (default, kind, smallest, largest) in EDGE_DEFAULTS.items():
         value = given.get(key)
         where = f"--{key.replace('_', '-')}"
         if value is None:
@@ -276,6 +273,8 @@ def edge_bounds(table: Mapping[str, Any], given: Mapping[str, float | None]) -> 
             raise ConfigError(f"{where} must be {noun}, got {value!r}")
         if not math.isfinite(value) or value < smallest:
             raise ConfigError(f"{where} must be at least {smallest:g}, got {value!r}")
+        if value > largest:
+            raise ConfigError(f"{where} must be at most {largest:g}, got {value!r}")
         bounds[key] = float(value)
     return bounds
 
