@@ -55,7 +55,7 @@ from tallinn.ops.rollout import (
     window_signals,
 )
 from tallinn.ops.rollout.controller import ENDED
-from tallinn.ops.rollout.signals import STARS, minute_of
+from tallinn.ops.rollout.signals import STARS, window_start
 from tallinn.ops.schema import channel_history, channels, rollout_ratings, rollout_signals, rollouts
 
 COMMENT_MAX = 2000
@@ -106,6 +106,7 @@ def plan_json(plan: RolloutPlan) -> str:
         "max_error_rate": plan.max_error_rate, "min_satisfaction": plan.min_satisfaction,
         "min_requests": plan.min_requests, "min_ratings": plan.min_ratings,
         "alpha": plan.alpha, "check_every": plan.check_every.total_seconds(),
+        "resolution": plan.resolution.total_seconds(),
     }, sort_keys=True)
 
 
@@ -118,6 +119,7 @@ def plan_from_json(text: str) -> RolloutPlan:
         min_satisfaction=float(data["min_satisfaction"]),
         min_requests=int(data["min_requests"]), min_ratings=int(data["min_ratings"]),
         alpha=float(data["alpha"]), check_every=timedelta(seconds=data["check_every"]),
+        resolution=timedelta(seconds=data.get("resolution", 60)),
     )
 
 
@@ -172,9 +174,7 @@ class Rollouts:
         """The `WindowSignals` of the current step: every replica's batches and the ratings
         since the step began (from its first whole minute), for both releases."""
         since = rollout.state.step_started_at
-        start = minute_of(since)
-        if start < since:
-            start += timedelta(minutes=1)
+        start = window_start(since, rollout.plan.resolution)
         ids = (rollout.stable.id, rollout.candidate.id)
         with self._db.transaction("read a rollout's signals") as connection:
             rows = connection.execute(select(rollout_signals).where(
@@ -198,7 +198,8 @@ class Rollouts:
             batches.append(SignalBatch(" ratings", seq, release, start,
                                        ReleaseTotals(ratings=tuple(counts))))
         return window_signals(batches, since=since, candidate=rollout.candidate.id,
-                              stable=rollout.stable.id, until=until)
+                              stable=rollout.stable.id, until=until,
+                              resolution=rollout.plan.resolution)
 
     # -- signals and ratings ----------------------------------------------------------------
 

@@ -39,13 +39,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallinn import __version__
+from tallinn.ops.rollout.assign import client_identity
+from tallinn.ops.rollout.errors import ClientHeaderError
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._events import CachesTokens, EventRecorder, ReportsHealth, StoreLike
 from tallinn.serve._heap import HeapKeeper
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
-from tallinn.serve._server import CLIENT_KEY, build_server
+from tallinn.serve._server import build_server
+from tallinn.serve._split import CLIENT_KEY, HEADER_KEY
 
 if TYPE_CHECKING:
     from tallinn.serve._follow import ChannelFollower
@@ -341,6 +344,14 @@ class McpGuard:
         if await self._limited(scope, receive, send, client):
             return
         scope[CLIENT_KEY] = client
+        named = headers.get("x-tallinn-client")
+        if named is not None and named.strip():
+            try:
+                client_identity(header=named)
+            except ClientHeaderError as exc:
+                await _json(400, "bad_client_header", str(exc))(scope, receive, send)
+                return
+            scope[HEADER_KEY] = named
         send = self._observing(send, client)
         if scope["method"] == "GET":  # the notification stream of a session
             if self._streams >= self.config.max_streams:
@@ -676,7 +687,7 @@ def build_app(
             if follower is not None:
                 from tallinn.serve._follow import follow_channel
 
-                await tg.start(follow_channel, follower, registry, stop)
+                await tg.start(follow_channel, follower, registry, stop, mcp_server.serving)
             async with manager.run():
                 yield
             stop.set()

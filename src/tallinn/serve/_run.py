@@ -139,7 +139,7 @@ async def serve_stdio(
         if follower is not None:
             from tallinn.serve._follow import follow_channel
 
-            await tg.start(follow_channel, follower, registry, stop)
+            await tg.start(follow_channel, follower, registry, stop, server.serving)
         async with (transport or stdio_server)() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         stop.set()

@@ -1,6 +1,7 @@
 """The MCP server: the SDK's low-level `Server` with handlers over a `Registry`.
 
-Every handler takes `registry.snapshot()` once and answers from it. Problems the client caused
+Every handler answers from the one snapshot picked for its request (`Serving.served()`: the
+registry's, or during a rollout the release the client is assigned to). Problems the client caused
 are JSON-RPC errors with code -32602 (INVALID_PARAMS) and a message naming the problem; any
 other failure is logged in full and answered with a short "internal error".
 """
@@ -33,23 +34,37 @@ from pydantic import ValidationError
 
 from tallinn import __version__
 from tallinn.library import ArgType, RenderError, render
+from tallinn.library.errors import ArgumentError
+from tallinn.ops.rollout.signals import Outcome as Signal
 from tallinn.serve._catalog import Snapshot, UriError, parse_uri
 from tallinn.serve._config import ConfigError, ServeConfig, resolve
 from tallinn.serve._events import EventRecorder
 from tallinn.serve._limits import RenderPool, RequestLimits, check_sizes, render_work
 from tallinn.serve._registry import Registry
-from tallinn.serve._tools import TOOL_NAMES, TOOLS, call_tool, tool_work
+from tallinn.serve._split import CLIENT_KEY, Served, Serving, Split, assigned, identity_of
+from tallinn.serve._tools import (
+    RATE_TOOL,
+    TOOL_NAMES,
+    TOOLS,
+    call_tool,
+    rating_arguments,
+    tool_error,
+    tool_work,
+)
 
 log = logging.getLogger("tallinn.serve")
 
 INVALID_PARAMS = types.INVALID_PARAMS
 INTERNAL_ERROR = types.INTERNAL_ERROR
-CLIENT_KEY = "tallinn.client"  # set in the ASGI scope by the HTTP guard
 _NOTIFY_ALL = NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True)
 _NOTIFY_TIMEOUT = 2.0
 _MAX_COMPLETIONS = 100
 _MAX_SUGGESTED_NAME = 200
 _BOOLEANS = ("false", "true")
+_IDENTITY = "tallinn.identity"
+# The requests a release's error rate is about; lists and completions cannot fail by the
+# release's fault, and a rating is the client's word, not a use.
+_COUNTED = frozenset({"prompts/get", "resources/read", "tools/call"})
 INSTRUCTIONS = (
     "Prompts of a Tallinn prompt library. Every command is a prompt; its source and every "
     "component are resources under tallinn://. Use search_prompts to find a command and "
@@ -66,6 +81,7 @@ class TallinnServer(Server[dict[str, Any]]):
 
     notifier: Notifier
     renders: RenderPool
+    serving: Serving
 
     def create_initialization_options(
         self,
@@ -113,6 +129,8 @@ class Notifier:
         if not isinstance(connection, Connection) or not connection.has_standalone_channel:
             return
         if connection not in self._connections:
+            # Kept for a rollout's moves: a client's identity does not change on its session.
+            connection.state[_IDENTITY] = str(identity_of(ctx))
             self._connections.add(connection)
             connection.exit_stack.callback(self._connections.discard, connection)
 
@@ -141,6 +159,19 @@ class Notifier:
             for connection in connections:
                 tg.start_soon(self._notify, connection)
 
+    async def moved(self, before: Split | None, after: Split | None) -> None:
+        """A rollout's split changed: the sessions now served another release get
+        list_changed (2026-era listeners, which are not tied to a client, all get it)."""
+        for event in (PromptsListChanged(), ResourcesListChanged(), ToolsListChanged()):
+            await self.bus.publish(event)
+        moved = [connection for connection in list(self._connections)
+                 if _release_of(before, connection) != _release_of(after, connection)]
+        if not moved:
+            return
+        async with anyio.create_task_group() as tg:
+            for connection in moved:
+                tg.start_soon(self._notify, connection)
+
     @staticmethod
     async def _notify(connection: Connection) -> None:
         with anyio.move_on_after(_NOTIFY_TIMEOUT):
@@ -150,6 +181,14 @@ class Notifier:
                 await connection.send_tool_list_changed()
             except Exception:
                 log.debug("could not notify a session", exc_info=True)
+
+
+def _release_of(split: Split | None, connection: Connection) -> str | None:
+    """The candidate's id when `split` gives it to the session's client, else None."""
+    identity = connection.state.get(_IDENTITY)
+    if split is None or not isinstance(identity, str) or not assigned(split, identity):
+        return None
+    return split.candidate_release
 
 
 def client_of(ctx: ServerRequestContext[Any, Any]) -> str:
@@ -168,8 +207,9 @@ def invalid(message: str) -> MCPError:
 class Observe:
     """Server middleware: metrics for every request, and no internal detail on the wire."""
 
-    def __init__(self, registry: Registry, notifier: Notifier) -> None:
-        self.registry = registry
+    def __init__(self, serving: Serving, notifier: Notifier) -> None:
+        self.serving = serving
+        self.registry = serving.registry
         self.notifier = notifier
 
     async def __call__(
@@ -182,6 +222,7 @@ class Observe:
             return await call_next(ctx)
         started = time.perf_counter()
         outcome = "ok"
+        served, entered = self.serving.enter(ctx)
         try:
             result = await call_next(ctx)
             if isinstance(result, dict) and result.get("isError"):
@@ -198,16 +239,32 @@ class Observe:
             log.exception("internal error answering %s", method)
             raise MCPError(code=INTERNAL_ERROR, message="internal error") from None
         finally:
+            self.serving.leave(entered)
             self.registry.metrics.observe_request(
-                method, self._prompt_label(ctx), outcome, time.perf_counter() - started
+                method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started
             )
+            self._count(ctx, served, outcome)
 
-    def _prompt_label(self, ctx: ServerRequestContext[Any, Any]) -> str:
+    def _count(self, ctx: ServerRequestContext[Any, Any], served: Served, outcome: str) -> None:
+        """Count the request for its release's signals (serving from the store only)."""
+        signals = self.serving.signals
+        if signals is None or served.release is None or ctx.method not in _COUNTED:
+            return
+        if ctx.method == "tools/call" and (ctx.params or {}).get("name") == RATE_TOOL.name:
+            return
+        if served.fault or outcome == "error":
+            signals.record(served.release, Signal.SERVER_ERROR)
+        elif outcome in ("invalid_params", "tool_error"):
+            signals.record(served.release, Signal.CLIENT_ERROR)
+        else:
+            signals.record(served.release, Signal.OK)
+
+    @staticmethod
+    def _prompt_label(ctx: ServerRequestContext[Any, Any], served: Served) -> str:
         if ctx.method != "prompts/get" or not ctx.params:
             return ""
         name = ctx.params.get("name")
-        current = self.registry.current
-        if isinstance(name, str) and current is not None and name in current.library.commands:
+        if isinstance(name, str) and name in served.snapshot.library.commands:
             return name
         return "_unknown"
 
@@ -251,12 +308,16 @@ def build_server(
     *,
     name: str = "tallinn",
     config: ServeConfig | None = None,
+    serving: Serving | None = None,
 ) -> TallinnServer:
     """Build the low-level MCP server over `registry`; security events go to `recorder`.
 
-    Request limits come from `config`, else from the library's `[serve]` table.
+    Request limits come from `config`, else from the library's `[serve]` table. `serving`
+    (over the same registry) splits clients between two releases during a rollout; without
+    it every client gets the registry's library.
     """
     notifier = Notifier()
+    serving = serving or Serving(registry)
     config = config or _library_config(registry)
     limits = RequestLimits.of(config)
     renders = RenderPool(config.render_threads)
@@ -264,12 +325,13 @@ def build_server(
     async def list_prompts(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
     ) -> HandlerResult:
-        return {**_LIST_PROMPTS, "prompts": list(registry.snapshot().prompts)}
+        return {**_LIST_PROMPTS, "prompts": list(serving.served().snapshot.prompts)}
 
     async def get_prompt(
         ctx: ServerRequestContext[Any, Any], params: types.GetPromptRequestParams
     ) -> HandlerResult:
-        snapshot = registry.snapshot()
+        served = serving.served()
+        snapshot = served.snapshot
         command = snapshot.library.commands.get(params.name)
         if command is None:
             raise _unknown_prompt(snapshot, params.name)
@@ -281,6 +343,8 @@ def build_server(
         try:
             text = await renders.run(work, render, snapshot.library, command, arguments)
         except RenderError as exc:
+            # A bad argument is the client's; a command that cannot render is the release's.
+            served.fault = not isinstance(exc, ArgumentError)
             raise invalid(str(exc)) from None
         # The wire form of a GetPromptResult: the SDK validates a result against the protocol
         # on its way out, so building the models first would only validate it twice.
@@ -293,12 +357,12 @@ def build_server(
     async def list_resources(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams
     ) -> HandlerResult:
-        return {**_LIST_RESOURCES, "resources": list(registry.snapshot().resources)}
+        return {**_LIST_RESOURCES, "resources": list(serving.served().snapshot.resources)}
 
     async def read_resource(
         ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
     ) -> types.ReadResourceResult:
-        snapshot = registry.snapshot()
+        snapshot = serving.served().snapshot
         uri = params.uri
         try:
             parse_uri(uri)
@@ -316,19 +380,55 @@ def build_server(
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=list(TOOLS))
+        offered = [*TOOLS, RATE_TOOL] if serving.ratings is not None else list(TOOLS)
+        return types.ListToolsResult(tools=offered)
 
     async def call(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
+        ratings = serving.ratings
+        if params.name == RATE_TOOL.name and ratings is not None:
+            return await rate(ctx, ratings, params.arguments or {})
         if params.name not in TOOL_NAMES:
+            names = TOOL_NAMES | {RATE_TOOL.name} if ratings is not None else TOOL_NAMES
             raise invalid(
-                f"unknown tool '{params.name[:80]}' (tools: {', '.join(sorted(TOOL_NAMES))})"
+                f"unknown tool '{params.name[:80]}' (tools: {', '.join(sorted(names))})"
             )
-        snapshot = registry.snapshot()
+        served = serving.served()
+        snapshot = served.snapshot
         arguments = params.arguments or {}
         work = tool_work(snapshot, params.name, arguments)
-        return await renders.run(work, call_tool, snapshot, params.name, arguments, limits)
+
+        def fault() -> None:
+            served.fault = True
+
+        return await renders.run(work, call_tool, snapshot, params.name, arguments, limits,
+                                 fault)
+
+    async def rate(ctx: ServerRequestContext[Any, Any], ratings: Any,
+                   arguments: dict[str, Any]) -> types.CallToolResult:
+        served = serving.served()
+        try:
+            prompt, stars, comment = rating_arguments(served.snapshot, arguments)
+        except ValueError as exc:
+            return tool_error(str(exc))
+        release = served.release
+        if release is None:  # a server whose library is a folder offers no rate_prompt
+            return tool_error("ratings are recorded only by a server serving a release")
+        client = str(identity_of(ctx))
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: ratings.rate(release, prompt, stars, client=client, comment=comment))
+        except Exception:
+            log.exception("could not record a rating of %s", prompt)
+            return tool_error("the rating could not be recorded right now; try again later")
+        label = (serving.split.candidate_label if serving.split is not None
+                 and release == serving.split.candidate_release else serving.stable_label)
+        data = {"name": prompt, "rating": stars, "release": label or release[:12]}
+        return types.CallToolResult(
+            content=[types.TextContent(text=f"recorded {stars} of 5 for {prompt} "
+                                       f"(release {data['release']}); thank you")],
+            structured_content=data)
 
     async def complete(
         ctx: ServerRequestContext[Any, Any], params: types.CompleteRequestParams
@@ -336,7 +436,7 @@ def build_server(
         ref = params.ref
         if not isinstance(ref, types.PromptReference):
             return types.CompleteResult(completion=types.Completion(values=[]))
-        snapshot = registry.snapshot()
+        snapshot = serving.served().snapshot
         command = snapshot.library.commands.get(ref.name)
         if command is None:
             raise _unknown_prompt(snapshot, ref.name)
@@ -376,8 +476,10 @@ def build_server(
     server.add_request_handler("prompts/list", types.PaginatedRequestParams, list_prompts)
     server.add_request_handler("prompts/get", types.GetPromptRequestParams, get_prompt)
     server.add_request_handler("resources/list", types.PaginatedRequestParams, list_resources)
-    server.middleware.append(Observe(registry, notifier))
+    server.middleware.append(Observe(serving, notifier))
     registry.subscribe(notifier.changed)
+    serving.subscribe(notifier.moved)
     server.notifier = notifier
+    server.serving = serving
     server.renders = renders
     return server

@@ -1,4 +1,7 @@
-"""The three MCP tools: search_prompts, render_prompt, list_commands.
+"""The MCP tools: search_prompts, render_prompt, list_commands, and rate_prompt.
+
+`rate_prompt` is offered only by a server that serves releases from the store: a rating is
+recorded against the release that served the client (see `tallinn.serve._split`).
 
 A problem with a tool's arguments is a tool result with `isError` (the model can read it and
 try again); only an unknown tool is a protocol error.
@@ -13,6 +16,7 @@ from typing import Any
 from mcp import types
 
 from tallinn.library import RenderError, render
+from tallinn.library.errors import ArgumentError
 from tallinn.serve._catalog import Snapshot, command_summary
 from tallinn.serve._config import ServeConfig
 from tallinn.serve._limits import RequestLimits, check_sizes, render_work
@@ -142,6 +146,63 @@ TOOLS: tuple[types.Tool, ...] = (
     ),
 )
 TOOL_NAMES = frozenset(t.name for t in TOOLS)
+COMMENT_MAX = 2000
+STARS = 5
+RATE_TOOL = types.Tool(
+    name="rate_prompt",
+    title="Rate a prompt",
+    description="Rate a command of the prompt library from 1 (useless) to 5 (excellent), "
+    "with an optional comment, after using it. Ratings decide whether a new release of the "
+    "library is rolled out further.",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "description": "Command name."},
+            "rating": {"type": "integer", "minimum": 1, "maximum": STARS,
+                       "description": "1 to 5 stars; 4 and 5 count as satisfied."},
+            "comment": {"type": "string", "maxLength": COMMENT_MAX,
+                        "description": "What worked or did not (optional)."},
+        },
+        "required": ["name", "rating"],
+        "additionalProperties": False,
+    },
+    output_schema={
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "rating": {"type": "integer"},
+                       "release": {"type": "string"}},
+        "required": ["name", "rating", "release"],
+    },
+    annotations=types.ToolAnnotations(read_only_hint=False, idempotent_hint=False),
+)
+
+
+def rating_arguments(snapshot: Snapshot, arguments: Mapping[str, Any]
+                     ) -> tuple[str, int, str | None]:
+    """Given `rate_prompt`'s arguments, return (command name, stars, comment), checked;
+    `ToolArgumentError` names what is wrong."""
+    _only(arguments, {"name", "rating", "comment"})
+    name = arguments.get("name")
+    if not isinstance(name, str) or not name:
+        raise ToolArgumentError("'name' must be a command name")
+    command = snapshot.library.commands.get(name.lstrip("/"))
+    if command is None:
+        raise ToolArgumentError(
+            f"unknown prompt '{_shorten(name)}' (use search_prompts or list_commands)")
+    rating = arguments.get("rating")
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= STARS:
+        raise ToolArgumentError(f"'rating' must be a whole number of stars from 1 to {STARS}")
+    comment = arguments.get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise ToolArgumentError("'comment' must be a string")
+    if comment is not None and len(comment) > COMMENT_MAX:
+        raise ToolArgumentError(
+            f"'comment' is {len(comment):,} characters long; the limit is {COMMENT_MAX:,}")
+    return command.name, rating, comment or None
+
+
+def tool_error(message: str) -> types.CallToolResult:
+    """A tool result the model can read: `isError` with `message`."""
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
 
 def call_tool(
@@ -149,13 +210,20 @@ def call_tool(
     name: str,
     arguments: Mapping[str, Any],
     limits: RequestLimits = _DEFAULT_LIMITS,
+    on_fault: Callable[[], None] | None = None,
 ) -> types.CallToolResult:
-    """Run tool `name`; argument and render problems come back as `isError` results."""
+    """Run tool `name`; argument and render problems come back as `isError` results.
+
+    `on_fault` is called when the problem is the library's (a command that cannot be
+    rendered whatever the arguments), not the caller's.
+    """
     handler = _HANDLERS[name]
     try:
         data = handler(snapshot, arguments, limits)
     except (ToolArgumentError, RenderError) as exc:
-        return types.CallToolResult(content=[types.TextContent(text=str(exc))], is_error=True)
+        if on_fault is not None and not isinstance(exc, (ToolArgumentError, ArgumentError)):
+            on_fault()
+        return tool_error(str(exc))
     text = data["text"] if name == "render_prompt" else json.dumps(data, ensure_ascii=False)
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=data)
 

@@ -42,7 +42,7 @@ from tallinn.ops.rollout.guards import (
     satisfaction_regression,
 )
 from tallinn.ops.rollout.plan import RolloutPlan
-from tallinn.ops.rollout.signals import ReleaseTotals, SignalBatch, merge_batches
+from tallinn.ops.rollout.signals import MINUTE, ReleaseTotals, SignalBatch, merge_batches
 
 
 class Phase(StrEnum):
@@ -119,9 +119,10 @@ class Decision:
 
 
 def window_signals(batches: list[SignalBatch], *, since: datetime, candidate: str,
-                   stable: str, until: datetime | None = None) -> WindowSignals:
+                   stable: str, until: datetime | None = None,
+                   resolution: timedelta = MINUTE) -> WindowSignals:
     """Given the stored batches, return the window of a step that began at `since`."""
-    totals = merge_batches(batches, since, until)
+    totals = merge_batches(batches, since, until, resolution)
     return WindowSignals(since, totals.get(candidate, ReleaseTotals()),
                          totals.get(stable, ReleaseTotals()))
 

@@ -24,6 +24,8 @@ DEFAULT_MIN_REQUESTS = 1000
 DEFAULT_MIN_RATINGS = 100
 DEFAULT_ALPHA = 0.05
 DEFAULT_CHECK_EVERY = timedelta(minutes=5)
+DEFAULT_RESOLUTION = timedelta(minutes=1)
+MAX_RESOLUTION = timedelta(hours=1)
 
 MAX_STEPS = 20
 MAX_HOLD = timedelta(days=90)
@@ -60,6 +62,7 @@ class RolloutPlan:
     min_ratings: int = DEFAULT_MIN_RATINGS
     alpha: float = DEFAULT_ALPHA
     check_every: timedelta = DEFAULT_CHECK_EVERY
+    resolution: timedelta = DEFAULT_RESOLUTION
 
     def __post_init__(self) -> None:
         _check_name("RELEASE", self.release)
@@ -78,6 +81,12 @@ class RolloutPlan:
         if not timedelta(seconds=1) <= self.check_every <= MAX_CHECK_EVERY:
             raise PlanError("check_every", self.check_every,
                             "must be between 1 second and 1 day")
+        if (not timedelta(seconds=1) <= self.resolution <= MAX_RESOLUTION
+                or self.resolution.total_seconds() % 1
+                or 3600 % self.resolution.total_seconds()):
+            raise PlanError("--resolution", self.resolution,
+                            "signals are counted per 1s to 1h, a whole number of seconds that "
+                            "divides an hour")
 
     def hold(self, step: int) -> timedelta:
         """The hold of step index `step`; the last step has none (zero)."""
@@ -99,6 +108,7 @@ def parse_plan(
     min_satisfaction: str | None = None,
     min_requests: str | None = None,
     min_ratings: str | None = None,
+    resolution: str | None = None,
 ) -> RolloutPlan:
     """Given the options as typed (`steps="10,50,100"`, `hold="48h,7d"`), return the plan.
 
@@ -119,6 +129,8 @@ def parse_plan(
                       if min_requests is not None else DEFAULT_MIN_REQUESTS),
         min_ratings=(parse_count("--min-ratings", min_ratings)
                      if min_ratings is not None else DEFAULT_MIN_RATINGS),
+        resolution=(parse_duration("--resolution", resolution)
+                    if resolution is not None else DEFAULT_RESOLUTION),
     )
 
 

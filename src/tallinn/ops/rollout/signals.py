@@ -19,6 +19,7 @@ satisfaction is the share of ratings of 4 or 5.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ MAX_BUCKETS = 1024
 STARS = 5
 SATISFIED_FROM = 4
 NO_RATINGS = (0,) * STARS
+MINUTE = timedelta(minutes=1)
 
 
 class Outcome(StrEnum):
@@ -127,10 +129,13 @@ class SignalAggregator:
     """
 
     def __init__(self, replica: str, clock: Callable[[], datetime],
-                 max_buckets: int = MAX_BUCKETS) -> None:
+                 max_buckets: int = MAX_BUCKETS, resolution: timedelta = MINUTE) -> None:
         if max_buckets < 1:
             raise ValueError("max_buckets must be at least 1")
         self.replica = replica
+        # The width of a counter's interval; a server sets it to the running rollout's, so
+        # the controller's windows and the counters line up.
+        self.resolution = resolution
         self._clock = clock
         self._max_buckets = max_buckets
         self._counters: dict[tuple[str, datetime], _Counter] = {}
@@ -161,7 +166,7 @@ class SignalAggregator:
         The current minute is kept counting unless `everything` (at shutdown). Batches come
         oldest first; each has the next sequence number of this replica.
         """
-        current = minute_of(self._clock())
+        current = minute_of(self._clock(), self.resolution)
         with self._lock:
             keys = sorted((key for key in self._counters if everything or key[1] < current),
                           key=lambda key: (key[1], key[0]))
@@ -191,7 +196,7 @@ class SignalAggregator:
             return len(self._counters)
 
     def _counter(self, release: str, minute: datetime | None = None) -> _Counter:
-        key = (release, minute_of(self._clock()) if minute is None else minute)
+        key = (release, minute_of(self._clock(), self.resolution) if minute is None else minute)
         counter = self._counters.get(key)
         if counter is None:
             if len(self._counters) >= self._max_buckets:
@@ -201,25 +206,39 @@ class SignalAggregator:
         return counter
 
 
-def minute_of(moment: datetime) -> datetime:
-    """Given 14:05:31.2 in UTC+2, return 12:05:00 UTC; a naive time is refused (`TypeError`)."""
+def minute_of(moment: datetime, resolution: timedelta = MINUTE) -> datetime:
+    """Given 14:05:31.2 in UTC+2, return 12:05:00 UTC; a naive time is refused (`TypeError`).
+
+    With another `resolution` (a whole number of seconds), the start of its interval since the
+    epoch: `minute_of(t, timedelta(seconds=5))` of 12:05:31.2 is 12:05:30.
+    """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise TypeError(f"a rollout clock must give aware datetimes, not {moment!r}")
-    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+    if resolution == MINUTE:
+        return moment.astimezone(UTC).replace(second=0, microsecond=0)
+    width = int(resolution.total_seconds())
+    seconds = math.floor(moment.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % width, UTC)
+
+
+def window_start(since: datetime, resolution: timedelta = MINUTE) -> datetime:
+    """The first whole interval at or after `since`: a step that began at 12:05:30 counts
+    from 12:06, so no interval mixes two steps' shares."""
+    start = minute_of(since, resolution)
+    return start + resolution if start < since else start
 
 
 def merge_batches(batches: Iterable[SignalBatch], since: datetime,
-                  until: datetime | None = None) -> dict[str, ReleaseTotals]:
+                  until: datetime | None = None,
+                  resolution: timedelta = MINUTE) -> dict[str, ReleaseTotals]:
     """Add the batches of every replica into totals per release, for a window of minutes.
 
     The window starts at the first whole minute at or after `since` (a step that began at
     12:05:30 counts from 12:06, so no minute mixes two steps' shares) and ends before the
     minute of `until`, if given. A batch seen twice (same replica and seq) counts once.
     """
-    start = minute_of(since)
-    if start < since:
-        start += timedelta(minutes=1)
-    end = minute_of(until) if until is not None else None
+    start = window_start(since, resolution)
+    end = minute_of(until, resolution) if until is not None else None
     seen: set[tuple[str, int]] = set()
     totals: dict[str, ReleaseTotals] = {}
     for batch in batches:
