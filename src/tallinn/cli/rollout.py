@@ -44,6 +44,8 @@ def start(
     min_satisfaction: Annotated[str | None, _option("--min-satisfaction", "e.g. 80%.")] = None,
     min_requests: Annotated[str | None, _option("--min-requests", "Per release.")] = None,
     min_ratings: Annotated[str | None, _option("--min-ratings", "Per release; 0: off.")] = None,
+    resolution: Annotated[str | None, _option(
+        "--resolution", "Signals are counted per this interval: 1m (default); 1s-1h.")] = None,
     library: LibraryOption = None, store: StoreOption = None,
 ) -> None:
     """Start rolling a release out on a channel, from the release it points at.
@@ -56,7 +58,8 @@ def start(
 
     plan = parse_plan(release, channel=channel, steps=steps, hold=hold,
                       max_error_rate=max_error_rate, min_satisfaction=min_satisfaction,
-                      min_requests=min_requests, min_ratings=min_ratings)
+                      min_requests=min_requests, min_ratings=min_ratings,
+                      resolution=resolution)
     with opened(store, library) as state, translated():
         rollout = state.rollouts.start(plan, actor=actor(), reason=reason)
     _told(rollout, "started")
