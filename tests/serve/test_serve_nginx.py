@@ -56,12 +56,16 @@ def nginx_binary() -> str:
 class Nginx:
     """nginx in the foreground with the documented server block, on a free loopback port."""
 
-    def __init__(self, binary: str, folder: Path, upstream: int) -> None:
+    def __init__(self, binary: str, folder: Path, upstream: int,
+                 more: list[int] | None = None) -> None:
+        """`more` are the ports of further replicas, listed in the upstream block after the
+        first, as docs/deploy.md says for several replicas."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         folder.mkdir(parents=True, exist_ok=True)
         block = documented_config()
-        block = block.replace("127.0.0.1:8000", f"127.0.0.1:{upstream}")
+        replicas = "".join(f"\n    server 127.0.0.1:{port};" for port in more or [])
+        block = block.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream};{replicas}")
         block = block.replace("listen 127.0.0.1:8080", f"listen 127.0.0.1:{self.port}")
         temp = "".join(
             f"{kind}_temp_path {folder / kind};\n"
