@@ -21,7 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.memory import create_client_server_memory_streams
 from sqlalchemy import select
 from tests.serve.conftest import StartProcess
-from tests.serve.serve_helpers import wait_until
+from tests.serve.serve_helpers import metric_value, wait_until
 
 from tallinn.ops.rollout import RolloutPlan
 from tallinn.ops.rollout.assign import bucket, client_identity
@@ -135,6 +135,11 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
                 assert "Goodbye." in read.contents[0].text  # type: ignore[union-attr]
                 await client.call_tool("rate_prompt", {"name": "bye", "rating": 2,
                                                        "comment": "too short"})
+                during = registry.metrics.render().decode()
+                assert metric_value(during, "tallinn_mcp_requests_total", {
+                    "method": "prompts/get", "release": "2", "channel": "production"}) == 1
+                assert metric_value(during, "tallinn_release_info", {
+                    "role": "candidate", "version": "2", "id": rollout.candidate.id}) == 1
 
                 changed = anyio.Event()
                 store.rollouts.roll_back("production", actor="test", reason="by hand")
@@ -144,6 +149,13 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
                 assert await prompts(client) == {"hello"}
             await client_streams[1].aclose()
 
+    after = registry.metrics.render().decode()
+    assert metric_value(after, "tallinn_mcp_requests_total", {
+        "method": "prompts/get", "release": "1", "channel": "production", "outcome": "ok"}) == 2
+    # The candidate is served no more: its series are gone, so releases cannot pile up.
+    assert 'release="2"' not in after
+    assert 'role="candidate"' not in after
+    assert metric_value(after, "tallinn_release_info", {"role": "stable", "version": "1"}) == 1
     stable, candidate = rollout.stable.id, rollout.candidate.id
     with store.database.transaction("read") as connection:
         ratings = {(r.release_id, r.prompt, r.rating, r.comment)

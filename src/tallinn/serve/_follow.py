@@ -147,6 +147,9 @@ class ChannelFollower:
         self.serving = serving
         serving.stable_release = self.release.id if self.release else None
         serving.stable_label = self.release.label if self.release else None
+        serving.stable_version = self.release.version if self.release else "folder"
+        serving.channel = self.channel
+        serving.count_releases()
         serving.signals = self.signals
         serving.ratings = self.store.rollouts
 
@@ -188,6 +191,8 @@ class ChannelFollower:
         if self.serving is not None:
             self.serving.stable_release = target.id
             self.serving.stable_label = target.label
+            self.serving.stable_version = target.version
+            self.serving.count_releases()
         log.info("now serving release %s of channel %s", target.label, self.channel)
         await self._follow_rollout(rollout)
         return True
@@ -212,7 +217,8 @@ class ChannelFollower:
             return
         before = serving.split
         await serving.set_split(Split(f"r{rollout.id}", rollout.share, candidate,
-                                      rollout.candidate.id, rollout.candidate.label))
+                                      rollout.candidate.id, rollout.candidate.label,
+                                      rollout.candidate.version))
         if before is None or before.share != rollout.share:
             log.info("rollout %d: release %s to %d%% of clients, %s to the rest", rollout.id,
                      rollout.candidate.label, rollout.share, rollout.stable.label)

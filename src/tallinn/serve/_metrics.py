@@ -6,6 +6,7 @@ never share counters.
 
 from __future__ import annotations
 
+import contextlib
 from functools import partial
 from typing import Any
 
@@ -49,6 +50,7 @@ SECURITY_KINDS = frozenset(
 )
 # Why the server closed a connection before it sent a whole request.
 DROP_REASONS = ("header_timeout", "body_timeout", "over_capacity")
+FOLDER = "folder"  # the `release` label of a library served from a folder
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -62,15 +64,22 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "tallinn_mcp_requests",
-            "MCP requests by method, prompt and outcome.",
-            ["method", "prompt", "outcome"],
+            "MCP requests by method, prompt, outcome, and the release and channel that "
+            "answered.",
+            ["method", "prompt", "outcome", "release", "channel"],
             registry=r,
         )
         self.latency = Histogram(
             "tallinn_mcp_request_duration_seconds",
-            "Time to answer an MCP request.",
-            ["method"],
+            "Time to answer an MCP request, by method and the release that answered.",
+            ["method", "release", "channel"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.release_info = Gauge(
+            "tallinn_release_info",
+            "The releases served now: 1 for each, by channel and role (stable, candidate).",
+            ["channel", "role", "version", "id"],
             registry=r,
         )
         counter = partial(Counter, registry=r)
@@ -114,18 +123,37 @@ class Metrics:
         )
         # (method, prompt, outcome) -> its counter and histogram: `labels()` takes a lock and
         # checks its arguments on every call. The keys are label values, a closed set.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
 
-    def observe_request(self, method: str, prompt: str, outcome: str, seconds: float) -> None:
+    def observe_request(self, method: str, prompt: str, outcome: str, seconds: float,
+                        release: str = FOLDER, channel: str = "") -> None:
         label = method if method in KNOWN_METHODS else "other"
-        key = (label, prompt, outcome)
+        key = (label, prompt, outcome, release, channel)
         children = self._children.get(key)
         if children is None:
-            children = (self.requests.labels(*key), self.latency.labels(label))
+            children = (self.requests.labels(*key), self.latency.labels(label, release, channel))
             self._children[key] = children
         counter, histogram = children
         counter.inc()
         histogram.observe(seconds)
+
+    def releases_served(self, channel: str, stable: tuple[str, str] | None,
+                        candidate: tuple[str, str] | None = None) -> None:
+        """The (version, id) of the releases served now. The series of releases no longer
+        served are removed, so the `release` label holds at most the releases of the last
+        move and of this one, however many releases a server lives through."""
+        self.release_info.clear()
+        keep = {FOLDER}
+        for role, served in (("stable", stable), ("candidate", candidate)):
+            if served is not None:
+                self.release_info.labels(channel, role, served[0], served[1]).set(1)
+                keep.add(served[0])
+        for key in [key for key in self._children if key[3] not in keep]:
+            del self._children[key]
+            with contextlib.suppress(KeyError):
+                self.requests.remove(*key)
+            with contextlib.suppress(KeyError):
+                self.latency.remove(key[0], key[3], key[4])
 
     def library_loaded(self, library: Library) -> None:
         self.commands.set(len(library.commands))

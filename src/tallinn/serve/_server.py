@@ -241,7 +241,8 @@ class Observe:
         finally:
             self.serving.leave(entered)
             self.registry.metrics.observe_request(
-                method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started
+                method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started,
+                served.version, self.serving.channel,
             )
             self._count(ctx, served, outcome)
 

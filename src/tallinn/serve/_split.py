@@ -46,6 +46,7 @@ class Served:
 
     snapshot: Snapshot
     release: str | None
+    version: str = "folder"
     fault: bool = False
 
 
@@ -59,6 +60,7 @@ class Split:
     candidate: Snapshot
     candidate_release: str
     candidate_label: str
+    candidate_version: str
 
 
 class Ratings(Protocol):
@@ -111,6 +113,8 @@ class Serving:
         self.registry = registry
         self.stable_release: str | None = None
         self.stable_label: str | None = None
+        self.stable_version = "folder"
+        self.channel = ""
         self.split: Split | None = None
         self.signals: SignalAggregator | None = None
         self.ratings: Ratings | None = None
@@ -125,8 +129,8 @@ class Serving:
         split gives it to, else the stable one."""
         split = self.split
         if split is not None and assigned(split, identity_of(ctx)):
-            return Served(split.candidate, split.candidate_release)
-        return Served(self.registry.snapshot(), self.stable_release)
+            return Served(split.candidate, split.candidate_release, split.candidate_version)
+        return Served(self.registry.snapshot(), self.stable_release, self.stable_version)
 
     def enter(self, ctx: ServerRequestContext[Any, Any]) -> tuple[Served, contextvars.Token[
             Served | None]]:
@@ -142,8 +146,17 @@ class Serving:
         """The release picked for the request being answered (the stable one outside one)."""
         choice = _SERVED.get()
         if choice is None:
-            return Served(self.registry.snapshot(), self.stable_release)
+            return Served(self.registry.snapshot(), self.stable_release, self.stable_version)
         return choice
+
+    def count_releases(self) -> None:
+        """Tell the metrics which releases are served now (after any move)."""
+        if self.stable_release is None:
+            return
+        split = self.split
+        self.registry.metrics.releases_served(
+            self.channel, (self.stable_version, self.stable_release),
+            None if split is None else (split.candidate_version, split.candidate_release))
 
     async def set_split(self, split: Split | None) -> None:
         """Serve `split` from now on (None: every client gets the stable release)."""
@@ -151,6 +164,7 @@ class Serving:
         if _shape(before) == _shape(split):
             return
         self.split = split
+        self.count_releases()
         for listener in list(self._listeners):
             try:
                 await listener(before, split)
