@@ -348,3 +348,31 @@ def test_public_names_are_sorted_and_importable() -> None:
     assert serving.__all__ == sorted(serving.__all__)
     for name in serving.__all__:
         assert getattr(serving, name) is not None
+
+
+def test_json_log_lines_carry_the_release_and_the_request(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every JSON line names the release served; a line written while a request is answered
+    names that request's id and the release that answered it."""
+    from tallinn.serve._logging import REQUEST, ServedContext, next_request_id
+
+    configure_logging(json_lines=True)
+    log = logging.getLogger("tallinn.test")
+    before = ServedContext.serving
+    ServedContext.serving = "7"
+    try:
+        log.info("between requests")
+        first_id, second_id = next_request_id(), next_request_id()
+        token = REQUEST.set((first_id, "8"))
+        try:
+            log.info("in a request")
+        finally:
+            REQUEST.reset(token)
+    finally:
+        ServedContext.serving = before
+        configure_logging(json_lines=False)
+    outside, inside = (json.loads(line) for line in capsys.readouterr().err.splitlines()[-2:])
+    assert (outside["release"], "request_id" in outside) == ("7", False)
+    assert (inside["release"], inside["request_id"]) == ("8", first_id)
+    assert first_id != second_id

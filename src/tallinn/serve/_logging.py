@@ -1,14 +1,48 @@
 """Server logging: JSON lines in production, plain lines otherwise; always on stderr.
 
-On stdio, stdout is the MCP wire, so nothing may ever log there.
+On stdio, stdout is the MCP wire, so nothing may ever log there. Every JSON line carries the
+release served (`release`: its version, `folder` for a library served from a folder) and,
+when it is written while a request is answered, that request's `request_id` and the release
+that answered it.
 """
 
 from __future__ import annotations
 
+import contextvars
+import itertools
 import json
 import logging
+import os
 import sys
 from datetime import UTC, datetime
+
+# (request id, release) of the request being answered; set by the server's middleware.
+REQUEST: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "tallinn_request", default=None)
+_IDS = itertools.count(1)
+_PROCESS = f"{os.getpid():x}"
+
+
+def next_request_id() -> str:
+    """A request id unique in this process and apart from other processes': `1f3a-2c`."""
+    return f"{_PROCESS}-{next(_IDS):x}"
+
+
+class ServedContext(logging.Filter):
+    """Adds `release` (and in a request `request_id`) to every record it passes.
+
+    `release` outside a request is the release the server serves to most clients now, which
+    the server sets (`ServedContext.serving`)."""
+
+    serving = "folder"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        current = REQUEST.get()
+        if current is not None:
+            record.request_id, record.release = current
+        elif not hasattr(record, "release"):
+            record.release = ServedContext.serving
+        return True
 
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
@@ -40,6 +74,7 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
+        handler.addFilter(ServedContext())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

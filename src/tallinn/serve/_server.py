@@ -40,6 +40,7 @@ from tallinn.serve._catalog import Snapshot, UriError, parse_uri
 from tallinn.serve._config import ConfigError, ServeConfig, resolve
 from tallinn.serve._events import EventRecorder
 from tallinn.serve._limits import RenderPool, RequestLimits, check_sizes, render_work
+from tallinn.serve._logging import REQUEST, next_request_id
 from tallinn.serve._registry import Registry
 from tallinn.serve._split import CLIENT_KEY, Served, Serving, Split, assigned, identity_of
 from tallinn.serve._tools import (
@@ -223,6 +224,7 @@ class Observe:
         started = time.perf_counter()
         outcome = "ok"
         served, entered = self.serving.enter(ctx)
+        logged = REQUEST.set((next_request_id(), served.version))
         try:
             result = await call_next(ctx)
             if isinstance(result, dict) and result.get("isError"):
@@ -239,6 +241,7 @@ class Observe:
             log.exception("internal error answering %s", method)
             raise MCPError(code=INTERNAL_ERROR, message="internal error") from None
         finally:
+            REQUEST.reset(logged)
             self.serving.leave(entered)
             self.registry.metrics.observe_request(
                 method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started,

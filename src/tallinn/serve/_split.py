@@ -28,6 +28,7 @@ from mcp.server.connection import Connection
 from tallinn.ops.rollout.assign import ClientIdentity, client_identity, on_candidate
 from tallinn.ops.rollout.signals import SignalAggregator
 from tallinn.serve._catalog import Snapshot
+from tallinn.serve._logging import ServedContext
 from tallinn.serve._registry import Registry
 
 log = logging.getLogger("tallinn.serve")
@@ -153,6 +154,7 @@ class Serving:
         """Tell the metrics which releases are served now (after any move)."""
         if self.stable_release is None:
             return
+        ServedContext.serving = self.stable_version
         split = self.split
         self.registry.metrics.releases_served(
             self.channel, (self.stable_version, self.stable_release),
