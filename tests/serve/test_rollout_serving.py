@@ -138,8 +138,12 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
                 during = registry.metrics.render().decode()
                 assert metric_value(during, "tallinn_mcp_requests_total", {
                     "method": "prompts/get", "release": "2", "channel": "production"}) == 1
+                assert metric_value(during, "tallinn_rollout_phase", {
+                    "channel": "production", "phase": "running"}) == 1
+                assert metric_value(during, "tallinn_rollout_share",
+                                    {"channel": "production"}) == 50
                 assert metric_value(during, "tallinn_release_info", {
-                    "role": "candidate", "version": "2", "id": rollout.candidate.id}) == 1
+                    "role": "candidate", "release": "2", "id": rollout.candidate.id}) == 1
 
                 changed = anyio.Event()
                 store.rollouts.roll_back("production", actor="test", reason="by hand")
@@ -155,7 +159,9 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
     # The candidate is served no more: its series are gone, so releases cannot pile up.
     assert 'release="2"' not in after
     assert 'role="candidate"' not in after
-    assert metric_value(after, "tallinn_release_info", {"role": "stable", "version": "1"}) == 1
+    assert metric_value(after, "tallinn_rollout_share", {"channel": "production"}) == 0
+    assert 'tallinn_rollout_phase{' not in after
+    assert metric_value(after, "tallinn_release_info", {"role": "stable", "release": "1"}) == 1
     stable, candidate = rollout.stable.id, rollout.candidate.id
     with store.database.transaction("read") as connection:
         ratings = {(r.release_id, r.prompt, r.rating, r.comment)

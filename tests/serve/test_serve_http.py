@@ -353,6 +353,10 @@ def test_a_store_whose_ping_raises_is_not_ready(
     store.ping = boom  # type: ignore[method-assign]
     server = serve_thread()
     assert httpx2.get(f"{server.url}/ready").status_code == 503
+    # A scrape checks readiness itself, so an alert on the gauge needs no probe beside it.
+    assert metric_value(httpx2.get(f"{server.url}/metrics").text, "tallinn_ready") == 0
+    store.ping = lambda: True  # type: ignore[method-assign]
+    assert metric_value(httpx2.get(f"{server.url}/metrics").text, "tallinn_ready") == 1
 
 
 def test_malformed_params_are_invalid_params(serve_thread: StartThread, registry: Registry) -> None:

@@ -203,6 +203,10 @@ class ChannelFollower:
         self.rollout = rollout
         if serving is None:
             return
+        under_way = rollout is not None and rollout.active
+        serving.registry.metrics.rollout_state(
+            self.channel, str(rollout.state.phase) if rollout is not None and under_way
+            else None, rollout.share if rollout is not None and under_way else 0)
         if rollout is None or not rollout.active or self.release is None \
                 or rollout.stable.id != self.release.id:
             if serving.split is not None:

@@ -641,6 +641,11 @@ def build_app(
         ).encode()
 
     async def ready(request: Request) -> Response:
+        body, reasons = await readiness()
+        return JSONResponse(body, status_code=503 if reasons else 200)
+
+    async def readiness() -> tuple[dict[str, Any], list[str]]:
+        """What /ready says, and why not ready (also kept in the `tallinn_ready` gauge)."""
         reasons: list[str] = []
         snapshot = registry.current
         if snapshot is None:
@@ -670,9 +675,11 @@ def build_app(
             if follower.problem and store_ok:
                 reasons.append(follower.problem)
                 body["status"] = "not_ready"
-        return JSONResponse(body, status_code=503 if reasons else 200)
+        metrics.ready.set(0 if reasons else 1)
+        return body, reasons
 
     async def metrics_route(request: Request) -> Response:
+        await readiness()  # a scrape sees readiness as of now, not as of the last probe
         return Response(metrics.render(), media_type=metrics.content_type)
 
     @contextlib.asynccontextmanager

@@ -79,7 +79,26 @@ class Metrics:
         self.release_info = Gauge(
             "tallinn_release_info",
             "The releases served now: 1 for each, by channel and role (stable, candidate).",
-            ["channel", "role", "version", "id"],
+            ["channel", "role", "release", "id"],
+            registry=r,
+        )
+        self.rollout_phase = Gauge(
+            "tallinn_rollout_phase",
+            "1 for the phase of the rollout under way on the channel served (running, "
+            "paused); none outside a rollout.",
+            ["channel", "phase"],
+            registry=r,
+        )
+        self.rollout_share = Gauge(
+            "tallinn_rollout_share",
+            "The candidate's share of clients on the channel served, in percent (0 outside "
+            "a rollout).",
+            ["channel"],
+            registry=r,
+        )
+        self.ready = Gauge(
+            "tallinn_ready",
+            "1 when the server is ready (as /ready says, the store as last checked), else 0.",
             registry=r,
         )
         counter = partial(Counter, registry=r)
@@ -154,6 +173,13 @@ class Metrics:
                 self.requests.remove(*key)
             with contextlib.suppress(KeyError):
                 self.latency.remove(key[0], key[3], key[4])
+
+    def rollout_state(self, channel: str, phase: str | None, share: int) -> None:
+        """The rollout under way on `channel` (phase None: none)."""
+        self.rollout_phase.clear()
+        if phase is not None:
+            self.rollout_phase.labels(channel, phase).set(1)
+        self.rollout_share.labels(channel).set(share)
 
     def library_loaded(self, library: Library) -> None:
         self.commands.set(len(library.commands))

@@ -243,6 +243,8 @@ class Observe:
         finally:
             REQUEST.reset(logged)
             self.serving.leave(entered)
+            if served.fault:
+                outcome = "release_error"
             self.registry.metrics.observe_request(
                 method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started,
                 served.version, self.serving.channel,
@@ -256,7 +258,7 @@ class Observe:
             return
         if ctx.method == "tools/call" and (ctx.params or {}).get("name") == RATE_TOOL.name:
             return
-        if served.fault or outcome == "error":
+        if outcome in ("release_error", "error"):
             signals.record(served.release, Signal.SERVER_ERROR)
         elif outcome in ("invalid_params", "tool_error"):
             signals.record(served.release, Signal.CLIENT_ERROR)
