@@ -138,6 +138,8 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
                 during = registry.metrics.render().decode()
                 assert metric_value(during, "tallinn_mcp_requests_total", {
                     "method": "prompts/get", "release": "2", "channel": "production"}) == 1
+                assert metric_value(during, "tallinn_ratings_total", {
+                    "release": "2", "satisfied": "false"}) == 1
                 assert metric_value(during, "tallinn_rollout_phase", {
                     "channel": "production", "phase": "running"}) == 1
                 assert metric_value(during, "tallinn_rollout_share",
@@ -159,6 +161,8 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
     # The candidate is served no more: its series are gone, so releases cannot pile up.
     assert 'release="2"' not in after
     assert 'role="candidate"' not in after
+    assert metric_value(after, "tallinn_ratings_total", {
+        "release": "1", "channel": "production", "satisfied": "true"}) == 1
     assert metric_value(after, "tallinn_rollout_share", {"channel": "production"}) == 0
     assert 'tallinn_rollout_phase{' not in after
     assert metric_value(after, "tallinn_release_info", {"role": "stable", "release": "1"}) == 1

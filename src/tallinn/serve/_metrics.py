@@ -50,6 +50,7 @@ SECURITY_KINDS = frozenset(
 )
 # Why the server closed a connection before it sent a whole request.
 DROP_REASONS = ("header_timeout", "body_timeout", "over_capacity")
+SATISFIED = 4  # stars from which a rating counts as satisfied
 FOLDER = "folder"  # the `release` label of a library served from a folder
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -94,6 +95,13 @@ class Metrics:
             "The candidate's share of clients on the channel served, in percent (0 outside "
             "a rollout).",
             ["channel"],
+            registry=r,
+        )
+        self.ratings = Counter(
+            "tallinn_ratings",
+            "Ratings given with rate_prompt, by the release rated and whether the client was "
+            "satisfied (4 or 5 stars).",
+            ["release", "channel", "satisfied"],
             registry=r,
         )
         self.ready = Gauge(
@@ -167,6 +175,8 @@ class Metrics:
             if served is not None:
                 self.release_info.labels(channel, role, served[0], served[1]).set(1)
                 keep.add(served[0])
+        for labels in [labels for labels in self._rated() if labels[0] not in keep]:
+            self.ratings.remove(*labels)
         for key in [key for key in self._children if key[3] not in keep]:
             del self._children[key]
             with contextlib.suppress(KeyError):
@@ -174,12 +184,21 @@ class Metrics:
             with contextlib.suppress(KeyError):
                 self.latency.remove(key[0], key[3], key[4])
 
+    def rated(self, release: str, channel: str, stars: int) -> None:
+        self.ratings.labels(release, channel, "true" if stars >= SATISFIED else "false").inc()
+
     def rollout_state(self, channel: str, phase: str | None, share: int) -> None:
         """The rollout under way on `channel` (phase None: none)."""
         self.rollout_phase.clear()
         if phase is not None:
             self.rollout_phase.labels(channel, phase).set(1)
         self.rollout_share.labels(channel).set(share)
+
+    def _rated(self) -> list[tuple[str, str, str]]:
+        """The label values of the ratings series there are."""
+        return [(sample.labels["release"], sample.labels["channel"], sample.labels["satisfied"])
+                for family in self.ratings.collect() for sample in family.samples
+                if sample.name.endswith("_total")]
 
     def library_loaded(self, library: Library) -> None:
         self.commands.set(len(library.commands))

@@ -428,6 +428,7 @@ def build_server(
         except Exception:
             log.exception("could not record a rating of %s", prompt)
             return tool_error("the rating could not be recorded right now; try again later")
+        registry.metrics.rated(served.version, serving.channel, stars)
         label = (serving.split.candidate_label if serving.split is not None
                  and release == serving.split.candidate_release else serving.stable_label)
         data = {"name": prompt, "rating": stars, "release": label or release[:12]}
