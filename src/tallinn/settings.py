@@ -49,6 +49,10 @@ class Settings(BaseModel):
     no_cache: bool = Field(default=False, alias="TALLINN_NO_CACHE")
     allowed_hosts: str | None = Field(default=None, alias="TALLINN_ALLOWED_HOSTS")
     actor: str | None = Field(default=None, alias="TALLINN_ACTOR", max_length=255)
+    # Signs the dashboard's session and CSRF cookies: the same on every replica, so a sign-in
+    # works on all of them and outlives a restart.
+    dashboard_secret: str | None = Field(default=None, alias="TALLINN_DASHBOARD_SECRET",
+                                         min_length=32, repr=False)
 
     def __init__(self, **values: Any) -> None:
         try:

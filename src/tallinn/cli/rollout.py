@@ -92,25 +92,9 @@ def status(channel: ChannelOption = "production", library: LibraryOption = None,
 
 
 def status_data(state: Store, rollout: Rollout) -> dict[str, Any]:
-    from tallinn.ops.rollout import decide
+    from tallinn.ops.overview import rollout_status
 
-    window = state.rollouts.window(rollout)
-    nxt = None
-    if rollout.active:
-        decision = decide(rollout.plan, rollout.state, window, state.rollouts.now())
-        nxt = {"action": str(decision.action), "reasons": list(decision.reasons),
-               "due": None if decision.next_due is None else decision.next_due.isoformat()}
-    return {
-        "id": rollout.id, "channel": rollout.channel, "phase": str(rollout.state.phase),
-        "step": rollout.state.step, "steps": list(rollout.plan.steps), "share": rollout.share,
-        "stable": rollout.stable.version, "candidate": rollout.candidate.version,
-        "step_started_at": rollout.state.step_started_at.isoformat(),
-        "note": rollout.state.note, "next": nxt,
-        **{f"{side}_figures": {"requests": t.requests, "server_errors": t.server_errors,
-                               "client_errors": t.client_errors, "error_rate": t.error_rate,
-                               "ratings": t.rated, "satisfaction": t.satisfaction}
-           for side, t in (("candidate", window.candidate), ("stable", window.stable))},
-    }
+    return rollout_status(state, rollout)
 
 
 def _by_hand(action: str, channel: str, reason: str, library: Any, store: Any) -> None:

@@ -228,7 +228,13 @@ def serve(
         fail(busy, ExitCode.PROBLEMS)
     try:
         if http:
-            serving.serve_http(registry, store, config, follower=follower)
+            dashboard = None
+            if follower is not None:
+                from tallinn.serve._dashboard import dashboard_access
+
+                dashboard = dashboard_access(follower.store, production=production,
+                                             secret=current.dashboard_secret)
+            serving.serve_http(registry, store, config, follower=follower, dashboard=dashboard)
         else:
             label = serving.store_label(store, url, root)
             line = serving.startup_line(registry, production=production, store=label, url=None,

@@ -35,7 +35,7 @@ from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tallinn import __version__
@@ -51,6 +51,7 @@ from tallinn.serve._server import build_server
 from tallinn.serve._split import CLIENT_KEY, HEADER_KEY
 
 if TYPE_CHECKING:
+    from tallinn.serve._dashboard import Access
     from tallinn.serve._follow import ChannelFollower
 
 log = logging.getLogger("tallinn.serve")
@@ -582,6 +583,7 @@ def build_app(
     *,
     heap: HeapKeeper | None = None,
     follower: ChannelFollower | None = None,
+    dashboard: Access | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
 
@@ -700,8 +702,15 @@ def build_app(
             stop.set()
             tg.cancel_scope.cancel()
 
+    pages = []
+    if follower is not None and dashboard is not None:
+        from tallinn.serve._dashboard import dashboard_app
+
+        pages.append(Mount("/dashboard", app=dashboard_app(follower.store, follower.channel,
+                                                           access=dashboard)))
     app = Starlette(
         routes=[
+            *pages,
             Route("/mcp", endpoint=guard),
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics_route, methods=["GET"]),

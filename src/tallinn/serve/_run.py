@@ -33,6 +33,7 @@ from tallinn.serve._server import build_server
 if TYPE_CHECKING:
     import uvicorn
 
+    from tallinn.serve._dashboard import Access
     from tallinn.serve._follow import ChannelFollower
 
 log = logging.getLogger("tallinn.serve")
@@ -247,7 +248,8 @@ def fit_connections(config: ServeConfig, fd_limit: int) -> ServeConfig:
 
 
 def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
-                follower: ChannelFollower | None = None) -> uvicorn.Server:
+                follower: ChannelFollower | None = None,
+                dashboard: Access | None = None) -> uvicorn.Server:
     """A uvicorn server for `build_app(registry, store, config)`, not yet running."""
     import uvicorn
 
@@ -255,7 +257,7 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
     from tallinn.serve._http import build_app
 
     heap = HeapKeeper(config.heap_check_interval, config.heap_growth)
-    app = build_app(registry, store, config, heap=heap, follower=follower)
+    app = build_app(registry, store, config, heap=heap, follower=follower, dashboard=dashboard)
     config = fit_connections(config, raise_fd_limit(config.max_connections + _SPARE_FDS))
     uvicorn_config = uvicorn.Config(
         app,
@@ -290,9 +292,10 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
 
 
 def serve_http(registry: Registry, store: StoreLike, config: ServeConfig, *,
-               follower: ChannelFollower | None = None) -> None:
+               follower: ChannelFollower | None = None,
+               dashboard: Access | None = None) -> None:
     """Serve over streamable HTTP until interrupted (SIGINT or SIGTERM)."""
-    server = http_server(registry, store, config, follower=follower)
+    server = http_server(registry, store, config, follower=follower, dashboard=dashboard)
     settle_heap()
     server.run()
 

@@ -1,0 +1,184 @@
+"""What a person watching a channel needs, read from the store in a few bounded queries.
+
+    overview = channel_overview(store, "production", hours=6)
+
+gives the releases the channel serves, the rollout under way (or the last one) with its
+figures and the controller's next decision, each release's requests, errors and satisfaction
+per interval over the window, and the latest audit entries, feedback comments and security
+events. The CLI's `tallinn rollout status` and the server's dashboard show the same figures,
+from `rollout_status` here. Every list is bounded (`LATEST`), and every series is read over an
+index on (release, time), so the cost follows the window, not what the store has kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from tallinn.ops.rollout import decide
+from tallinn.ops.rollout.signals import SATISFIED_FROM, minute_of
+from tallinn.ops.schema import audit_log, rollout_ratings, rollout_signals, security_events
+
+if TYPE_CHECKING:
+    from tallinn.ops.rollouts import Rollout
+    from tallinn.ops.store import Store
+
+LATEST = 20
+MAX_HOURS = 24 * 30
+MAX_POINTS = 360  # a chart's points per release: the window is cut into this many at most
+
+
+def rollout_status(store: Store, rollout: Rollout) -> dict[str, Any]:
+    """The figures of `rollout` over its current step, and the controller's next decision."""
+    window = store.rollouts.window(rollout)
+    nxt = None
+    if rollout.active:
+        decision = decide(rollout.plan, rollout.state, window, store.rollouts.now())
+        nxt = {"action": str(decision.action), "reasons": list(decision.reasons),
+               "due": None if decision.next_due is None else decision.next_due.isoformat()}
+    return {
+        "id": rollout.id, "channel": rollout.channel, "phase": str(rollout.state.phase),
+        "step": rollout.state.step, "steps": list(rollout.plan.steps), "share": rollout.share,
+        "stable": rollout.stable.version, "candidate": rollout.candidate.version,
+        "stable_id": rollout.stable.id, "candidate_id": rollout.candidate.id,
+        "step_started_at": rollout.state.step_started_at.isoformat(),
+        "note": rollout.state.note, "next": nxt,
+        **{f"{side}_figures": {"requests": t.requests, "server_errors": t.server_errors,
+                               "client_errors": t.client_errors, "error_rate": t.error_rate,
+                               "ratings": t.rated, "satisfaction": t.satisfaction}
+           for side, t in (("candidate", window.candidate), ("stable", window.stable))},
+    }
+
+
+def step_for(hours: float) -> timedelta:
+    """The interval of a chart over `hours`: whole minutes, at most `MAX_POINTS` points."""
+    minutes = max(1, int(hours * 60 // MAX_POINTS) + (1 if hours * 60 % MAX_POINTS else 0))
+    return timedelta(minutes=minutes)
+
+
+def release_series(store: Store, releases: Iterable[str], since: datetime,
+                   step: timedelta) -> dict[str, list[dict[str, Any]]]:
+    """Per release, per `step` from `since`: requests, server and client errors, ratings and
+    satisfied ratings (only the intervals with any)."""
+    ids = list(dict.fromkeys(releases))
+    start = minute_of(since)
+    buckets: dict[str, dict[datetime, list[int]]] = {release: {} for release in ids}
+    width = step.total_seconds()
+
+    def slot(moment: datetime) -> datetime:
+        return start + timedelta(seconds=(moment - start).total_seconds() // width * width)
+
+    with store.database.transaction("read the release series") as connection:
+        signals = connection.execute(
+            select(rollout_signals.c.release_id, rollout_signals.c.minute,
+                   rollout_signals.c.requests, rollout_signals.c.server_errors,
+                   rollout_signals.c.client_errors)
+            .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
+        for release, minute, requests, server, client in signals:
+            counts = buckets[release].setdefault(slot(minute), [0, 0, 0, 0, 0])
+            counts[0] += int(requests)
+            counts[1] += int(server)
+            counts[2] += int(client)
+        ratings = connection.execute(
+            select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
+            .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))
+        for release, at, rating in ratings:
+            counts = buckets[release].setdefault(slot(at), [0, 0, 0, 0, 0])
+            counts[3] += 1
+            counts[4] += int(rating) >= SATISFIED_FROM
+    return {release: [{"at": at.isoformat(), "requests": c[0], "server_errors": c[1],
+                       "client_errors": c[2], "ratings": c[3], "satisfied": c[4]}
+                      for at, c in sorted(points.items())]
+            for release, points in buckets.items()}
+
+
+def latest_audit(store: Store, limit: int = LATEST) -> list[dict[str, Any]]:
+    """The newest audit entries first."""
+    with store.database.transaction("read the audit log") as connection:
+        rows = connection.execute(select(audit_log).order_by(audit_log.c.seq.desc())
+                                  .limit(limit)).all()
+    return [{"seq": int(r.seq), "at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+             "subject": r.subject, "from": r.from_ref, "to": r.to_ref, "reason": r.reason}
+            for r in rows]
+
+
+def latest_comments(store: Store, releases: Iterable[str],
+                    limit: int = LATEST) -> list[dict[str, Any]]:
+    """The newest ratings with a comment of `releases`, newest first."""
+    ids = list(releases)
+    with store.database.transaction("read feedback") as connection:
+        rows = connection.execute(
+            select(rollout_ratings).where(rollout_ratings.c.release_id.in_(ids),
+                                          rollout_ratings.c.comment.is_not(None))
+            .order_by(rollout_ratings.c.id.desc()).limit(limit)).all()
+    return [{"at": r.at.isoformat(), "release_id": r.release_id, "prompt": r.prompt,
+             "rating": int(r.rating), "comment": r.comment} for r in rows]
+
+
+def latest_events(store: Store, limit: int = LATEST) -> list[dict[str, Any]]:
+    """The newest security events first."""
+    with store.database.transaction("read security events") as connection:
+        rows = connection.execute(select(security_events)
+                                  .order_by(security_events.c.id.desc()).limit(limit)).all()
+    return [{"at": r.occurred_at.isoformat(), "kind": r.kind, "client": r.client,
+             "detail": r.detail} for r in rows]
+
+
+def readiness_summary(report: str | None) -> dict[str, Any] | None:
+    """The verdict and each gate's status of a stored readiness report (JSON)."""
+    if not report:
+        return None
+    try:
+        data = json.loads(report)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    gates = data.get("gates")
+    decision = data.get("decision")
+    return {
+        "verdict": decision.get("verdict") if isinstance(decision, dict) else None,
+        "generated_at": data.get("generated_at"),
+        "gates": [{"name": g.get("name"), "status": g.get("status")}
+                  for g in gates if isinstance(g, dict)] if isinstance(gates, list) else [],
+    }
+
+
+def channel_overview(store: Store, channel: str, *, hours: float = 6.0) -> dict[str, Any]:
+    """Everything the dashboard shows of `channel`, over the last `hours` (1 minute..30 days)."""
+    if not 1 / 60 <= hours <= MAX_HOURS:
+        raise ValueError(f"hours must be between 1/60 and {MAX_HOURS}, not {hours!r}")
+    now = store.rollouts.now()
+    state = store.channels.current(channel)
+    rollout = store.rollouts.latest(channel)
+    releases: dict[str, str] = {}
+    if state is not None:
+        releases[state.release.id] = state.release.version
+    if rollout is not None:
+        releases[rollout.stable.id] = rollout.stable.version
+        releases[rollout.candidate.id] = rollout.candidate.version
+    step = step_for(hours)
+    series = release_series(store, releases, now - timedelta(hours=hours), step)
+    report = None
+    if state is not None:
+        shown = rollout.candidate if rollout is not None and rollout.active else state.release
+        report = {"release": shown.version,
+                  **(readiness_summary(store.releases.report(shown.id)) or {})}
+    return {
+        "channel": channel, "now": now.isoformat(), "hours": hours,
+        "step_seconds": step.total_seconds(),
+        "stable": None if state is None else {"version": state.release.version,
+                                              "id": state.release.id},
+        "rollout": None if rollout is None else rollout_status(store, rollout),
+        "releases": releases,
+        "series": {releases[release]: points for release, points in series.items()},
+        "audit": latest_audit(store),
+        "feedback": [{**c, "release": releases.get(c["release_id"], c["release_id"][:12])}
+                     for c in latest_comments(store, releases)],
+        "events": latest_events(store),
+        "readiness": report,
+    }
