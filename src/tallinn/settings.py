@@ -53,6 +53,9 @@ class Settings(BaseModel):
     # works on all of them and outlives a restart.
     dashboard_secret: str | None = Field(default=None, alias="TALLINN_DASHBOARD_SECRET",
                                          min_length=32, repr=False)
+    # How long a dashboard sign-in lasts, in seconds (8 hours; at most a week).
+    dashboard_session: int = Field(default=8 * 3600, alias="TALLINN_DASHBOARD_SESSION",
+                                   ge=1, le=7 * 24 * 3600)
 
     def __init__(self, **values: Any) -> None:
         try:

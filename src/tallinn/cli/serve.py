@@ -233,7 +233,8 @@ def serve(
                 from tallinn.serve._dashboard import dashboard_access
 
                 dashboard = dashboard_access(follower.store, production=production,
-                                             secret=current.dashboard_secret)
+                                             secret=current.dashboard_secret,
+                                             session_seconds=current.dashboard_session)
             serving.serve_http(registry, store, config, follower=follower, dashboard=dashboard)
         else:
             label = serving.store_label(store, url, root)

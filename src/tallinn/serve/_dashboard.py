@@ -289,7 +289,8 @@ def _page(html: str) -> HTMLResponse:
     return response
 
 
-def dashboard_access(store: Store, *, production: bool, secret: str | None) -> Access:
+def dashboard_access(store: Store, *, production: bool, secret: str | None,
+                     session_seconds: int = DEFAULT_SESSION_SECONDS) -> Access:
     """How the dashboard of a server over `store` is entered; without a `secret`, one made for
     this process (sign-ins then work on this replica only, until it restarts)."""
     if secret is None and production:
@@ -300,4 +301,4 @@ def dashboard_access(store: Store, *, production: bool, secret: str | None) -> A
         name = store.verify_token(token)
         return None if name is None else (name, "admin")
 
-    return Access(production, token_roles, secret or secrets.token_urlsafe(32))
+    return Access(production, token_roles, secret or secrets.token_urlsafe(32), session_seconds)
