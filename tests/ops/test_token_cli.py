@@ -58,6 +58,7 @@ def test_list_json_parses_and_holds_no_secret(store_url: str) -> None:
     assert set(listed[0]) == {
         "name",
         "token_id",
+        "role",
         "active",
         "created_at",
         "last_used_at",

@@ -52,6 +52,9 @@ COMMANDS: dict[str, str] = {
     "channel": "channel",
     "rollout": "rollout",
     "audit-log": "audit_log",
+    "errors": "errors",
+    "events": "events",
+    "feedback": "feedback",
     "import": "importing",
     "schema": "schema",
 }

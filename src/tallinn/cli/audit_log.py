@@ -39,9 +39,9 @@ _AGO = re.compile(r"(\d+)\s*([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-def parse_since(value: str, now: datetime) -> datetime:
+def parse_since(value: str, now: datetime, option: str = "--since") -> datetime:
     """Given `2026-03-01`, `2026-03-01T12:00` (UTC unless it says otherwise) or `90m`, `12h`,
-    `7d`, `2w` (that long ago), return the moment."""
+    `7d`, `2w` (that long ago), return the moment; `option` names it in the error."""
     text = value.strip()
     ago = _AGO.fullmatch(text)
     if ago:
@@ -49,7 +49,7 @@ def parse_since(value: str, now: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        fail(f"--since {value!r}: give a date (2026-03-01), a time (2026-03-01T12:00) or how "
+        fail(f"{option} {value!r}: give a date (2026-03-01), a time (2026-03-01T12:00) or how "
              "long ago (90m, 12h, 7d, 2w)")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 

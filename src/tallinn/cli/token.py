@@ -73,20 +73,30 @@ def store_failed(exc: Exception) -> NoReturn:
     raise typer.Exit(int(ExitCode.USAGE))
 
 
+RoleOption = Annotated[str, typer.Option(
+    "--role", help="What the token may do: reader (MCP), viewer (also the dashboard), operator "
+    "(also rollout actions) or admin (also tokens).", metavar="ROLE")]
+
+
 @token_app.command("create")
-def create(name: NameArgument, store: StoreOption = None, library: LibraryOption = None) -> None:
+def create(name: NameArgument, role: RoleOption = "reader", store: StoreOption = None,
+           library: LibraryOption = None) -> None:
     """Create a token and print it once on stdout.
 
     Examples:
 
       tallinn token create ci > ci-token.txt
+      tallinn token create alice --role operator
       tallinn token create alice --store postgresql://tallinn@db/tallinn
     """
     from tallinn.ops.errors import TokenExistsError
+    from tallinn.ops.tokens import ROLES
 
+    if role not in ROLES:
+        fail(f"--role {role!r}: a role is one of {', '.join(ROLES)}")
     with opened(store, library) as state:
         try:
-            token = state.create_token(name)
+            token = state.create_token(name, role)
         except TokenExistsError as exc:
             fail(str(exc), ExitCode.PROBLEMS)
         location = state.url
@@ -111,6 +121,7 @@ def list_tokens(
                     {
                         "name": info.name,
                         "token_id": info.token_id,
+                        "role": info.role,
                         "active": info.active,
                         "created_at": _iso(info.created_at),
                         "last_used_at": _iso(info.last_used_at),
@@ -124,12 +135,13 @@ def list_tokens(
         return
     table = Table(title=plural(len(infos), "token"), title_justify="left", box=box.SIMPLE)
     table.add_column("name", overflow="fold", min_width=8)
-    for column in ("id", "created (UTC)", "last used", "status"):
+    for column in ("id", "role", "created (UTC)", "last used", "status"):
         table.add_column(column, no_wrap=True)
     for info in infos:
         table.add_row(
             info.name,
             info.token_id,
+            info.role,
             _when(info.created_at),
             _when(info.last_used_at) or "never",
             "active" if info.active else "revoked",

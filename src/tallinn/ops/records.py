@@ -19,10 +19,19 @@ class TokenInfo:
     last_used_at: datetime | None
     revoked_at: datetime | None
     token_id: str = ""
+    role: str = "reader"
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenIdentity:
+    """Who a verified token is and what it may do: `TokenIdentity("alice", "operator")`."""
+
+    name: str
+    role: str
 
 
 @dataclass(frozen=True, slots=True)

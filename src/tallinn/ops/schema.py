@@ -10,6 +10,8 @@ New tables for later features (rollout, feedback) go here and in a new migration
 - `audit_log`: append-only entries, each carrying the hash of the one before.
 - `rollouts`, `rollout_signals`, `rollout_ratings`: gradual rollouts of a candidate release on
   a channel, the request counts each replica flushed per (release, minute), and the ratings.
+- `error_groups`, `error_group_releases`, `error_samples`: the errors servers answered with,
+  grouped by fingerprint, the releases each group happened in, and its latest samples.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime, nullable=True),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # What the token may do: reader, viewer, operator or admin (see `tallinn.ops.tokens`).
+    Column("role", String(16), nullable=False, server_default="reader"),
 )
 
 # One active token per name; revoked ones keep their name for the record. A unique index on
@@ -243,4 +247,47 @@ rollout_ratings = Table(
     Column("at", UTCDateTime, nullable=False),
     CheckConstraint("rating BETWEEN 1 AND 5", name="rating_stars"),
     Index("ix_rollout_ratings_release_id_at", "release_id", "at"),
+)
+
+error_groups = Table(
+    "error_groups",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    # Hex SHA-256 of (error class, where, shape): equal fingerprint, same group.
+    Column("fingerprint", Digest, nullable=False, unique=True),
+    Column("error_class", String(255), nullable=False),
+    # The prompt, tool or resource the failing request named.
+    Column("location", String(255), nullable=False),
+    # The redacted message with numbers, hex ids and paths replaced by placeholders.
+    Column("shape", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False, index=True),
+)
+
+error_group_releases = Table(
+    "error_group_releases",
+    metadata,
+    # Releases may be served before the store knows them (a folder), so no foreign key.
+    Column("group_id", BigId, ForeignKey("error_groups.id"), nullable=False),
+    Column("release_id", Digest, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("group_id", "release_id", name="pk_error_group_releases"),
+    Index("ix_error_group_releases_release_id", "release_id"),
+)
+
+error_samples = Table(
+    "error_samples",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("group_id", BigId, ForeignKey("error_groups.id"), nullable=False),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("release_id", Digest, nullable=True),
+    # Redacted at record time: no argument values, no secrets (see `tallinn.ops.error_log`).
+    Column("detail", Text, nullable=False),
+    Column("client", String(255), nullable=True),
+    Column("replica", String(128), nullable=True),
+    Index("ix_error_samples_group_id_id", "group_id", "id"),
 )

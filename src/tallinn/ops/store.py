@@ -4,12 +4,14 @@
     token = store.create_token("ci")          # shown once; only its hash is kept
     assert store.verify_token(token) == "ci"
     store.record_event("auth_failure", client="10.0.0.7", detail="bad token")
+    store.errors.record(pending_errors)        # a server's flush of `ErrorEvent`s
 
 The parts share one `Database` (engine, opening and retries, the SQLite file check, health,
 transactions; see `tallinn.ops.database`): `store.tokens` (`TokenStore`), `store.security_events`
 (`SecurityEvents`), `store.releases` (`Releases`), `store.channels` (`Channels`),
-`store.audit_log` (`AuditLog`) and `store.rollouts` (`Rollouts`); releases, channel moves and
-rollout changes append to the audit log in their own transaction. A consumer that needs one
+`store.audit_log` (`AuditLog`), `store.rollouts` (`Rollouts`), `store.errors` (`ErrorLog`) and
+`store.feedback` (`Feedback`, the ratings read back); releases, channel moves and rollout
+changes append to the audit log in their own transaction. A consumer that needs one
 part takes its `Protocol` from `tallinn.ops.types`, not the whole `Store`; the token and event
 methods here delegate, so existing callers keep working.
 
@@ -38,7 +40,9 @@ from tallinn.ops.database import (
     utcnow,
 )
 from tallinn.ops.engine import make_engine, resolve_url
-from tallinn.ops.records import SecurityEvent, StoreHealth, TokenInfo
+from tallinn.ops.error_log import RETENTION, SAMPLES_PER_GROUP, ErrorLog
+from tallinn.ops.feedback import Feedback
+from tallinn.ops.records import SecurityEvent, StoreHealth, TokenIdentity, TokenInfo
 from tallinn.ops.releases import Releases
 from tallinn.ops.rollouts import Rollouts
 from tallinn.ops.security_events import DETAIL_MAX, SecurityEvents
@@ -48,8 +52,10 @@ if TYPE_CHECKING:
     from tallinn.ops.types import (
         AuditTrail,
         ChannelPointers,
+        ErrorRecorder,
         HealthSource,
         ReleaseArchive,
+        RoleVerifier,
         SecurityEventLog,
         TokenAdmin,
         TokenVerifier,
@@ -74,7 +80,8 @@ class Store:
     """Every part of the state store over one SQLAlchemy engine; see `open_store`.
 
     `clock` returns aware UTC datetimes (tests pass a fake one); `cache_ttl` of zero turns the
-    verified-token cache off.
+    verified-token cache off; `error_samples` and `error_retention` are the error log's
+    samples kept per group and how long a group stays unseen before `prune` removes it.
     """
 
     def __init__(
@@ -86,6 +93,8 @@ class Store:
         is_open: bool = True,
         isolated_migrations: bool = False,
         revocation_poll: timedelta = REVOCATION_POLL,
+        error_samples: int = SAMPLES_PER_GROUP,
+        error_retention: timedelta = RETENTION,
     ) -> None:
         self.database = Database(engine, is_open=is_open,
                                  isolated_migrations=isolated_migrations)
@@ -97,6 +106,9 @@ class Store:
         self.channels = Channels(self.database, self.audit_log, self.releases, clock=clock)
         self.rollouts = Rollouts(self.database, self.audit_log, self.releases, self.channels,
                                  clock=clock)
+        self.errors = ErrorLog(self.database, clock=clock, samples_per_group=error_samples,
+                               retention=error_retention)
+        self.feedback = Feedback(self.database)
 
     @property
     def engine(self) -> Engine:
@@ -146,8 +158,8 @@ class Store:
 
     # -- tokens (see `TokenStore`) ----------------------------------------------------------
 
-    def create_token(self, name: str) -> str:
-        return self.tokens.create_token(name)
+    def create_token(self, name: str, role: str = "reader") -> str:
+        return self.tokens.create_token(name, role)
 
     def list_tokens(self) -> list[TokenInfo]:
         return self.tokens.list_tokens()
@@ -160,6 +172,9 @@ class Store:
 
     def cached_token(self, token: str) -> str | None:
         return self.tokens.cached_token(token)
+
+    def verify_token_role(self, token: str) -> TokenIdentity | None:
+        return self.tokens.verify_token_role(token)
 
     # -- security events (see `SecurityEvents`) ---------------------------------------------
 
@@ -201,6 +216,8 @@ if TYPE_CHECKING:  # mypy proves that a `Store` and its parts satisfy the narrow
 
     def _satisfies(store: Store) -> tuple[HealthSource, TokenVerifier, TokenAdmin,
                                           SecurityEventLog, TokenVerifier, SecurityEventLog,
-                                          ReleaseArchive, ChannelPointers, AuditTrail]:
+                                          ReleaseArchive, ChannelPointers, AuditTrail,
+                                          RoleVerifier, RoleVerifier, ErrorRecorder]:
         return (store, store, store, store, store.tokens, store.security_events,
-                store.releases, store.channels, store.audit_log)
+                store.releases, store.channels, store.audit_log, store, store.tokens,
+                store.errors)

@@ -3,6 +3,7 @@
     tokens = TokenStore(database)
     token = tokens.create_token("ci")          # shown once; only its hash is kept
     assert tokens.verify_token(token) == "ci"
+    assert tokens.verify_token_role(token) == TokenIdentity("ci", "reader")
 """
 
 from __future__ import annotations
@@ -15,9 +16,18 @@ from sqlalchemy.exc import IntegrityError
 
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import TokenExistsError
-from tallinn.ops.records import TokenInfo
+from tallinn.ops.records import TokenIdentity, TokenInfo
 from tallinn.ops.schema import tokens
-from tallinn.ops.tokens import TokenCache, check_name, generate, hash_secret, parse, same_hash
+from tallinn.ops.tokens import (
+    DEFAULT_ROLE,
+    TokenCache,
+    check_name,
+    check_role,
+    generate,
+    hash_secret,
+    parse,
+    same_hash,
+)
 
 # How long a verified token is trusted without asking the database again. A revocation made
 # elsewhere (another replica, the CLI) empties the cache sooner: every `REVOCATION_POLL` the
@@ -28,6 +38,8 @@ CACHE_TTL = timedelta(minutes=5)
 REVOCATION_POLL = timedelta(seconds=1)
 # last_used_at is written at most this often per token, to keep verification read-only.
 TOUCH_INTERVAL = timedelta(minutes=1)
+# Roles remembered by token id; a token's role never changes, so they never go stale.
+ROLES_KEPT = 4096
 
 
 class TokenStore:
@@ -48,15 +60,18 @@ class TokenStore:
         self._revocations: tuple[object, ...] | None = None  # (count, latest) last seen
         self._next_revocation_poll: datetime | None = None  # None: poll at the next check
         self._poll_lock = threading.Lock()
+        self._roles: dict[str, str] = {}  # token id: role
         database.on_reset(self._cache.clear)
 
-    def create_token(self, name: str) -> str:
-        """Create a token named `name` and return it; this is the only time it is visible.
+    def create_token(self, name: str, role: str = DEFAULT_ROLE) -> str:
+        """Create a token named `name` with `role` and return it; the only time it is visible.
 
         Raises `TokenExistsError` if an active token has that name, `TokenNameError` for a
-        name that is not letters, digits and `. _ @ + -`.
+        name that is not letters, digits and `. _ @ + -`, `ValueError` for a role not in
+        `tallinn.ops.tokens.ROLES`.
         """
         check_name(name)
+        check_role(role)
         new = generate()
         try:
             with self._db.transaction("create a token") as connection:
@@ -66,6 +81,7 @@ class TokenStore:
                         name=name,
                         secret_hash=new.secret_hash,
                         created_at=self._clock(),
+                        role=role,
                     )
                 )
         except IntegrityError:
@@ -81,6 +97,7 @@ class TokenStore:
             tokens.c.last_used_at,
             tokens.c.revoked_at,
             tokens.c.token_id,
+            tokens.c.role,
         ).order_by(tokens.c.created_at, tokens.c.id)
         with self._db.transaction("list tokens") as connection:
             rows = connection.execute(query).all()
@@ -91,6 +108,7 @@ class TokenStore:
                 last_used_at=row.last_used_at,
                 revoked_at=row.revoked_at,
                 token_id=row.token_id,
+                role=row.role,
             )
             for row in rows
         ]
@@ -126,7 +144,8 @@ class TokenStore:
         if cached is not None:
             return cached
         query = select(
-            tokens.c.name, tokens.c.secret_hash, tokens.c.revoked_at, tokens.c.last_used_at
+            tokens.c.name, tokens.c.secret_hash, tokens.c.revoked_at, tokens.c.last_used_at,
+            tokens.c.role,
         ).where(tokens.c.token_id == token_id)
         with self._db.transaction("verify a token") as connection:
             row = connection.execute(query).first()
@@ -139,7 +158,31 @@ class TokenStore:
                     update(tokens).where(tokens.c.token_id == token_id).values(last_used_at=now)
                 )
         self._cache.put(token_id, row.name, digest, now)
+        self._remember_role(token_id, str(row.role))
         return str(row.name)
+
+    def verify_token_role(self, token: str) -> TokenIdentity | None:
+        """The name and role of the active token `token`, or None (as `verify_token`).
+
+        The role is remembered by token id (it never changes), so a token verified from the
+        cache costs no query for its role either.
+        """
+        name = self.verify_token(token)
+        if name is None:
+            return None
+        token_id = token.split("_", 2)[1]  # verify_token parsed it
+        role = self._roles.get(token_id)
+        if role is None:
+            with self._db.transaction("read a token's role") as connection:
+                role = str(connection.execute(
+                    select(tokens.c.role).where(tokens.c.token_id == token_id)).scalar_one())
+            self._remember_role(token_id, role)
+        return TokenIdentity(name, role)
+
+    def _remember_role(self, token_id: str, role: str) -> None:
+        if len(self._roles) >= ROLES_KEPT:
+            self._roles.clear()
+        self._roles[token_id] = role
 
     def cached_token(self, token: str) -> str | None:
         """The name of `token` if this store verified it less than `CACHE_TTL` ago and no

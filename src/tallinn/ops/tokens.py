@@ -78,6 +78,24 @@ def check_name(name: str) -> str:
     return name
 
 
+# What a token may do, each role including the ones before it: `reader` reads prompts over
+# MCP, `viewer` also the dashboard, `operator` also acts on rollouts, `admin` also on tokens.
+ROLES = ("reader", "viewer", "operator", "admin")
+DEFAULT_ROLE = "reader"
+
+
+def check_role(role: str) -> str:
+    """Return `role` if it is one of `ROLES`; anything else is a `ValueError`."""
+    if role not in ROLES:
+        raise ValueError(f"a token's role is one of {', '.join(ROLES)}, not {role!r}")
+    return role
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether a token of `role` may do what `needed` may: `role_allows("admin", "viewer")`."""
+    return role in ROLES and ROLES.index(role) >= ROLES.index(check_role(needed))
+
+
 @dataclass(slots=True)
 class _Entry:
     name: str

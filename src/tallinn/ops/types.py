@@ -3,12 +3,14 @@
 A consumer takes the protocol of what it uses, never the whole `Store`: a server that checks
 tokens takes a `TokenVerifier`, one that records what it refused a `SecurityEventLog`, its
 readiness probe a `HealthSource`; the release commands a `ReleaseArchive`, `ChannelPointers`
-and an `AuditTrail`. `Store` satisfies the first four, and its parts each the ones they name.
+and an `AuditTrail`; one that checks what a token may do a `RoleVerifier`, and one that flushes
+the errors it answered with an `ErrorRecorder`. `Store` satisfies the first four and
+`RoleVerifier`, and its parts each the ones they name.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -18,11 +20,13 @@ from tallinn.ops.records import (
     ChannelState,
     Release,
     StoreHealth,
+    TokenIdentity,
     TokenInfo,
 )
 
 if TYPE_CHECKING:
     from tallinn.ops.audit_log import Verification
+    from tallinn.ops.error_log import ErrorEvent
 
 
 @runtime_checkable
@@ -46,10 +50,17 @@ class TokenVerifier(Protocol):
 
 
 @runtime_checkable
+class RoleVerifier(Protocol):
+    """Checks a presented token and says what it may do: its name and role, or None."""
+
+    def verify_token_role(self, token: str) -> TokenIdentity | None: ...
+
+
+@runtime_checkable
 class TokenAdmin(Protocol):
     """Creates, lists and revokes tokens (`tallinn token`)."""
 
-    def create_token(self, name: str) -> str: ...
+    def create_token(self, name: str, role: str = ...) -> str: ...
 
     def list_tokens(self) -> list[TokenInfo]: ...
 
@@ -61,6 +72,13 @@ class SecurityEventLog(Protocol):
     """Records a security event; `client` and `detail` may come from an attacker."""
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None: ...
+
+
+@runtime_checkable
+class ErrorRecorder(Protocol):
+    """Stores a server's flush of errors in one transaction (`store.errors`)."""
+
+    def record(self, events: Iterable[ErrorEvent]) -> int: ...
 
 
 @runtime_checkable
