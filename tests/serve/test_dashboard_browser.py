@@ -16,7 +16,7 @@ from tests.serve.serve_helpers import free_port, wait_until
 from tests.serve.test_rollout_serving import release_files
 
 from tallinn.ops.rollout import RolloutPlan, SignalBatch
-from tallinn.ops.rollout.signals import ReleaseTotals, minute_of
+from tallinn.ops.rollout.signals import ReleaseTotals, minute_of, window_start
 from tallinn.ops.store import Store, open_store
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -68,6 +68,9 @@ class Seeded:
             self.minute = minute_of(rollout.state.step_started_at, SECOND) + 2 * SECOND
             self.signals(store, self.candidate, 40, 2)
             self.signals(store, self.stable, 360, 0)
+            # The step's window starts at its first whole second: rate inside it.
+            opens = window_start(rollout.state.step_started_at, SECOND)
+            wait_until(lambda: datetime.now(UTC) >= opens, timeout=10)
             for stars, comment in ((5, None), (5, None), (2, "too short")):
                 store.rollouts.rate(self.candidate, "hello", stars, client="c",
                                     comment=comment)
@@ -87,7 +90,7 @@ def start(seeded: Seeded, tmp_path: Path, name: str, **env: str) -> Server:
     os.environ.update(env)  # the server process inherits them
     try:
         server = Server(seeded.url, free_port(), tmp_path / f"{name}.log", "--production",
-                        "--store-poll", "0.2", "--no-controller")
+                        "--store-poll", "0.2")
     finally:
         for key in env:
             del os.environ[key]
@@ -109,6 +112,12 @@ def sign_in(page: Any, url: str, token: str) -> None:
     page.fill("#token", token)
     page.click("#sign-in")
     page.wait_for_selector("body[data-live=yes]", timeout=30_000)
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
 
 
 def test_the_dashboard_shows_the_rollout_updates_live_and_lets_only_operators_act(
@@ -147,9 +156,8 @@ def test_the_dashboard_shows_the_rollout_updates_live_and_lets_only_operators_ac
 
     with open_store(seeded.url) as store:
         seeded.signals(store, seeded.candidate, 60, 0)
-    page.wait_for_function(
-        "document.querySelector('#figures tr[data-side=\"candidate\"] .requests')"
-        ".textContent === '100'", timeout=30_000)
+    # Playwright's own waits: the page's CSP rightly forbids evaluating strings in it.
+    expect(page.locator(f"{candidate} .requests")).to_have_text("100", timeout=30_000)
     assert page.text_content(f"{candidate} .error_rate") == "2.0%"
 
     token = page.get_attribute("input[name=csrftoken]", "value")
@@ -182,8 +190,7 @@ def test_the_dashboard_shows_the_rollout_updates_live_and_lets_only_operators_ac
         assert (last.action, last.actor, last.reason) == (
             "rollout-rollback", "otto", "the candidate's errors")
         assert store.rollouts.active("production") is None
-    page.wait_for_function("document.querySelector('#phase').textContent === 'rolled_back'",
-                           timeout=30_000)
+    expect(page.locator("#phase")).to_have_text("rolled_back", timeout=30_000)
     assert "otto" in page.text_content("#audit")
     assert problems == []
 

@@ -166,8 +166,8 @@ def channel_overview(store: Store, channel: str, *, hours: float = 6.0) -> dict[
     report = None
     if state is not None:
         shown = rollout.candidate if rollout is not None and rollout.active else state.release
-        report = {"release": shown.version,
-                  **(readiness_summary(store.releases.report(shown.id)) or {})}
+        report = {"release": shown.version, "verdict": None, "generated_at": None,
+                  "gates": [], **(readiness_summary(store.releases.report(shown.id)) or {})}
     return {
         "channel": channel, "now": now.isoformat(), "hours": hours,
         "step_seconds": step.total_seconds(),

@@ -41,10 +41,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from tallinn.ops.errors import ReleaseError
 from tallinn.ops.overview import MAX_HOURS, channel_overview
 from tallinn.ops.store import Store
+from tallinn.ops.tokens import ROLES as TOKEN_ROLES
 
 log = logging.getLogger("tallinn.serve")
 
-ROLES = ("reader", "viewer", "operator", "admin")
+ROLES = TOKEN_ROLES
 VIEWER, OPERATOR = "viewer", "operator"
 SESSION_COOKIE = "tallinn_session"
 CSRF_COOKIE = "tallinn_csrf"
@@ -298,7 +299,7 @@ def dashboard_access(store: Store, *, production: bool, secret: str | None,
                     "replica only, and end when it restarts")
 
     def token_roles(token: str) -> tuple[str, str] | None:
-        name = store.verify_token(token)
-        return None if name is None else (name, "admin")
+        found = store.verify_token_role(token)
+        return None if found is None else (found.name, found.role)
 
     return Access(production, token_roles, secret or secrets.token_urlsafe(32), session_seconds)
