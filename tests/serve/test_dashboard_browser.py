@@ -15,6 +15,7 @@ from tests.integration.rollout_cycle import Server
 from tests.serve.serve_helpers import free_port, wait_until
 from tests.serve.test_rollout_serving import release_files
 
+from tallinn.ops.error_log import ErrorEvent
 from tallinn.ops.rollout import RolloutPlan, SignalBatch
 from tallinn.ops.rollout.signals import ReleaseTotals, minute_of, window_start
 from tallinn.ops.store import Store, open_store
@@ -62,6 +63,9 @@ class Seeded:
                             holds=(timedelta(hours=1),) * 2, resolution=SECOND),
                 actor="test", reason="warmer greeting")
             self.stable, self.candidate = rollout.stable.id, rollout.candidate.id
+            store.errors.record([ErrorEvent.capture(
+                "command 'hello' could not render", at=datetime.now(UTC), where="hello",
+                release=self.candidate, error_class="RenderError")])
             self.viewer = store.create_token("vera", role="viewer")
             self.operator = store.create_token("otto", role="operator")
             self.seq = 0
@@ -151,6 +155,7 @@ def test_the_dashboard_shows_the_rollout_updates_live_and_lets_only_operators_ac
     assert page.text_content(f"{candidate} .satisfaction") == "66.7%"
     assert page.text_content('#figures tr[data-side="stable"] .requests') == "360"
     assert "too short" in page.text_content("#feedback")
+    assert "RenderError" in page.text_content("#errors")
     assert "rollout-start" in page.text_content("#audit")
     assert page.query_selector("#act") is None  # a viewer has no buttons
 

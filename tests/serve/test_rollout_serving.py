@@ -184,6 +184,13 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
     # Stable: 2 greetings and the bad call (rate_prompt is not a use); the candidate: one
     # greeting and one resource read.
     assert totals == {stable: [3, 0, 1], candidate: [2, 0, 0]}
+    # The failed requests are error groups: the missing argument and the bad rating.
+    groups = {(g.error_class, g.where): g for g in store.errors.groups(samples=True)}
+    assert set(groups) == {("InvalidParams", "hello"), ("ToolError", "rate_prompt")}
+    missing = groups[("InvalidParams", "hello")]
+    assert (missing.count, missing.shape) == (1, "missing required argument <str>")
+    assert [r.release for r in missing.releases] == [stable]
+    assert missing.samples[0].client == client
 
 
 def greet_as(url: str, clients: list[str]) -> dict[str, str]:

@@ -107,9 +107,9 @@ def _capture(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def fake_http(registry: Registry, store: Any, config: ServeConfig,
-                  *, follower: Any = None) -> None:
+                  *, follower: Any = None, dashboard: Any = None) -> None:
         seen.update(registry=registry, store=store, config=config, transport="http",
-                    follower=follower)
+                    follower=follower, dashboard=dashboard)
 
     async def fake_stdio(registry: Registry, store: Any, *, reload: bool,
                          follower: Any = None) -> None:

@@ -180,5 +180,10 @@ def channel_overview(store: Store, channel: str, *, hours: float = 6.0) -> dict[
         "feedback": [{**c, "release": releases.get(c["release_id"], c["release_id"][:12])}
                      for c in latest_comments(store, releases)],
         "events": latest_events(store),
+        "errors": [{"error_class": g.error_class, "where": g.where, "shape": g.shape,
+                    "count": g.count, "last_seen": g.last_seen.isoformat(),
+                    "releases": [releases.get(r.release, r.release[:12]) for r in g.releases]}
+                   for g in store.errors.groups(since=now - timedelta(hours=hours),
+                                                limit=LATEST)],
         "readiness": report,
     }

@@ -48,7 +48,7 @@ from tallinn.ops.rollouts import Rollout
 from tallinn.ops.store import Store
 from tallinn.serve._catalog import Snapshot, build_snapshot
 from tallinn.serve._registry import Outcome, Registry
-from tallinn.serve._split import Serving, Split
+from tallinn.serve._split import ErrorBuffer, Serving, Split
 
 log = logging.getLogger("tallinn.serve")
 
@@ -94,6 +94,7 @@ class ChannelFollower:
         self.rollout: Rollout | None = None
         self.serving: Serving | None = None
         self.signals = SignalAggregator(replica_name(), store.rollouts.now)
+        self.errors = ErrorBuffer(self.signals.replica, store.rollouts.now)
         self.flushed = 0
         self._refused: str | None = None
         self._candidate: tuple[str, Snapshot] | None = None
@@ -151,6 +152,7 @@ class ChannelFollower:
         serving.channel = self.channel
         serving.count_releases()
         serving.signals = self.signals
+        serving.errors = self.errors
         serving.ratings = self.store.rollouts
 
     async def check(self, registry: Registry) -> bool:
@@ -253,7 +255,16 @@ class ChannelFollower:
         return snapshot
 
     async def flush(self, *, everything: bool = False) -> int:
-        """Write the finished intervals of the signals to the store; how many batches."""
+        """Write the finished intervals of the signals, and the failed requests, to the store;
+        how many signal batches."""
+        failed = self.errors.drain()
+        if failed:
+            try:
+                await anyio.to_thread.run_sync(self.store.errors.record, failed)
+            except Exception as exc:
+                self.errors.restore(failed)
+                log.warning("could not write %d error(s) to the store, kept for the next "
+                            "flush: %s", len(failed), " ".join(str(exc).split()))
         batches = self.signals.drain(everything=everything)
         if not batches:
             return 0

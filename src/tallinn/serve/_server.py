@@ -223,21 +223,29 @@ class Observe:
             return await call_next(ctx)
         started = time.perf_counter()
         outcome = "ok"
+        failure: tuple[str, str] | None = None  # (error class, message) of a failed request
         served, entered = self.serving.enter(ctx)
         logged = REQUEST.set((next_request_id(), served.version))
         try:
             result = await call_next(ctx)
-            if isinstance(result, dict) and result.get("isError"):
+            failed = result.get("isError") if isinstance(result, dict) else getattr(
+                result, "is_error", False)
+            if failed:
                 outcome = "tool_error"
+                failure = ("ToolError", _result_text(result))
             return result
         except MCPError as exc:
             outcome = "invalid_params" if exc.code == INVALID_PARAMS else "error"
+            failure = ("InvalidParams" if exc.code == INVALID_PARAMS else "MCPError",
+                       exc.error.message)
             raise
-        except ValidationError:
+        except ValidationError as exc:
             outcome = "invalid_params"
+            failure = ("InvalidParams", f"{exc.error_count()} invalid parameter(s)")
             raise
-        except Exception:
+        except Exception as exc:
             outcome = "error"
+            failure = (type(exc).__name__, str(exc))
             log.exception("internal error answering %s", method)
             raise MCPError(code=INTERNAL_ERROR, message="internal error") from None
         finally:
@@ -250,6 +258,11 @@ class Observe:
                 served.version, self.serving.channel,
             )
             self._count(ctx, served, outcome)
+            if failure is not None and self.serving.errors is not None \
+                    and method in _COUNTED:
+                if served.fault:
+                    failure = ("RenderError", failure[1])
+                self.serving.errors.add(ctx, served, *failure)
 
     def _count(self, ctx: ServerRequestContext[Any, Any], served: Served, outcome: str) -> None:
         """Count the request for its release's signals (serving from the store only)."""
@@ -273,6 +286,17 @@ class Observe:
         if isinstance(name, str) and name in served.snapshot.library.commands:
             return name
         return "_unknown"
+
+
+def _result_text(result: Any) -> str:
+    """The text of a tool result that is an error (a model or its wire form)."""
+    content = result.get("content") if isinstance(result, dict) else getattr(result, "content",
+                                                                              None)
+    for item in content or []:
+        text = item.get("text") if isinstance(item, dict) else getattr(item, "text", None)
+        if isinstance(text, str):
+            return text
+    return ""
 
 
 def _unknown_prompt(snapshot: Snapshot, name: str) -> MCPError:

@@ -5,6 +5,8 @@
   const EVERY_MS = 2000;
   const hours = document.querySelector("main").dataset.hours || "6";
   const charts = {};
+  // The chart's x axis is the window asked for, whatever points there are in it.
+  let span = [0, 1];
   const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"];
 
   function text(id, value) {
@@ -58,7 +60,8 @@
         label: "release " + n, stroke: COLOURS[i % COLOURS.length], spanGaps: false,
         value: (u, v) => (v === null ? "-" : unit(v)),
       }))],
-      axes: [{}, { values: (u, ticks) => ticks.map(unit) }],
+      scales: { x: { time: true, range: () => span } },
+      axes: [{}, { size: 64, values: (u, ticks) => ticks.map(unit) }],
     };
     charts[id] = { key, plot: new uPlot(opts, data, node) };
   }
@@ -88,7 +91,11 @@
     rows("audit", d.audit, (e) => [e.seq, e.at, e.actor, e.action + " " + e.subject,
       (e.from || "") + " → " + (e.to || ""), e.reason]);
     rows("feedback", d.feedback, (c) => [c.at, c.release, c.prompt, c.rating, c.comment]);
+    rows("errors", d.errors, (g) => [g.error_class, g.where, g.shape, g.count, g.last_seen,
+      g.releases.join(", ")]);
     rows("events", d.events, (e) => [e.at, e.kind, e.client, e.detail]);
+    const end = Date.parse(d.now) / 1000;
+    span = [end - d.hours * 3600, end];
     const perMinute = 60 / d.step_seconds;
     draw("chart-requests", d.series, (p) => p.requests * perMinute, (v) => v.toFixed(0));
     draw("chart-errors", d.series, (p) => {
