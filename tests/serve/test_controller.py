@@ -257,25 +257,42 @@ def clocked(tmp_path: Path) -> Iterator[tuple[Store, Clock]]:
         yield store, clock
 
 
+async def run_rounds(store: Store, status: ControllerStatus, rounds: int) -> None:
+    """Run the controller until it has ticked `rounds` times (at most 30 s), then stop it."""
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        await tg.start(lambda task_status: run_controller(
+            store, stop, tick=status.tick, status=status, task_status=task_status))
+        with anyio.fail_after(30):
+            while status.rounds < rounds:
+                await anyio.sleep(0.01)
+        stop.set()
+
+
+def tick_once(store: Store, status: ControllerStatus) -> None:
+    """One tick of the controller, leading on `store`'s database."""
+
+    async def once() -> None:
+        with Leadership(store.engine.url) as leadership:
+            await control_once(store, leadership, status)
+
+    anyio.run(once)
+
+
 def test_a_hold_is_decided_again_only_when_it_is_due(clocked: tuple[Store, Clock]) -> None:
     """A rollout that holds (its sample is short) is not decided again before its decision's
     `next_due`, and is once the store's clock passes it."""
     store, clock = clocked
     seed(store)
     status = ControllerStatus(tick=1)
-
-    async def ticks() -> None:
-        with Leadership(store.engine.url) as leadership:
-            await control_once(store, leadership, status)
-            assert status.decided == 1
-            await control_once(store, leadership, status)
-            await control_once(store, leadership, status)
-            assert (status.decided, status.rounds) == (1, 3)
-            clock.now += timedelta(seconds=1)
-            await control_once(store, leadership, status)
-            assert status.decided == 2
-
-    anyio.run(ticks)
+    tick_once(store, status)
+    assert status.decided == 1
+    tick_once(store, status)
+    tick_once(store, status)
+    assert (status.decided, status.rounds) == (1, 3)
+    clock.now += timedelta(seconds=1)
+    tick_once(store, status)
+    assert status.decided == 2
     assert status.decisions["production"]["action"] == "hold"
     assert status.leader
     assert not status.problem
@@ -288,18 +305,13 @@ def test_a_paused_rollout_waits_until_a_person_resumes_it(
     seed(store)
     store.rollouts.pause("production", actor="bob", reason="looks odd")
     status = ControllerStatus(tick=1)
-
-    async def ticks() -> None:
-        with Leadership(store.engine.url) as leadership:
-            await control_once(store, leadership, status)
-            clock.now += timedelta(days=1)
-            await control_once(store, leadership, status)
-            assert status.decided == 1
-            store.rollouts.resume("production", actor="bob", reason="fine after all")
-            await control_once(store, leadership, status)
-            assert status.decided == 2
-
-    anyio.run(ticks)
+    tick_once(store, status)
+    clock.now += timedelta(days=1)
+    tick_once(store, status)
+    assert status.decided == 1
+    store.rollouts.resume("production", actor="bob", reason="fine after all")
+    tick_once(store, status)
+    assert status.decided == 2
     assert [d["action"] for d in status.decisions.values()] == ["hold"]
 
 
@@ -328,13 +340,8 @@ def test_a_person_acting_meanwhile_is_normal(clocked: tuple[Store, Clock],
     clock.now += timedelta(minutes=5)
     store.rollouts = PersonActsMeanwhile(store, store.engine)
     status = ControllerStatus(tick=1)
-
-    async def tick() -> None:
-        with Leadership(store.engine.url) as leadership:
-            await control_once(store, leadership, status)
-
     with caplog.at_level(logging.INFO, logger="tallinn.serve"):
-        anyio.run(tick)
+        tick_once(store, status)
     assert "changed meanwhile" in caplog.text
     assert not status.problem
     rollout = store.rollouts.active("production")
@@ -352,21 +359,49 @@ def test_a_store_that_fails_is_a_problem_and_the_controller_goes_on(
     store.close()
     status = ControllerStatus(tick=0.05)
 
-    async def run() -> None:
-        stop = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            await tg.start(lambda task_status: run_controller(
-                store, stop, tick=0.05, status=status, task_status=task_status))
-            with anyio.fail_after(30):
-                while status.rounds < 3:
-                    await anyio.sleep(0.01)
-            stop.set()
-
     with caplog.at_level(logging.WARNING, logger="tallinn.serve"):
-        anyio.run(run)
+        anyio.run(run_rounds, store, status, 3)
     assert "cannot read the rollouts under way" in status.problem
     assert "is closed" in status.problem
     assert caplog.text.count("is closed") == 1  # said once, not at every tick
     assert not status.leader
     with Leadership(store.engine.url) as other:
         assert other.try_acquire()
+
+
+def test_a_production_ready_body_leaves_the_reasons_out(clocked: tuple[Store, Clock]) -> None:
+    """`/ready`'s controller block keeps a decision's reasons out when asked (production),
+    and has them otherwise."""
+    store, _ = clocked
+    seed(store)
+    store.rollouts.pause("production", actor="bob", reason="Bob's private words")
+    status = ControllerStatus(tick=1)
+    tick_once(store, status)
+    assert "Bob's private words" in str(status.ready_body())
+    hidden = status.ready_body(reasons=False)
+    assert "Bob's private words" not in str(hidden)
+    assert hidden["decisions"] == {"production": {
+        key: value for key, value in status.decisions["production"].items()
+        if key != "reasons"}}
+    assert status.decisions["production"]["action"] == "wait"
+
+
+def test_a_tick_that_fails_unexpectedly_is_said_once_and_the_loop_goes_on(
+        clocked: tuple[Store, Clock], caplog: pytest.LogCaptureFixture) -> None:
+    """A stored rollout that cannot be read (its plan is not JSON) makes each tick fail: the
+    traceback is logged once, `problem` says why, and the controller keeps ticking."""
+    from sqlalchemy import update
+
+    from tallinn.ops.schema import rollouts
+
+    store, _ = clocked
+    seed(store)
+    with store.engine.begin() as connection:
+        connection.execute(update(rollouts).values(plan="{not json"))
+    status = ControllerStatus(tick=0.05)
+
+    with caplog.at_level(logging.WARNING, logger="tallinn.serve"):
+        anyio.run(run_rounds, store, status, 3)
+    assert status.problem.startswith("a tick failed: ")
+    assert caplog.text.count("a tick failed") == 1
+    assert "Traceback" in caplog.text

@@ -70,14 +70,19 @@ class ControllerStatus:
         # only a person moves it on).
         self.due: dict[tuple[int, int], datetime | None] = {}
 
-    def ready_body(self) -> dict[str, object]:
-        """What `/ready` says about the controller."""
+    def ready_body(self, *, reasons: bool = True) -> dict[str, object]:
+        """What `/ready` says about the controller; without the decisions' `reasons` when
+        `reasons` is false (a production `/ready` is open to anyone, and a paused rollout's
+        reason is a person's words: `tallinn rollout status` and the audit log have them)."""
+        decisions = self.decisions if reasons else {
+            channel: {key: value for key, value in decision.items() if key != "reasons"}
+            for channel, decision in self.decisions.items()}
         body: dict[str, object] = {
             "leader": self.leader,
             "tick_seconds": self.tick,
             "last_tick": _iso(self.last_tick),
             "rounds": self.rounds,
-            "decisions": self.decisions,
+            "decisions": decisions,
         }
         if self.problem:
             body["problem"] = self.problem
@@ -121,6 +126,7 @@ async def control_once(store: Store, leadership: Leadership, status: ControllerS
             log.info("rollout controller: this replica leads now")
         else:
             log.info("rollout controller: this replica no longer leads")
+            status.due.clear()  # another leader decided meanwhile: decide afresh when back
         status.leader = leading
     if not leading:
         status.set_problem(leadership.problem)
@@ -178,9 +184,11 @@ async def run_controller(
             began = time.monotonic()
             try:
                 await control_once(store, leadership, status)
-            except Exception as exc:  # a bug must not end the server; say it, go on
-                log.exception("rollout controller: a tick failed")
-                status.set_problem(f"a tick failed: {_one_line(exc)}")
+            except Exception as exc:  # a bug must not end the server; say it once, go on
+                problem = f"a tick failed: {_one_line(exc)}"
+                if problem != status.problem:
+                    log.exception("rollout controller: a tick failed")
+                status.problem = problem
             with anyio.move_on_after(max(0.0, tick - (time.monotonic() - began))):
                 await stop.wait()
     finally:

@@ -664,7 +664,7 @@ def build_app(
                 reasons.append(follower.problem)
                 body["status"] = "not_ready"
         if controller is not None:
-            body["controller"] = controller.ready_body()
+            body["controller"] = controller.ready_body(reasons=not config.production)
         return JSONResponse(body, status_code=503 if reasons else 200)
 
     async def metrics_route(request: Request) -> Response:
