@@ -107,14 +107,15 @@ def _capture(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def fake_http(registry: Registry, store: Any, config: ServeConfig,
-                  *, follower: Any = None, dashboard: Any = None) -> None:
+                  *, follower: Any = None, controller: Any = None,
+                  dashboard: Any = None) -> None:
         seen.update(registry=registry, store=store, config=config, transport="http",
-                    follower=follower, dashboard=dashboard)
+                    follower=follower, controller=controller, dashboard=dashboard)
 
     async def fake_stdio(registry: Registry, store: Any, *, reload: bool,
-                         follower: Any = None) -> None:
+                         follower: Any = None, controller: Any = None) -> None:
         seen.update(registry=registry, store=store, reload=reload, transport="stdio",
-                    follower=follower)
+                    follower=follower, controller=controller)
 
     monkeypatch.setattr(serving, "serve_http", fake_http)
     monkeypatch.setattr(serving, "serve_stdio", fake_stdio)

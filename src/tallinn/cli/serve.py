@@ -95,6 +95,18 @@ def serve(
                      "channel (default 2; [serve] store_poll).", metavar="SECONDS",
                      show_default=False),
     ] = None,
+    controller_tick: Annotated[
+        float | None,
+        typer.Option("--controller-tick", help="--from-store: seconds between the rollout "
+                     "controller's ticks (default 5; [serve] controller_tick).",
+                     metavar="SECONDS", show_default=False),
+    ] = None,
+    controller: Annotated[
+        bool,
+        typer.Option("--controller/--no-controller",
+                     help="--from-store: run the rollout controller when this replica leads; "
+                     "off, this replica never leads."),
+    ] = True,
     store_listen: Annotated[
         bool,
         typer.Option("--store-listen/--no-store-listen",
@@ -206,15 +218,19 @@ def serve(
                 "session_idle_timeout": session_idle_timeout,
             },
             store_poll=store_poll,
+            controller_tick=controller_tick,
         )
     except serving.ConfigError as exc:
         fail(str(exc))
     open_store = partial(serving.open_state_store, url, root, required=production)
     store: serving.StoreLike
+    status = None
     if follower is not None:
         follower.poll = config.store_poll
         follower.listen = store_listen
         store = follower.store
+        if controller:
+            status = serving.ControllerStatus(tick=config.controller_tick)
     elif http or production:
         try:
             store = open_store()
@@ -235,14 +251,15 @@ def serve(
                 dashboard = dashboard_access(follower.store, production=production,
                                              secret=current.dashboard_secret,
                                              session_seconds=current.dashboard_session)
-            serving.serve_http(registry, store, config, follower=follower, dashboard=dashboard)
+            serving.serve_http(registry, store, config, follower=follower, dashboard=dashboard,
+                               controller=status)
         else:
             label = serving.store_label(store, url, root)
             line = serving.startup_line(registry, production=production, store=label, url=None,
                                         follower=follower)
             print(line, file=sys.stderr, flush=True)  # stdout is the MCP wire
             anyio.run(partial(serving.serve_stdio, registry, store, reload=config.reload,
-                              follower=follower))
+                              follower=follower, controller=status))
     except KeyboardInterrupt:
         pass
     except SystemExit as exc:

@@ -170,6 +170,13 @@ class Rollouts:
                 .order_by(rollouts.c.id.desc()).limit(1)).first()
             return None if row is None else self._rollout(connection, row)
 
+    def under_way(self) -> list[Rollout]:
+        """Every rollout running or paused, one per channel at most, in channel order."""
+        with self._db.transaction("read the rollouts under way") as connection:
+            rows = connection.execute(select(rollouts).where(
+                rollouts.c.active_channel.is_not(None)).order_by(rollouts.c.channel)).all()
+            return [self._rollout(connection, row) for row in rows]
+
     def window(self, rollout: Rollout, until: datetime | None = None) -> WindowSignals:
         """The `WindowSignals` of the current step: every replica's batches and the ratings
         since the step began (from its first whole minute), for both releases."""

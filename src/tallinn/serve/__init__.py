@@ -6,6 +6,7 @@ app = build_app(registry, open_store(), ServeConfig(production=True))
 
 from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
+from tallinn.serve._control import ControllerStatus, run_controller
 from tallinn.serve._events import EventRecorder, LazyStore, StoreLike, UnavailableStore
 from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
 from tallinn.serve._http import McpGuard, build_app
@@ -30,6 +31,7 @@ __all__ = [
     "ChannelFollower",
     "Check",
     "ConfigError",
+    "ControllerStatus",
     "EventRecorder",
     "JsonFormatter",
     "LazyStore",
@@ -59,6 +61,7 @@ __all__ = [
     "parse_rate",
     "parse_uri",
     "resolve",
+    "run_controller",
     "run_load_test",
     "run_smoke",
     "serve_http",

@@ -22,6 +22,7 @@ session_idle_timeout = 1800  # seconds before an unused session is closed
 heap_check_interval = 5   # seconds between looks at the collector's oldest generation
 heap_growth = 0.25        # a full collection once it has grown by this share of the live heap
 store_poll = 2            # --from-store: seconds between reads of the channel (also --store-poll)
+controller_tick = 5       # --from-store: seconds between the controller's ticks (--controller-tick)
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ _RATE = re.compile(
 _OFF = frozenset({"off", "none", "0", "false", "no"})
 
 
-# The network edge (and the store poll of --from-store): every bound with its default, its
-# type, and its smallest and largest allowed values.
+# The network edge (and the store poll and controller tick of --from-store): every bound with
+# its default, its type, and its smallest and largest allowed values.
 EDGE_DEFAULTS: dict[str, tuple[float, type, float, float]] = {
     "max_connections": (2000, int, 1, math.inf),
     "header_timeout": (10.0, float, 0.1, math.inf),
@@ -62,6 +63,7 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float, float]] = {
     "heap_check_interval": (5.0, float, 0.1, math.inf),
     "heap_growth": (0.25, float, 0.01, math.inf),
     "store_poll": (2.0, float, 0.05, 3600.0),
+    "controller_tick": (5.0, float, 0.05, 3600.0),
 }
 
 
@@ -128,6 +130,7 @@ class ServeConfig:
     heap_check_interval: float = 5.0
     heap_growth: float = 0.25
     store_poll: float = 2.0
+    controller_tick: float = 5.0
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -178,6 +181,7 @@ def resolve(
     access_log: bool | None = None,
     edge: Mapping[str, float | None] | None = None,
     store_poll: float | None = None,
+    controller_tick: float | None = None,
 ) -> ServeConfig:
     """Combine options (given) over the library's `[serve]` table over defaults.
 
@@ -226,7 +230,8 @@ def resolve(
         "render_threads": _positive_whole(
             "render_threads", table.get("render_threads", DEFAULT_RENDER_THREADS)),
     }
-    bounds = edge_bounds(table, {**(edge or {}), "store_poll": store_poll})
+    bounds = edge_bounds(table, {**(edge or {}), "store_poll": store_poll,
+                                          "controller_tick": controller_tick})
     return ServeConfig(
         host=host,
         port=port,
@@ -252,6 +257,7 @@ def resolve(
         heap_check_interval=bounds["heap_check_interval"],
         heap_growth=bounds["heap_growth"],
         store_poll=bounds["store_poll"],
+        controller_tick=bounds["controller_tick"],
     )
 
 

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -51,6 +52,7 @@ from tallinn.serve._server import build_server
 from tallinn.serve._split import CLIENT_KEY, HEADER_KEY
 
 if TYPE_CHECKING:
+    from tallinn.serve._control import ControllerStatus
     from tallinn.serve._dashboard import Access
     from tallinn.serve._follow import ChannelFollower
 
@@ -584,12 +586,14 @@ def build_app(
     heap: HeapKeeper | None = None,
     follower: ChannelFollower | None = None,
     dashboard: Access | None = None,
+    controller: ControllerStatus | None = None,
 ) -> Starlette:
     """The Starlette app serving `registry` (which must be loaded) with `config`.
 
     `heap`, when given, runs the process's full collections while the app runs (a serving
     process passes one; tests and embedders leave the collector as it is). With a `follower`,
-    the registry serves a channel of the store and follows it as it moves.
+    the registry serves a channel of the store and follows it as it moves; with a `controller`
+    as well, the rollout controller runs on the follower's store.
 
     Nothing here runs per request except the guard and the handlers: the library is loaded
     once, the snapshot's MCP views are computed at load, and patterns are compiled up front.
@@ -677,6 +681,8 @@ def build_app(
             if follower.problem and store_ok:
                 reasons.append(follower.problem)
                 body["status"] = "not_ready"
+        if controller is not None:
+            body["controller"] = controller.ready_body(reasons=not config.production)
         metrics.ready.set(0 if reasons else 1)
         return body, reasons
 
@@ -697,6 +703,11 @@ def build_app(
                 from tallinn.serve._follow import follow_channel
 
                 await tg.start(follow_channel, follower, registry, stop, mcp_server.serving)
+                if controller is not None:
+                    from tallinn.serve._control import run_controller
+
+                    await tg.start(partial(run_controller, follower.store, stop,
+                                           tick=controller.tick, status=controller))
             async with manager.run():
                 yield
             stop.set()

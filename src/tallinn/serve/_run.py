@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +34,7 @@ from tallinn.serve._server import build_server
 if TYPE_CHECKING:
     import uvicorn
 
+    from tallinn.serve._control import ControllerStatus
     from tallinn.serve._dashboard import Access
     from tallinn.serve._follow import ChannelFollower
 
@@ -122,11 +124,12 @@ async def serve_stdio(
     reload: bool = True,
     transport: Callable[[], AbstractAsyncContextManager[Streams]] | None = None,
     follower: ChannelFollower | None = None,
+    controller: ControllerStatus | None = None,
 ) -> None:
     """Serve one client over this process's stdin and stdout until it disconnects.
 
     `transport` replaces stdin/stdout (tests pass in-memory streams); a `follower` follows
-    a channel of the store.
+    a channel of the store, and a `controller` runs the rollout controller on its store.
     """
     from mcp.server.stdio import stdio_server
 
@@ -141,6 +144,11 @@ async def serve_stdio(
             from tallinn.serve._follow import follow_channel
 
             await tg.start(follow_channel, follower, registry, stop, server.serving)
+            if controller is not None:
+                from tallinn.serve._control import run_controller
+
+                await tg.start(partial(run_controller, follower.store, stop,
+                                       tick=controller.tick, status=controller))
         async with (transport or stdio_server)() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         stop.set()
@@ -249,7 +257,8 @@ def fit_connections(config: ServeConfig, fd_limit: int) -> ServeConfig:
 
 def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
                 follower: ChannelFollower | None = None,
-                dashboard: Access | None = None) -> uvicorn.Server:
+                dashboard: Access | None = None,
+                controller: ControllerStatus | None = None) -> uvicorn.Server:
     """A uvicorn server for `build_app(registry, store, config)`, not yet running."""
     import uvicorn
 
@@ -257,7 +266,8 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
     from tallinn.serve._http import build_app
 
     heap = HeapKeeper(config.heap_check_interval, config.heap_growth)
-    app = build_app(registry, store, config, heap=heap, follower=follower, dashboard=dashboard)
+    app = build_app(registry, store, config, heap=heap, follower=follower,
+                    controller=controller, dashboard=dashboard)
     config = fit_connections(config, raise_fd_limit(config.max_connections + _SPARE_FDS))
     uvicorn_config = uvicorn.Config(
         app,
@@ -293,9 +303,11 @@ def http_server(registry: Registry, store: StoreLike, config: ServeConfig, *,
 
 def serve_http(registry: Registry, store: StoreLike, config: ServeConfig, *,
                follower: ChannelFollower | None = None,
-               dashboard: Access | None = None) -> None:
+               dashboard: Access | None = None,
+               controller: ControllerStatus | None = None) -> None:
     """Serve over streamable HTTP until interrupted (SIGINT or SIGTERM)."""
-    server = http_server(registry, store, config, follower=follower, dashboard=dashboard)
+    server = http_server(registry, store, config, follower=follower, controller=controller,
+                         dashboard=dashboard)
     settle_heap()
     server.run()
 
