@@ -94,7 +94,7 @@ def start(seeded: Seeded, tmp_path: Path, name: str, **env: str) -> Server:
     os.environ.update(env)  # the server process inherits them
     try:
         server = Server(seeded.url, free_port(), tmp_path / f"{name}.log", "--production",
-                        "--store-poll", "0.2")
+                        "--store-poll", "0.2", "--no-controller")
     finally:
         for key in env:
             del os.environ[key]
