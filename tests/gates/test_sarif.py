@@ -240,3 +240,28 @@ def test_the_vendored_schema_is_the_oasis_one() -> None:
         "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e")
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     assert schema["id"].endswith("/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json")
+
+
+def test_a_library_held_in_memory_has_a_base_without_a_uri(
+    validator: jsonschema.Draft4Validator,
+) -> None:
+    """A library with no folder gets relative locations under a base that only names it, and
+    its fix regions are computed from the source's own text."""
+    from tallinn.gates.runner import run_gates
+    from tallinn.library import FilesSource, build_library
+
+    source = FilesSource({
+        "tallinn.toml": b'[library]\nname = "held"\n',
+        "commands/a/x.md": b"---\ndescription: Review the file\n---\n<role>You review.\n\nGo.\n",
+    }, label="release 3 (ab12cd34ef56)")
+    log = to_sarif(run_gates(build_library(source), ["xml"]))
+    assert list(validator.iter_errors(log)) == []
+    (run,) = log["runs"]
+    assert run["originalUriBaseIds"] == {
+        "LIBRARY_ROOT": {"description": {"text": "the files of release 3 (ab12cd34ef56)"}}}
+    (result,) = run["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"] == {
+        "uri": "commands/a/x.md", "uriBaseId": "LIBRARY_ROOT"}
+    (replacement,) = result["fixes"][0]["artifactChanges"][0]["replacements"]
+    assert replacement["deletedRegion"]["startLine"] == 4
+    assert replacement["insertedContent"] == {"text": "</role>"}

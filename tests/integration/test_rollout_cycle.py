@@ -11,7 +11,7 @@ and a rollback reaches both within the measured time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -46,9 +46,10 @@ def liked(version: int) -> int:
     return 1 if version == 3 else 5
 
 
-def run_cycle(store: str, tmp_path: Path, servers: list[Server], front: str) -> None:
-    """The cycle through `front` (a server, or nginx before several), checked step by step."""
-    urls = [server.url for server in servers]
+def run_cycle(store: str, tmp_path: Path, servers: list[Server], start: Callable[[], None],
+              front: str) -> None:
+    """The cycle through `front` (a server, or nginx before several), checked step by step;
+    `start` starts the servers into `servers` once the channel has a release."""
     names = clients_for(["r1", "r2"])
     for version in (1, 2, 3):
         library(tmp_path / f"library-{version}", version)
@@ -56,6 +57,8 @@ def run_cycle(store: str, tmp_path: Path, servers: list[Server], front: str) -> 
     tallinn("release", "create", "--library", str(tmp_path / "library-1"), "--version", "1",
             "--notes", "first", store=store)
     tallinn("promote", "1", "--reason", "first release", store=store)
+    start()
+    urls = [server.url for server in servers]
     for server in servers:
         server.wait_healthy()
     assert set(releases_seen(urls, names[:5]).values()) == {1}
@@ -116,9 +119,9 @@ def servers() -> Iterator[list[Server]]:
 def test_the_cycle_on_sqlite_with_one_server(tmp_path: Path, servers: list[Server]) -> None:
     """On SQLite, one server follows the store through two rollouts and two rollbacks."""
     store = f"sqlite:///{tmp_path / 'state.db'}"
-    tallinn("release", "list", store=store)  # creates the store: the server needs one
-    servers.append(Server(store, free_port(), tmp_path / "server.log", *SERVER))
-    run_cycle(store, tmp_path, servers, servers[0].url)
+    port = free_port()
+    run_cycle(store, tmp_path, servers, lambda: servers.append(
+        Server(store, port, tmp_path / "server.log", *SERVER)), f"http://127.0.0.1:{port}")
 
 
 @pytest.mark.postgres
@@ -130,15 +133,16 @@ def test_the_cycle_on_postgresql_with_two_replicas_behind_nginx(
     client gets the same release from either replica during a rollout, the leader is killed
     and the other takes over, and a rollback reaches both (the time is printed)."""
     store = pg_database
-    tallinn("release", "list", store=store)
-    for n in (1, 2):
-        servers.append(Server(store, free_port(), tmp_path / f"replica-{n}.log", *SERVER,
-                              "--stateless"))
-    upstreams = [int(server.url.rsplit(":", 1)[1]) for server in servers]
-    nginx = Nginx(nginx_binary, tmp_path / "nginx", upstreams[0], more=upstreams[1:])
+    ports = [free_port(), free_port()]
+
+    def start() -> None:
+        for n, port in enumerate(ports, 1):
+            servers.append(Server(store, port, tmp_path / f"replica-{n}.log", *SERVER,
+                                  "--stateless"))
+
+    nginx = Nginx(nginx_binary, tmp_path / "nginx", ports[0], more=ports[1:])
     try:
-        nginx.wait_up()
-        run_cycle(store, tmp_path, servers, nginx.url)
+        run_cycle(store, tmp_path, servers, start, nginx.url)
         replicas_agree_and_a_rollback_reaches_both(store, tmp_path, servers)
     finally:
         nginx.stop()

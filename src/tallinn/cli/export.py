@@ -14,14 +14,15 @@ from tallinn.cli.common import (
     ExitCode,
     JsonOption,
     LibraryOption,
+    StoreOption,
     command_app,
     console,
     fail,
-    load,
     print_diagnostics,
     write_raw,
 )
 from tallinn.export import TARGETS, ExportError, Loss, check, write_export
+from tallinn.library import Library, LibrarySource
 
 app = command_app()
 
@@ -54,20 +55,32 @@ def export(
     force: Annotated[bool, typer.Option(
         help="Overwrite files in the folder that no export manifest owns.")] = False,
     as_json: JsonOption = False,
+    release: Annotated[str | None, typer.Option(
+        "--release", help="Export (or check against) a stored release, its version or id "
+        "prefix, exactly as its folder would be, instead of the library folder.",
+        metavar="ID", show_default=False)] = None,
+    store: StoreOption = None,
 ) -> None:
     """Export the library for another agent (Claude Code, Copilot, Gemini CLI, Codex, Cursor,
-    opencode), or check an export: a file edited or missing, or the source changed."""
+    opencode), or check an export: a file edited or missing, or the source changed.
+
+    Examples:
+
+      tallinn export claude-skills --out .
+      tallinn export claude-skills --out dist --release 3
+      tallinn export --check dist --release 3
+    """
     if check_folder is not None:
         if target is not None or out is not None:
             fail("--check takes the folder alone: tallinn export --check DIR [--library P]")
-        _check(check_folder, library, as_json)
+        _check(check_folder, library, _source(release, store, library), as_json)
         return
     if target is None or out is None:
         fail("give a target and --out DIR (or --check DIR); targets: " + ", ".join(TARGETS))
     exporter = TARGETS.get(target)
     if exporter is None:
         fail(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
-    lib = load(library, quiet=True)
+    lib = _library(library, _source(release, store, library))
     if lib.errors:
         print_diagnostics(lib.errors)
         fail(f"{len(lib.errors)} error(s) in {lib.label}; nothing exported", ExitCode.PROBLEMS)
@@ -102,8 +115,26 @@ def export(
         markup=False, soft_wrap=True)
 
 
-def _check(folder: Path, library: Path | None, as_json: bool) -> None:
-    lib = load(library, quiet=True)
+def _source(release: str | None, store: str | None,
+            library: Path | None) -> LibrarySource | None:
+    """The stored release's files when `--release` is given, read from the store."""
+    if release is None:
+        return None
+    from tallinn.cli.gates import release_source
+
+    return release_source(release, store, library)
+
+
+def _library(library: Path | None, source: LibrarySource | None) -> Library:
+    """The library to export: the release's when there is one, else the folder's."""
+    from tallinn.cli.gates import load_source
+
+    return load_source(library, source)
+
+
+def _check(folder: Path, library: Path | None, source: LibrarySource | None,
+           as_json: bool) -> None:
+    lib = _library(library, source)
     try:
         drift = check(folder, lib)
     except (ExportError, OSError) as exc:

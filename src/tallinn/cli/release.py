@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from tallinn.cli.common import (
     settings,
     write_raw,
 )
-from tallinn.cli.token import note, opened, store_failed
+from tallinn.cli.token import note, opened
 from tallinn.library import TallinnError
 from tallinn.wording import plural
 
@@ -255,27 +254,6 @@ def checkout(
         except OSError as exc:
             fail(f"cannot write {out_dir}: {exc.strerror or exc}")
     note(f"checked out {found.label} into {out_dir}: {plural(len(files), 'file')}")
-
-
-@contextmanager
-def release_checkout(release: str, store: str | None, library: Path | None) -> Iterator[Path]:
-    """The files of `release` in a temporary folder, removed afterwards; what `tallinn gates
-    --release` loads. It will build the library from `Releases.files` directly, without the
-    folder, once a library can be built from files held in memory."""
-    from tallinn.ops.checkout import check_out
-    from tallinn.ops.errors import StoreError
-
-    with opened(store, library) as state, translated():
-        found = state.releases.get(release)
-        files = state.releases.files(found.id)
-    note(f"gating release {found.label}")
-    with tempfile.TemporaryDirectory(prefix="tallinn-release-") as scratch:
-        target = Path(scratch) / f"release-{found.version}"
-        try:
-            check_out(files, target)
-        except (OSError, StoreError) as exc:
-            store_failed(exc)
-        yield target
 
 
 def release_data(release: Release) -> dict[str, Any]:

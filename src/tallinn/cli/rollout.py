@@ -9,6 +9,8 @@ between is reported, exit 1, and nothing changes.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +21,7 @@ from tallinn.cli.release import ReleaseArgument, actor, translated
 from tallinn.cli.token import note, opened
 
 if TYPE_CHECKING:
+    from tallinn.ops.rollout import RolloutPlan
     from tallinn.ops.rollouts import Rollout
     from tallinn.ops.store import Store
 
@@ -46,6 +49,8 @@ def start(
     min_ratings: Annotated[str | None, _option("--min-ratings", "Per release; 0: off.")] = None,
     resolution: Annotated[str | None, _option(
         "--resolution", "Signals are counted per this interval: 1m (default); 1s-1h.")] = None,
+    check_every: Annotated[str | None, _option(
+        "--check-every", "How often the controller decides: 5m (1s..1d).")] = None,
     library: LibraryOption = None, store: StoreOption = None,
 ) -> None:
     """Start rolling a release out on a channel, from the release it points at.
@@ -60,9 +65,48 @@ def start(
                       max_error_rate=max_error_rate, min_satisfaction=min_satisfaction,
                       min_requests=min_requests, min_ratings=min_ratings,
                       resolution=resolution)
+    if check_every is not None:
+        plan = replace(plan, check_every=parse_check_every(check_every))
     with opened(store, library) as state, translated():
         rollout = state.rollouts.start(plan, actor=actor(), reason=reason)
     _told(rollout, "started")
+
+
+def parse_check_every(text: str) -> timedelta:
+    """Given `--check-every 30s`, return the controller's interval: a duration written as
+    `--hold` is (`30s`, `15m`, `1h`, `1d`), from 1 second to 1 day; else raise `PlanError`."""
+    from tallinn.ops.rollout import PlanError
+    from tallinn.ops.rollout.plan import DURATION, MAX_CHECK_EVERY, UNIT_SECONDS, parse_duration
+
+    # Checked before parse_duration, whose own bound (the longest hold) is 90 days.
+    match = DURATION.fullmatch(text.strip())
+    if match is not None and timedelta(
+            seconds=int(match[1]) * UNIT_SECONDS[match[2]]) > MAX_CHECK_EVERY:
+        raise PlanError("--check-every", text, "at most 1d")
+    every = parse_duration("--check-every", text)
+    if every < timedelta(seconds=1):
+        raise PlanError("--check-every", text, "at least 1s")
+    return every
+
+
+def duration_text(span: timedelta) -> str:
+    """Given 48 hours, return `"48h"`: the largest unit that divides it, as options take it."""
+    seconds = int(span.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def plan_data(plan: RolloutPlan) -> dict[str, Any]:
+    """The plan as `rollout start` took it, each value as its option would be written."""
+    return {
+        "steps": list(plan.steps), "holds": [duration_text(h) for h in plan.holds],
+        "max_error_rate": plan.max_error_rate, "min_satisfaction": plan.min_satisfaction,
+        "min_requests": plan.min_requests, "min_ratings": plan.min_ratings,
+        "alpha": plan.alpha, "check_every": duration_text(plan.check_every),
+        "resolution": duration_text(plan.resolution),
+    }
 
 
 @rollout_app.command("status")
@@ -78,8 +122,14 @@ def status(channel: ChannelOption = "production", library: LibraryOption = None,
     if data is None:
         write_raw(f"no rollout on {channel}")
         return
+    plan = data["plan"]
     lines = [f"rollout {data['id']} on {channel}: {data['phase']}, candidate "
-             f"{data['candidate']} at {data['share']}% (stable {data['stable']})"]
+             f"{data['candidate']} at {data['share']}% (stable {data['stable']})",
+             f"  plan: steps {','.join(map(str, plan['steps']))}, hold "
+             f"{','.join(plan['holds']) or 'none'}, max error rate "
+             f"{_percent(plan['max_error_rate'])}, min satisfaction "
+             f"{_percent(plan['min_satisfaction'])}, min {plan['min_requests']} requests and "
+             f"{plan['min_ratings']} ratings per release, check every {plan['check_every']}"]
     for side in ("candidate", "stable"):
         f = data[side + "_figures"]
         lines.append(f"  {side}: {f['requests']} requests, error rate "
@@ -94,7 +144,12 @@ def status(channel: ChannelOption = "production", library: LibraryOption = None,
 def status_data(state: Store, rollout: Rollout) -> dict[str, Any]:
     from tallinn.ops.overview import rollout_status
 
-    return rollout_status(state, rollout)
+    return {**rollout_status(state, rollout), "plan": plan_data(rollout.plan)}
+
+
+def _percent(rate: float) -> str:
+    """Given 0.05, return `"5%"`; given 0.025, `"2.5%"`."""
+    return f"{rate * 100:.6g}%"
 
 
 def _by_hand(action: str, channel: str, reason: str, library: Any, store: Any) -> None:

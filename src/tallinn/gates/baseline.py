@@ -38,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from tallinn.gates.base import AcceptedRisk, Finding, GateResult
-from tallinn.library import TallinnError
+from tallinn.library import Diagnostic, TallinnError
+from tallinn.library.files import FileReader
 
 VERSION = 1
 TODO_REASON = "TODO: justify"
@@ -103,11 +104,30 @@ class Baseline:
     def load(cls, path: Path) -> Baseline:
         """Read a baseline file; raise `BaselineError` saying what is wrong with it."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise BaselineError(f"baseline file not found: {path}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise BaselineError(f"cannot read baseline {path}: {exc}") from None
+        return cls.parse(text, path)
+
+    @classmethod
+    def read(cls, files: FileReader, rel: str) -> Baseline:
+        """Read the baseline at `rel` among a library's files (a stored release's, which has
+        no folder); raise `BaselineError` as `load` does."""
+        text = files.read_text(rel)
+        if isinstance(text, Diagnostic):
+            if not files.exists(rel):
+                raise BaselineError(f"baseline file not found: {rel}")
+            raise BaselineError(f"cannot read baseline {rel}: {text.message}")
+        return cls.parse(text, Path(rel))
+
+    @classmethod
+    def parse(cls, text: str, path: Path) -> Baseline:
+        """The baseline in `text`, read from `path`; raise `BaselineError` saying what is
+        wrong with it."""
+        try:
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise BaselineError(
                 f"baseline {path} is not valid JSON: {exc.msg} (line {exc.lineno})"

@@ -7,7 +7,8 @@ GitHub shows them on the pull request's changed lines. Escaping follows the Acti
 values `:` and `,` are too, so a path or code cannot end its field early. Severity maps to
 error, warning and notice. Findings the baseline or an inline comment accepted are left out,
 as they are not alerts. `file` is relative to the working directory, which is the checkout in
-a workflow, when the library is under it.
+a workflow, when the library is under it; for a stored release, which has no folder, it is the
+path inside the library.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def annotation(finding: Finding, file: str) -> str:
 
 def to_github(readiness: Readiness, cwd: Path | None = None) -> str:
     """Every finding not accepted, one annotation a line (empty when there is none)."""
-    root = Path(readiness.library.path).resolve()
+    folder = readiness.reader().root
+    root = folder.resolve() if folder is not None else None
     base = (cwd or Path.cwd()).resolve()
     lines: list[str] = []
     for result in readiness.results:
@@ -56,8 +58,11 @@ def to_github(readiness: Readiness, cwd: Path | None = None) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
-def _file(root: Path, base: Path, path: str) -> str:
-    """The finding's file relative to `base` when the library is under it, else absolute."""
+def _file(root: Path | None, base: Path, path: str) -> str:
+    """The finding's file relative to `base` when the library is under it, else absolute; a
+    library with no folder (a stored release) names it as the library does."""
+    if root is None:
+        return path
     full = root / path
     if full.is_relative_to(base):
         return full.relative_to(base).as_posix()

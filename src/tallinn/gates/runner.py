@@ -20,6 +20,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -36,6 +37,7 @@ from tallinn.gates.base import (
     gate_settings,
 )
 from tallinn.library import Diagnostic, Library, LibraryError, NotFoundError, Severity
+from tallinn.library.files import FileReader, LibraryFiles
 from tallinn.library.frontmatter import parsed_once
 from tallinn.wording import plural
 
@@ -127,10 +129,21 @@ class Readiness:
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     not_run: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    # The gated library's files, for the formats that read them again (SARIF's fix regions,
+    # the GitHub annotations' paths): a stored release has no folder to read them from. None
+    # in a run built by hand, whose `library.path` is then its folder.
+    files: FileReader | None = field(default=None, compare=False, repr=False)
 
     @property
     def ready(self) -> bool:
         return self.verdict.go
+
+    def reader(self) -> FileReader:
+        """The gated library's files: the run's own reader (a folder's or a stored
+        release's), else, for a run built by hand, the folder `library.path`."""
+        if self.files is not None:
+            return self.files
+        return LibraryFiles(Path(self.library.path))
 
 
 def select(only: str | Iterable[str] | None) -> list[str]:
@@ -290,6 +303,7 @@ def run_gates(
         settings=settings,
         not_run=tuple(n for n in GATE_MODULES if n not in selected),
         options=dict(options or {}),
+        files=library.files(),
     )
 
 

@@ -1,7 +1,8 @@
 """SARIF 2.1.0 for code scanning: the findings of a gate run, with rules and fixes.
 
 One run, tool `tallinn`, its rules taken from the `RULES` registry. Locations are relative
-to the library root (`uriBaseId` `LIBRARY_ROOT`); fingerprints hash code + path + message,
+to the library root (`uriBaseId` `LIBRARY_ROOT`, a file URI for a folder; a stored release
+has no folder, so its base only names it); fingerprints hash code + path + message,
 without line numbers, so a finding keeps its identity when lines move (as the baseline
 does). Accepted findings carry a `suppressions` entry with the reason given::
 
@@ -24,7 +25,7 @@ from tallinn.gates.base import RULES, Confidence, Finding, Rule
 from tallinn.gates.runner import Readiness
 from tallinn.library import Diagnostic, Fix, Severity
 from tallinn.library.diagnostics import LineIndex
-from tallinn.library.files import LibraryFiles
+from tallinn.library.files import FileReader
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 ROOT_ID = "LIBRARY_ROOT"
@@ -51,8 +52,8 @@ def fingerprint(finding: Finding) -> str:
 def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> dict[str, Any]:
     """The SARIF 2.1.0 log of a gate run (a JSON-ready dict)."""
     registry = RULES if rules is None else rules
-    root = Path(readiness.library.path)
-    texts = _Texts(root)
+    files = readiness.reader()
+    texts = _Texts(files)
     entries: list[tuple[str, Finding, dict[str, Any] | None]] = []
     for result in readiness.results:
         accepted = {risk.finding: risk for risk in result.accepted}
@@ -82,7 +83,7 @@ def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> d
                 "rules": descriptors,
             }},
             "automationDetails": {"id": "tallinn/gates/"},
-            "originalUriBaseIds": {ROOT_ID: {"uri": root.as_uri().rstrip("/") + "/"}},
+            "originalUriBaseIds": {ROOT_ID: _base(files.root, readiness.library.path)},
             "columnKind": "unicodeCodePoints",
             "invocations": [{
                 "executionSuccessful": not crashed,
@@ -104,6 +105,16 @@ def to_sarif(readiness: Readiness, rules: Mapping[str, Rule] | None = None) -> d
             },
         }],
     }
+
+
+def _base(root: Path | None, label: str) -> dict[str, Any]:
+    """Where LIBRARY_ROOT is: the library folder as a file URI; for a library with no folder
+    (a stored release), no URI at all, only a description naming it. SARIF allows a base
+    without a `uri` (its results stay relative, which is how GitHub reads them anyway, from
+    the repository's root), and a URI made up for a release would name no real place."""
+    if root is None:
+        return {"description": {"text": f"the files of {label}"}}
+    return {"uri": root.absolute().as_uri().rstrip("/") + "/"}
 
 
 def _descriptor(rule: Rule) -> dict[str, Any]:
@@ -200,11 +211,12 @@ def _suppression(risk: Any) -> dict[str, Any]:
 
 
 class _Texts:
-    """File texts of the library, read once, through the loader's own read path (so a FIFO
-    or a link leading out, reported as a finding, is not read here either)."""
+    """File texts of the library, read once, through the run's own reader: the loader's read
+    path (so a FIFO or a link leading out, reported as a finding, is not read here either),
+    and the very files the gates read, whether in a folder or a stored release."""
 
-    def __init__(self, root: Path) -> None:
-        self.files = LibraryFiles(root)
+    def __init__(self, files: FileReader) -> None:
+        self.files = files
         self.cache: dict[str, str | None] = {}
         self.indexes: dict[str, LineIndex] = {}  # one per file, however many fixes it has
 

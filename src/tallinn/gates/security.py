@@ -190,12 +190,24 @@ def baseline_path(ctx: GateContext, settings: SecuritySettings | None = None) ->
     return ctx.root / configured if configured and ctx.root is not None else None
 
 
+def load_baseline(ctx: GateContext, settings: SecuritySettings) -> baselines.Baseline:
+    """The baseline in use (see `baseline_path`), empty when there is none. A library with no
+    folder (a stored release) reads `[gates.security] baseline` among its own files, as a
+    checkout of it would."""
+    path = baseline_path(ctx, settings)
+    if path is not None:
+        return baselines.Baseline.load(path)
+    if settings.baseline and ctx.root is None:
+        return baselines.Baseline.read(ctx.library.files(), settings.baseline)
+    return baselines.Baseline()
+
+
 def run(ctx: GateContext) -> GateResult:
     """Audit the library; FAILED on any high finding not accepted."""
     start = time.perf_counter()
     settings = gate_settings(ctx.library, NAME, SecuritySettings)
-    path = baseline_path(ctx, settings)
-    accepted_by = baselines.Baseline.load(path) if path is not None else baselines.Baseline()
+    accepted_by = load_baseline(ctx, settings)
+    path = accepted_by.path
     library = ctx.library
     loaded = {d.path: d.source for d in (*library.commands.values(), *library.components.values())}
     result = audit(library.source, ignore=set(settings.ignore), limits=library.config.limits,

@@ -30,6 +30,7 @@ from tallinn.gates.base import (
     grade,
 )
 from tallinn.library import Diagnostic, Library, Severity, TallinnError
+from tallinn.library.files import FileReader
 from tallinn.library.prompttests import (
     INVALID_TEST,
     CaseResult,
@@ -164,13 +165,20 @@ class CoverageError(TallinnError):
     """The coverage report cannot be read: `CoverageError("coverage.xml: no line-rate")`."""
 
 
-def read_line_rate(path: Path) -> float:
-    """The overall line rate (0..1) of a Cobertura XML report, as coverage.py writes it."""
+def read_line_rate(path: Path, files: FileReader | None = None) -> float:
+    """The overall line rate (0..1) of a Cobertura XML report, as coverage.py writes it;
+    with `files`, the report at `path` among them (a stored release's), not on disk."""
     from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import ParseError, parse
+    from defusedxml.ElementTree import ParseError, fromstring, parse
 
     try:
-        root = parse(path).getroot()
+        if files is None:
+            root = parse(path).getroot()
+        else:
+            data = files.read_bytes(path.as_posix())
+            if isinstance(data, Diagnostic):
+                raise CoverageError(f"cannot read coverage report {path}: {data.message}")
+            root = fromstring(data)
     except OSError as exc:
         raise CoverageError(f"cannot read coverage report {path}: {exc.strerror or exc}") from None
     except (ParseError, DefusedXmlException) as exc:
@@ -200,10 +208,15 @@ def run(ctx: GateContext) -> GateResult:
     # The perf gate renders each command with its first test's arguments: these very texts.
     ctx.shared[RENDERS] = {case.test.id: case.output for case in result.results
                             if case.output is not None}
-    coverage = coverage_path(ctx.root, ctx.options.get("coverage_xml"), settings)
+    option = ctx.options.get("coverage_xml")
+    coverage = coverage_path(ctx.root, option, settings)
+    files = None
+    if coverage is None and not option and settings.coverage_xml and ctx.root is None:
+        # A stored release has no folder: the setting names one of its own files, if any.
+        coverage, files = Path(settings.coverage_xml), ctx.library.files()
     if coverage is not None:
         ctx.progress(f"reading coverage report {coverage}")
-    return evaluate(ctx.library, result, settings, coverage,
+    return evaluate(ctx.library, result, settings, coverage, files=files,
                     duration=time.perf_counter() - started)
 
 
@@ -225,9 +238,11 @@ def evaluate(
     settings: PromptTestSettings,
     coverage_xml: Path | None = None,
     *,
+    files: FileReader | None = None,
     duration: float = 0.0,
 ) -> GateResult:
-    """Grade a test run: figures, findings and details."""
+    """Grade a test run: figures, findings and details; `coverage_xml` is read from `files`
+    when given (see `read_line_rate`)."""
     findings: list[Diagnostic] = list(result.diagnostics)
     for case in result.results:
         findings.extend(_case_findings(case))
@@ -266,7 +281,7 @@ def evaluate(
     }
     if coverage_xml is not None:
         try:
-            rate = read_line_rate(coverage_xml)
+            rate = read_line_rate(coverage_xml, files)
         except CoverageError as exc:
             findings.append(Diagnostic(UNREADABLE_COVERAGE, str(exc), str(coverage_xml)))
         else:
