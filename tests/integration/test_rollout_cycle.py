@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # Holds of seconds, signals per second, and samples a few dozen clients fill in a second or
 # two: the guards' thresholds are loose enough for such samples to be evidence.
-ROLLOUT = ("--steps", "10,50,100", "--hold", "2s", "--resolution", "1s",
+ROLLOUT = ("--steps", "10,50,100", "--hold", "2s", "--resolution", "1s", "--check-every", "1s",
            "--max-error-rate", "50%", "--min-satisfaction", "50%",
            "--min-requests", "20", "--min-ratings", "10")
 SERVER = ("--store-poll", "0.2", "--controller-tick", "0.3")

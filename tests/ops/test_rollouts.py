@@ -298,3 +298,16 @@ def test_bad_replica_names_are_refused(store: Store, replica: str) -> None:
     with pytest.raises(ReleaseError, match="replica name"):
         store.rollouts.record_signals([batch(replica, 1, second, minute_of(
             store.audit_log.entries()[0].at), 1)])
+
+
+def test_a_rollback_after_a_completed_rollout_goes_back_to_its_stable(clocked: Store) -> None:
+    """A rollout that completed moved the channel; `rollback` without a release then points
+    it back at the rollout's stable release, as after a promotion."""
+    two(clocked)
+    clocked.rollouts.start(small_plan(), actor="alice", reason="go")
+    clocked.rollouts.advance("production", actor="alice", reason="fine")
+    done = clocked.rollouts.advance("production", actor="alice", reason="all")
+    assert done.state.phase is Phase.COMPLETED
+    assert clocked.channels.current("production").release.version == "2"
+    moved = clocked.channels.rollback(channel="production", actor="bob", reason="worse")
+    assert (moved.from_release.version, moved.to_release.version) == ("2", "1")

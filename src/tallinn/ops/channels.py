@@ -173,10 +173,12 @@ class Channels:
             "nothing changed")
 
     def _previous(self, channel: str, current: Release) -> Release:
-        """The release `current` replaced when it was last promoted to `channel`."""
+        """The release `current` replaced when it was last promoted to `channel`, by hand or
+        by a rollout that completed."""
         query = (
             select(channel_history.c.from_release)
-            .where(channel_history.c.channel == channel, channel_history.c.action == "promote",
+            .where(channel_history.c.channel == channel,
+                   channel_history.c.action.in_(("promote", "rollout")),
                    channel_history.c.to_release == current.id)
             .order_by(channel_history.c.id.desc()).limit(1)
         )
