@@ -25,6 +25,7 @@ from tests.serve.serve_helpers import metric_value, wait_until
 
 from tallinn.ops.rollout import RolloutPlan
 from tallinn.ops.rollout.assign import bucket, client_identity
+from tallinn.ops.rollout.signals import latency_quantile
 from tallinn.ops.schema import rollout_ratings, rollout_signals
 from tallinn.ops.store import Store, open_store
 from tallinn.serve import Registry, serve_stdio
@@ -184,6 +185,11 @@ async def test_a_client_moved_by_a_step_hears_list_changed_and_gets_the_candidat
     # Stable: 2 greetings and the bad call (rate_prompt is not a use); the candidate: one
     # greeting and one resource read.
     assert totals == {stable: [3, 0, 1], candidate: [2, 0, 0]}
+    # Every counted request was timed: each batch's latency histogram holds all of them.
+    assert all(sum(map(int, row.latency.split(","))) == row.requests for row in signals)
+    summed = [sum(column) for column in zip(
+        *(map(int, row.latency.split(",")) for row in signals), strict=True)]
+    assert latency_quantile(tuple(summed), 0.95) is not None
     # The failed requests are error groups: the missing argument and the bad rating.
     groups = {(g.error_class, g.where): g for g in store.errors.groups(samples=True)}
     assert set(groups) == {("InvalidParams", "hello"), ("ToolError", "rate_prompt")}

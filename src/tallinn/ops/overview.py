@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from tallinn.ops.rollout import decide
-from tallinn.ops.rollout.signals import SATISFIED_FROM, minute_of
+from tallinn.ops.rollout.signals import (
+    NO_LATENCY,
+    SATISFIED_FROM,
+    latency_quantile,
+    minute_of,
+)
 from tallinn.ops.schema import audit_log, rollout_ratings, rollout_signals, security_events
 
 if TYPE_CHECKING:
@@ -49,7 +54,8 @@ def rollout_status(store: Store, rollout: Rollout) -> dict[str, Any]:
         "note": rollout.state.note, "next": nxt,
         **{f"{side}_figures": {"requests": t.requests, "server_errors": t.server_errors,
                                "client_errors": t.client_errors, "error_rate": t.error_rate,
-                               "ratings": t.rated, "satisfaction": t.satisfaction}
+                               "ratings": t.rated, "satisfaction": t.satisfaction,
+                               "p50_ms": t.latency_ms(0.5), "p95_ms": t.latency_ms(0.95)}
            for side, t in (("candidate", window.candidate), ("stable", window.stable))},
     }
 
@@ -67,6 +73,7 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
     ids = list(dict.fromkeys(releases))
     start = minute_of(since)
     buckets: dict[str, dict[datetime, list[int]]] = {release: {} for release in ids}
+    latency: dict[tuple[str, datetime], list[int]] = {}
     width = step.total_seconds()
 
     def slot(moment: datetime) -> datetime:
@@ -76,13 +83,18 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
         signals = connection.execute(
             select(rollout_signals.c.release_id, rollout_signals.c.minute,
                    rollout_signals.c.requests, rollout_signals.c.server_errors,
-                   rollout_signals.c.client_errors)
+                   rollout_signals.c.client_errors, rollout_signals.c.latency)
             .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
-        for release, minute, requests, server, client in signals:
-            counts = buckets[release].setdefault(slot(minute), [0, 0, 0, 0, 0])
+        for release, minute, requests, server, client, timed in signals:
+            at = slot(minute)
+            counts = buckets[release].setdefault(at, [0, 0, 0, 0, 0])
             counts[0] += int(requests)
             counts[1] += int(server)
             counts[2] += int(client)
+            if timed:
+                histogram = latency.setdefault((release, at), [0] * len(NO_LATENCY))
+                for index, n in enumerate(timed.split(",")[:len(histogram)]):
+                    histogram[index] += int(n)
         ratings = connection.execute(
             select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
             .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))
@@ -91,7 +103,8 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
             counts[3] += 1
             counts[4] += int(rating) >= SATISFIED_FROM
     return {release: [{"at": at.isoformat(), "requests": c[0], "server_errors": c[1],
-                       "client_errors": c[2], "ratings": c[3], "satisfied": c[4]}
+                       "client_errors": c[2], "ratings": c[3], "satisfied": c[4],
+                       "p95_ms": latency_quantile(tuple(latency.get((release, at), ())), 0.95)}
                       for at, c in sorted(points.items())]
             for release, points in buckets.items()}
 

@@ -55,7 +55,7 @@ from tallinn.ops.rollout import (
     window_signals,
 )
 from tallinn.ops.rollout.controller import ENDED
-from tallinn.ops.rollout.signals import STARS, window_start
+from tallinn.ops.rollout.signals import NO_LATENCY, STARS, window_start
 from tallinn.ops.schema import channel_history, channels, rollout_ratings, rollout_signals, rollouts
 
 COMMENT_MAX = 2000
@@ -129,6 +129,12 @@ def _bounded(label: str, text: str, limit: int) -> str:
     return text
 
 
+def _histogram(text: str | None) -> tuple[int, ...]:
+    """A stored latency histogram; rows written before latency was kept have none."""
+    counts = tuple(int(n) for n in text.split(",")) if text else ()
+    return counts if len(counts) == len(NO_LATENCY) else NO_LATENCY
+
+
 def _replica(name: str) -> str:
     """A replica's name, without spaces (the window's ratings use one with a space)."""
     if " " in _bounded("a replica name", name, REPLICA_MAX):
@@ -194,7 +200,8 @@ class Rollouts:
         batches = [SignalBatch(row.replica, int(row.seq), row.release_id, row.minute,
                                ReleaseTotals(int(row.requests), int(row.server_errors),
                                              int(row.client_errors),
-                                             tuple(int(n) for n in row.stars.split(","))))
+                                             tuple(int(n) for n in row.stars.split(",")),
+                                             _histogram(row.latency)))
                    for row in rows]
         stars: dict[str, list[int]] = {release: [0] * STARS for release in ids}
         for row in rated:
@@ -219,7 +226,8 @@ class Rollouts:
                  "release_id": b.release, "minute": b.minute, "requests": b.totals.requests,
                  "server_errors": b.totals.server_errors,
                  "client_errors": b.totals.client_errors,
-                 "stars": ",".join(map(str, b.totals.ratings))} for b in batches]
+                 "stars": ",".join(map(str, b.totals.ratings)),
+                 "latency": ",".join(map(str, b.totals.latency))} for b in batches]
         if not rows:
             return 0
         try:

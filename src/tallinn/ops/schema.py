@@ -231,6 +231,8 @@ rollout_signals = Table(
     Column("server_errors", BigInteger, nullable=False),
     Column("client_errors", BigInteger, nullable=False),
     Column("stars", String(120), nullable=False, server_default="0,0,0,0,0"),
+    # Request counts per latency bucket (tallinn.ops.rollout.signals.LATENCY_BOUNDS_MS).
+    Column("latency", String(200), nullable=False, server_default=""),
     PrimaryKeyConstraint("replica", "seq", name="pk_rollout_signals"),
     Index("ix_rollout_signals_release_id_minute", "release_id", "minute"),
 )

@@ -96,6 +96,10 @@ def _percent(value: object) -> str:
     return f"{value:.1%}" if isinstance(value, float) else "-"
 
 
+def _milliseconds(value: object) -> str:
+    return f"{value:.1f} ms" if isinstance(value, float) else "-"
+
+
 class BodyLimit:
     """Refuses a POST body over `limit` bytes with 413 before anything reads it (asgi-csrf
     reads a form whole)."""
@@ -131,6 +135,7 @@ def dashboard_app(store: Store, channel: str, *, access: Access) -> ASGIApp:
     """The dashboard of `channel`, to mount at `/dashboard`."""
     templates = _templates()
     templates.filters["percent"] = _percent
+    templates.filters["ms"] = _milliseconds
     signer = URLSafeTimedSerializer(access.secret, salt="tallinn-dashboard-session")
     static = StaticFiles(directory=str(resources.files("tallinn.serve") / "static"))
 

@@ -253,18 +253,20 @@ class Observe:
             self.serving.leave(entered)
             if served.fault:
                 outcome = "release_error"
+            took = time.perf_counter() - started
             self.registry.metrics.observe_request(
-                method, self._prompt_label(ctx, served), outcome, time.perf_counter() - started,
+                method, self._prompt_label(ctx, served), outcome, took,
                 served.version, self.serving.channel,
             )
-            self._count(ctx, served, outcome)
+            self._count(ctx, served, outcome, took)
             if failure is not None and self.serving.errors is not None \
                     and method in _COUNTED:
                 if served.fault:
                     failure = ("RenderError", failure[1])
                 self.serving.errors.add(ctx, served, *failure)
 
-    def _count(self, ctx: ServerRequestContext[Any, Any], served: Served, outcome: str) -> None:
+    def _count(self, ctx: ServerRequestContext[Any, Any], served: Served, outcome: str,
+               seconds: float) -> None:
         """Count the request for its release's signals (serving from the store only)."""
         signals = self.serving.signals
         if signals is None or served.release is None or ctx.method not in _COUNTED:
@@ -272,11 +274,11 @@ class Observe:
         if ctx.method == "tools/call" and (ctx.params or {}).get("name") == RATE_TOOL.name:
             return
         if outcome in ("release_error", "error"):
-            signals.record(served.release, Signal.SERVER_ERROR)
+            signals.record(served.release, Signal.SERVER_ERROR, seconds)
         elif outcome in ("invalid_params", "tool_error"):
-            signals.record(served.release, Signal.CLIENT_ERROR)
+            signals.record(served.release, Signal.CLIENT_ERROR, seconds)
         else:
-            signals.record(served.release, Signal.OK)
+            signals.record(served.release, Signal.OK, seconds)
 
     @staticmethod
     def _prompt_label(ctx: ServerRequestContext[Any, Any], served: Served) -> str:

@@ -30,6 +30,10 @@ from tallinn.ops.rollout.errors import RatingError
 
 MAX_BUCKETS = 1024
 STARS = 5
+# Upper bounds, in milliseconds, of the latency histogram each counter keeps; the last bucket
+# holds everything slower. Fixed, so that every replica's histograms add up.
+LATENCY_BOUNDS_MS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
+NO_LATENCY = (0,) * (len(LATENCY_BOUNDS_MS) + 1)
 SATISFIED_FROM = 4
 NO_RATINGS = (0,) * STARS
 MINUTE = timedelta(minutes=1)
@@ -55,6 +59,7 @@ class ReleaseTotals:
     server_errors: int = 0
     client_errors: int = 0
     ratings: tuple[int, ...] = NO_RATINGS
+    latency: tuple[int, ...] = NO_LATENCY
 
     def __add__(self, other: ReleaseTotals) -> ReleaseTotals:
         return ReleaseTotals(
@@ -62,7 +67,15 @@ class ReleaseTotals:
             self.server_errors + other.server_errors,
             self.client_errors + other.client_errors,
             tuple(a + b for a, b in zip(self.ratings, other.ratings, strict=True)),
+            tuple(a + b for a, b in zip(self.latency, other.latency, strict=True)),
         )
+
+    def latency_ms(self, quantile: float) -> float | None:
+        """The `quantile` (0.5, 0.95) of the timed requests' latency, in milliseconds, by
+        linear interpolation inside its histogram bucket (as Prometheus'
+        `histogram_quantile`); None with no timed request. The slowest bucket has no upper
+        bound: a quantile there is its lower bound."""
+        return latency_quantile(self.latency, quantile)
 
     @property
     def served(self) -> int:
@@ -103,16 +116,43 @@ class SignalBatch:
     totals: ReleaseTotals
 
 
+def latency_quantile(histogram: tuple[int, ...], quantile: float) -> float | None:
+    """See `ReleaseTotals.latency_ms`."""
+    total = sum(histogram)
+    if total == 0:
+        return None
+    rank = quantile * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            low = LATENCY_BOUNDS_MS[index - 1] if index > 0 else 0.0
+            if index == len(LATENCY_BOUNDS_MS):
+                return float(low)
+            return low + (LATENCY_BOUNDS_MS[index] - low) * (rank - seen) / count
+        seen += count
+    return float(LATENCY_BOUNDS_MS[-1])  # pragma: no cover (the loop always returns)
+
+
+def latency_bucket(seconds: float) -> int:
+    """The histogram bucket of a request that took `seconds`."""
+    milliseconds = seconds * 1000
+    for index, bound in enumerate(LATENCY_BOUNDS_MS):
+        if milliseconds <= bound:
+            return index
+    return len(LATENCY_BOUNDS_MS)
+
+
 @dataclass(slots=True)
 class _Counter:
     requests: int = 0
     server_errors: int = 0
     client_errors: int = 0
     ratings: list[int] = field(default_factory=lambda: [0] * STARS)
+    latency: list[int] = field(default_factory=lambda: [0] * len(NO_LATENCY))
 
     def totals(self) -> ReleaseTotals:
         return ReleaseTotals(self.requests, self.server_errors, self.client_errors,
-                             tuple(self.ratings))
+                             tuple(self.ratings), tuple(self.latency))
 
     def events(self) -> int:
         return self.requests + sum(self.ratings)
@@ -143,11 +183,15 @@ class SignalAggregator:
         self._seq = 0
         self.dropped = 0
 
-    def record(self, release: str, outcome: Outcome) -> None:
-        """Count one request of `release` that ended with `outcome`, in this minute."""
+    def record(self, release: str, outcome: Outcome, seconds: float | None = None) -> None:
+        """Count one request of `release` that ended with `outcome`, in this minute, and
+        when given how long it took."""
+        bucket = None if seconds is None else latency_bucket(seconds)
         with self._lock:
             counter = self._counter(release)
             counter.requests += 1
+            if bucket is not None:
+                counter.latency[bucket] += 1
             if outcome is Outcome.SERVER_ERROR:
                 counter.server_errors += 1
             elif outcome is Outcome.CLIENT_ERROR:
@@ -190,6 +234,8 @@ class SignalAggregator:
                 counter.client_errors += batch.totals.client_errors
                 for index, count in enumerate(batch.totals.ratings):
                     counter.ratings[index] += count
+                for index, count in enumerate(batch.totals.latency):
+                    counter.latency[index] += count
 
     def __len__(self) -> int:
         with self._lock:

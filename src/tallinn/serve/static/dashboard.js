@@ -16,6 +16,9 @@
   function percent(value) {
     return typeof value === "number" ? (value * 100).toFixed(1) + "%" : "-";
   }
+  function ms(value) {
+    return typeof value === "number" ? value.toFixed(1) + " ms" : "-";
+  }
   function rows(id, items, cells) {
     const body = document.querySelector("#" + id + " tbody");
     if (!body) return;
@@ -84,6 +87,8 @@
         row.querySelector(".requests").textContent = f.requests;
         row.querySelector(".server_errors").textContent = f.server_errors;
         row.querySelector(".error_rate").textContent = percent(f.error_rate);
+        row.querySelector(".p50").textContent = ms(f.p50_ms);
+        row.querySelector(".p95").textContent = ms(f.p95_ms);
         row.querySelector(".ratings").textContent = f.ratings;
         row.querySelector(".satisfaction").textContent = percent(f.satisfaction);
       }
@@ -102,6 +107,7 @@
       const served = p.requests - p.client_errors;
       return served > 0 ? p.server_errors / served : null;
     }, percent);
+    draw("chart-latency", d.series, (p) => p.p95_ms, ms);
     draw("chart-satisfaction", d.series, (p) => (p.ratings > 0 ? p.satisfied / p.ratings : null),
       percent);
     text("updated", d.now);
