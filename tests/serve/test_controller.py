@@ -405,3 +405,27 @@ def test_a_tick_that_fails_unexpectedly_is_said_once_and_the_loop_goes_on(
     assert status.problem.startswith("a tick failed: ")
     assert caplog.text.count("a tick failed") == 1
     assert "Traceback" in caplog.text
+
+
+def test_the_leader_prunes_old_records_once_an_hour(clocked: tuple[Store, Clock]) -> None:
+    """The leading controller removes error groups past their retention and security events
+    older than 30 days, at its first round and then at most once an hour."""
+    from tallinn.ops.error_log import ErrorEvent
+    from tallinn.serve._control import EVENT_RETENTION, PRUNE_EVERY
+
+    store, clock = clocked
+    old = clock.now - EVENT_RETENTION - timedelta(days=1)
+    store.errors.record([ErrorEvent.capture("boom", at=old, where="x", error_class="E")])
+    store.security_events.record_event("auth_failure", client="ip:1", detail="old")
+    clock.now += EVENT_RETENTION + timedelta(days=1)  # the event is old now, too
+    status = ControllerStatus(tick=1)
+    tick_once(store, status)
+    assert store.errors.groups() == []
+    assert store.security_events.events() == []
+    store.errors.record([ErrorEvent.capture("boom", at=old, where="x", error_class="E")])
+    clock.now += PRUNE_EVERY / 2
+    tick_once(store, status)
+    assert len(store.errors.groups()) == 1  # not yet: pruned half an hour ago
+    clock.now += PRUNE_EVERY
+    tick_once(store, status)
+    assert store.errors.groups() == []

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from tallinn.ops.store import Store
 
 log = logging.getLogger("tallinn.serve")
+
+PRUNE_EVERY = timedelta(hours=1)
+EVENT_RETENTION = timedelta(days=30)
 
 DEFAULT_CONTROLLER_TICK = 5.0
 # The decisions that change a rollout; a hold or a wait writes nothing.
@@ -66,6 +69,7 @@ class ControllerStatus:
         self.last_tick: datetime | None = None
         self.decisions: dict[str, dict[str, Any]] = {}
         self.problem = ""
+        self.pruned_at: datetime | None = None  # when the leader last pruned old records
         # When each rollout, at the version its last decision saw, is due again (None:
         # only a person moves it on).
         self.due: dict[tuple[int, int], datetime | None] = {}
@@ -116,6 +120,26 @@ class ControllerStatus:
         self.problem = problem
 
 
+async def prune_if_due(store: Store, status: ControllerStatus) -> None:
+    """The leader's housekeeping, once every `PRUNE_EVERY`: error groups and samples past
+    their retention (`store.errors`), and security events older than `EVENT_RETENTION`."""
+    now = store.rollouts.now()
+    if status.pruned_at is not None and now - status.pruned_at < PRUNE_EVERY:
+        return
+    status.pruned_at = now
+    try:
+        pruned = await anyio.to_thread.run_sync(store.errors.prune)
+        events = await anyio.to_thread.run_sync(store.security_events.prune_events,
+                                                now - EVENT_RETENTION)
+    except Exception as exc:  # the store down: the next round tries again
+        log.warning("rollout controller: could not prune old records: %s", _one_line(exc))
+        status.pruned_at = None
+        return
+    if pruned.groups or pruned.samples or events:
+        log.info("rollout controller: pruned %d error group(s), %d sample(s) and %d security "
+                 "event(s) past their retention", pruned.groups, pruned.samples, events)
+
+
 async def control_once(store: Store, leadership: Leadership, status: ControllerStatus) -> None:
     """One tick: lead if no one does, and while leading decide every rollout that is due."""
     status.rounds += 1
@@ -131,6 +155,7 @@ async def control_once(store: Store, leadership: Leadership, status: ControllerS
     if not leading:
         status.set_problem(leadership.problem)
         return
+    await prune_if_due(store, status)
     try:
         under_way = await anyio.to_thread.run_sync(store.rollouts.under_way)
     except StoreError as exc:  # the store down: keep serving, try again next tick
