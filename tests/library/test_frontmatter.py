@@ -16,7 +16,7 @@ def test_within_parsed_once_the_same_front_matter_is_parsed_once(
 ) -> None:
     """Within `parsed_once()` (and a block nested in it) a second parse of the same front
     matter, even of another file, returns the same data and positions without parsing."""
-    parses = count_calls(monkeypatch, yamlsafe, "load")
+    parses = count_calls(monkeypatch, yamlsafe, "load_plain")
     with frontmatter.parsed_once():
         first = frontmatter.parse(TEXT, "commands/a.md")
         with frontmatter.parsed_once():
@@ -34,7 +34,7 @@ def test_outside_parsed_once_and_under_other_limits_it_is_parsed_again(
 ) -> None:
     """Nothing is kept once the block ends, and within it other limits parse afresh, so a
     lower limit is never bypassed."""
-    parses = count_calls(monkeypatch, yamlsafe, "load")
+    parses = count_calls(monkeypatch, yamlsafe, "load_plain")
     with frontmatter.parsed_once():
         frontmatter.parse(TEXT, "commands/a.md")
         low = frontmatter.parse(TEXT, "commands/a.md", limits=Limits(max_yaml_nodes=2))

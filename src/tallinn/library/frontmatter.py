@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -109,6 +109,8 @@ class Parsed:
     value_marks: Mapping[str, tuple[int, int]]
     body: str
     body_line: int
+    # Whether JSON gives `data` back exactly (see `yamlsafe.load_plain`); False when unknown.
+    plain: bool = field(default=False, compare=False)
 
 
 def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
@@ -185,7 +187,7 @@ def parse(
     if isinstance(parsed, Parsed):
         if cache is not None:
             cache.put(key, (dict(parsed.data), dict(parsed.key_marks),
-                            dict(parsed.value_marks)))
+                            dict(parsed.value_marks)), plain=parsed.plain)
         if once is not None:
             once[key] = (parsed.data, parsed.key_marks, parsed.value_marks)
     return parsed
@@ -207,7 +209,7 @@ def _parse_yaml(
         return line + first_line - 1, col
 
     try:
-        node, data = yamlsafe.load(yaml_text, limits)
+        node, data, plain = yamlsafe.load_plain(yaml_text, limits)
     except yaml.YAMLError as exc:
         return _yaml_diagnostic(exc, yaml_text, first_line, path)
     except (ValueError, TypeError, OverflowError) as exc:  # a constructor: `2001-13-45`
@@ -226,7 +228,8 @@ def _parse_yaml(
             key_marks[key] = position(key_node.start_mark)
             value_marks[key] = position(value_node.start_mark)
         _argument_pattern_marks(node, position, key_marks)
-    return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line)
+    return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line,
+                  plain)
 
 
 def _argument_pattern_marks(
