@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.helpers import count_calls
 
-from tallinn.library import frontmatter, yamlsafe
+from tallinn.library import Diagnostic, frontmatter, yamlsafe
 from tallinn.library.files import Limits
 
 TEXT = "---\ndescription: Review a file\ntags: [review]\n---\nBody\n"
@@ -42,3 +44,30 @@ def test_outside_parsed_once_and_under_other_limits_it_is_parsed_again(
     assert parses() == 3
     assert isinstance(low, frontmatter.Diagnostic)
     assert low.code == "V113"
+
+
+def _split_by_lines(text: str) -> object:
+    """The front matter and body of `text`, by the definition: the first line is `---`, the
+    front matter ends at the next line that is `---` with nothing but spaces after it."""
+    lines = text.split("\n")
+    if not text.startswith("---") or lines[0].strip() != "---":
+        return None
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() == "---":
+            return "\n".join(lines[1:index]), 2, "\n".join(lines[index + 1:]), index + 2
+    return None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(["---", "--", "-", " ", "\t", "\n", "a", "\x0c", "\xa0",
+                                 "\u2028", "b: c"]), max_size=20).map("".join))
+def test_split_finds_the_front_matter_the_lines_of_the_file_give(text: str) -> None:
+    """`split` gives the front matter, body and body line the file's lines define, or a
+    V101 where they define none."""
+    found = frontmatter.split(text, "a.md")
+    expected = _split_by_lines(text)
+    if expected is None:
+        assert isinstance(found, Diagnostic)
+        assert found.code == "V101"
+    else:
+        assert found == expected

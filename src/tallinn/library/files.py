@@ -31,6 +31,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -94,7 +95,13 @@ class Limits:
     @property
     def fingerprint(self) -> str:
         """A short text naming every limit, so a cache keeps entries per set of limits."""
-        return ",".join(str(getattr(self, f.name)) for f in fields(self))
+        return _fingerprint(self)
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(limits: Limits) -> str:
+    # Once per set of limits, not once per file parsed: a load asks for it at every file.
+    return ",".join(str(getattr(limits, f.name)) for f in fields(limits))
 
 
 def normalise(text: str) -> str:

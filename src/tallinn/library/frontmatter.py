@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ARGUMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _FENCE = "---"
+_FENCE_LINE = re.compile(r"^---", re.MULTILINE)
 
 
 class ArgumentSpec(BaseModel):
@@ -119,14 +120,21 @@ def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
         return Diagnostic(
             "V101", "missing front matter: the file must start with a line '---'", path
         )
-    lines = text.split("\n")
-    if lines[0].strip() != _FENCE:
+    first_end = text.find("\n")
+    if first_end == -1:
+        first_end = len(text)
+    if text[:first_end].strip() != _FENCE:
         return Diagnostic("V101", "the first line must be exactly '---'", path)
-    for index in range(1, len(lines)):
-        if lines[index].rstrip() == _FENCE:
-            yaml_text = "\n".join(lines[1:index])
-            body = "\n".join(lines[index + 1 :])
-            return yaml_text, 2, body, index + 2
+    # Only the lines that start with `---` are looked at; the file is not split into lines.
+    for found in _FENCE_LINE.finditer(text, first_end + 1):
+        start = found.start()
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        if text[start:end].rstrip() == _FENCE:
+            yaml_text = text[first_end + 1 : max(start - 1, first_end + 1)]
+            body = text[end + 1 :]
+            return yaml_text, 2, body, text.count("\n", 0, start) + 2
     return Diagnostic(
         "V101", "front matter is not closed: add a line '---' after it", path, 1, 1
     )
