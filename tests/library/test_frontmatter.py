@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tests.helpers import count_calls
 
 from tallinn.library import Diagnostic, frontmatter, yamlsafe
+from tallinn.library.diagnostics import LineIndex
 from tallinn.library.files import Limits
 
 TEXT = "---\ndescription: Review a file\ntags: [review]\n---\nBody\n"
@@ -71,3 +72,28 @@ def test_split_finds_the_front_matter_the_lines_of_the_file_give(text: str) -> N
         assert found.code == "V101"
     else:
         assert found == expected
+
+
+@pytest.mark.parametrize("yaml_text", [
+    "description: a\ntags: [x]\narguments:\n  - name: p\n    pattern: 'a+'\n",
+    "é😀: 1\nb: {c: 2}\n  # note\nd: x\n",
+    'd: "\u2028"\ne: 1\n\u00e9\u00e9: x\n',
+    "a: \u0085b\nc: 1\n",
+    "a: 1\n\ufeffb: 2\n",
+    "a:\n\tb\n",
+])
+def test_key_and_value_marks_are_the_file_s_lines_and_columns(yaml_text: str) -> None:
+    """Each key and value is placed at its line and column in the file as Tallinn counts
+    them (newlines only), whatever else YAML reads as a line break."""
+    text = f"---\n{yaml_text}---\nBody\n"
+    parsed = frontmatter.parse(text, "commands/a.md")
+    if not isinstance(parsed, frontmatter.Parsed):
+        return  # not valid YAML: placed by the error's own offset
+    index = LineIndex(text)
+    pos = 0
+    for key, mark in parsed.key_marks.items():
+        name = key.rpartition(".")[2]
+        pos = text.index(name + ":", pos)
+        assert mark == index.line_col(pos), key
+        value_line, _ = parsed.value_marks.get(key, mark)
+        assert value_line >= mark[0]

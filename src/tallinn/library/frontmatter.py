@@ -209,12 +209,7 @@ def _parse_yaml(
 
     from tallinn.library import yamlsafe
 
-    lines = LineIndex(yaml_text)
-
-    def position(mark: Any) -> tuple[int, int]:
-        # From the mark's offset, not its line: YAML also ends lines at U+2028 and U+0085.
-        line, col = lines.line_col(int(mark.index))
-        return line + first_line - 1, col
+    position = _positions(yaml_text, first_line)
 
     try:
         node, data, plain = yamlsafe.load_plain(yaml_text, limits)
@@ -238,6 +233,25 @@ def _parse_yaml(
         _argument_pattern_marks(node, position, key_marks)
     return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line,
                   plain)
+
+
+# What YAML reads as a line break (or skips, a byte-order mark) and Tallinn's lines do not.
+_YAML_ONLY = re.compile("[\u0085\u2028\u2029\ufeff]")
+
+
+def _positions(yaml_text: str, first_line: int) -> Callable[[Any], tuple[int, int]]:
+    """How to turn a YAML mark into the file's 1-based (line, column)."""
+    if _YAML_ONLY.search(yaml_text) is None:
+        # YAML counts lines and columns as the file does: its own are right.
+        return lambda mark: (int(mark.line) + first_line, int(mark.column) + 1)
+    lines = LineIndex(yaml_text)
+
+    def position(mark: Any) -> tuple[int, int]:
+        # From the mark's offset, not its line: YAML also ends lines at U+2028 and U+0085.
+        line, col = lines.line_col(int(mark.index))
+        return line + first_line - 1, col
+
+    return position
 
 
 def _argument_pattern_marks(
