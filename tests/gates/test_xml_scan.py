@@ -175,7 +175,7 @@ def test_a_body_of_closed_code_spans_is_scanned_without_markdown_it(
     running markdown-it, and gives the same findings."""
     text = "<role>Review `{{path}}`.</role>\n\n<steps>\nRun `make <target>` first.\n"
     expected = problems(text)
-    parses = count_calls(monkeypatch, _scan._MARKDOWN, "parse")
+    parses = count_calls(monkeypatch, _scan.block_parser(), "parse")
     assert problems(text) == expected == {"unclosed": ["steps"], "mismatched": [],
                                           "stray": [], "attributes": []}
     assert parses() == 0

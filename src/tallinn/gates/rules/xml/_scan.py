@@ -21,8 +21,8 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from markdown_it import MarkdownIt
+from functools import cache
+from typing import TYPE_CHECKING
 
 from tallinn.library.diagnostics import Diagnostic, Fix, LineIndex, Severity
 from tallinn.library.scanning import (
@@ -31,6 +31,9 @@ from tallinn.library.scanning import (
     backtick_spans,
     literal_spans,
 )
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # HTML elements that never have content, so never a closing tag (HTML Living Standard, 13.1.2).
 VOID_ELEMENTS = frozenset({
@@ -67,13 +70,20 @@ _REST_BLANK = re.compile(r"\s*/?\s*\Z")
 _NOT_NEWLINE = re.compile(r"[^\n]")
 _WORD = re.compile(r"\w")
 
-# Only the block structure is needed: where fences and paragraphs are (code spans are found
-# in each paragraph's lines here, with their exact offsets). Indented code stays enabled so
-# that fences close as CommonMark says (an indented ``` closes nothing), but its lines are read
-# as prose: in prompts, indentation is layout, not code.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(
-    ["inline", "text_join", "html_block", "lheading", "reference"]
-)
+
+
+@cache
+def block_parser() -> MarkdownIt:
+    """markdown-it with only the block structure: where fences and paragraphs are (code spans
+    are found in each paragraph's lines here, with their exact offsets). Indented code stays
+    enabled so that fences close as CommonMark says (an indented ``` closes nothing), but its
+    lines are read as prose: in prompts, indentation is layout, not code. Made (and imported)
+    at the first body that needs it: most have their code spans found line by line."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).disable(
+        ["inline", "text_join", "html_block", "lheading", "reference"]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,7 +386,7 @@ def markdown_code_spans(text: str) -> list[tuple[int, int]]:
 
     spans: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
-    for token in _MARKDOWN.parse(text):
+    for token in block_parser().parse(text):
         if token.map is None:
             continue
         first, last = token.map
