@@ -177,3 +177,18 @@ def test_a_2025_file_with_broken_front_matter_is_reported_not_scanned(write_libr
     assert [(f.path, f.code) for f in result.findings] == [
         ("commands/a/x.md", "V101"), ("commands/a/y.md", "V401")]
     assert result.data["format"] == "tallinn-2025"
+
+
+@needs_corpus
+def test_the_corpus_findings_are_the_same_however_code_spans_are_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the 2025 corpus, gate 1 finds the same whether code spans are found line by line
+    where that is taken, or by markdown-it's block parser in every body."""
+    from tallinn.gates.rules.xml import _scan
+
+    library = load_library(CORPUS)
+    fast = xml.check(library)
+    monkeypatch.setattr(_scan, "line_code_spans", lambda text: None)
+    assert xml.check(library) == fast
+    assert fast.findings

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-from tallinn.gates.rules.xml._scan import code_spans, inline_code, mask, scan
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.helpers import count_calls
+
+from tallinn.gates.rules.xml import _scan
+from tallinn.gates.rules.xml._scan import (
+    code_spans,
+    inline_code,
+    line_code_spans,
+    markdown_code_spans,
+    mask,
+    scan,
+)
 
 
 def problems(text: str) -> dict[str, list[str]]:
@@ -100,3 +113,71 @@ def test_skip_spans_are_not_read() -> None:
 
 def test_no_angle_bracket_is_fast_and_clean() -> None:
     assert scan("plain text only", "a.md").tags == []
+
+
+HERE = Path(__file__).resolve().parent
+CORPUS = HERE.parents[1].parent / "shared" / "corpora" / "tallinn-2025-07"
+TEXTS = sorted([*(HERE.parent / "cases").glob("*.md"), *CORPUS.rglob("*.md"),
+                *(HERE.parents[1] / "src" / "tallinn" / "starter").rglob("*.md")])
+
+
+def _same_spans(text: str) -> None:
+    by_line = line_code_spans(text)
+    if by_line is not None:
+        assert set(by_line) == set(markdown_code_spans(text)), text
+
+
+@pytest.mark.parametrize("path", TEXTS, ids=lambda p: p.name)
+def test_line_by_line_code_spans_are_markdown_its_on_every_sample(path: Path) -> None:
+    """On the rule cases, the 2025 corpus and the starter library, the code spans found line
+    by line, where that is taken, are the spans markdown-it's block parser gives."""
+    _same_spans(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("text", "taken"), [
+    ("a `b` c\n\n``d ` e`` f\n", True),
+    ("- item `<a>`\n  > quote `x`\n", True),
+    ("```\n<a>\n```\n", False),  # a fence
+    ("- ```\n  <a>\n  ```\n", False),  # a fence in a list item
+    ("~~~\n`<a>`\n~~~\n", False),
+    ("a `b\nc` d\n", False),  # a span across lines
+    ("\\`<a>` b`\n", True),
+    (">" * 25 + " x\n`<a>`\n", False),  # deeper than markdown-it reads
+    ("\t- `<a>`\n", False),
+])
+def test_line_by_line_code_spans_are_taken_only_where_they_are_markdown_its(
+    text: str, taken: bool
+) -> None:
+    """Code spans are found line by line only when every backtick run closes on its line and
+    nothing nests deeper than markdown-it reads; then they are markdown-it's spans."""
+    assert (line_code_spans(text) is not None) is taken
+    _same_spans(text)
+
+
+_PIECES = st.sampled_from(["`", "``", "```", "````", "~~~", "\\", "> ", ">", "- ", "* ", "1. ",
+                           "2) ", "  ", "    ", "\t", "<a>", "</a>", "x", " ", "\n", "\n\n",
+                           "# ", "***", "---", "<!--", "-->", "b c", ">" * 12, "- " * 6])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_any_text_gives_markdown_its_code_spans(text: str) -> None:
+    """For any text of Markdown's block and backtick syntax, `code_spans` equals markdown-it's
+    spans whenever it finds them line by line."""
+    _same_spans(text)
+    assert set(code_spans(text)) == set(markdown_code_spans(text)) or "`" not in text
+
+
+def test_a_body_of_closed_code_spans_is_scanned_without_markdown_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A body whose code spans all close on their lines (as most do) is checked without
+    running markdown-it, and gives the same findings."""
+    text = "<role>Review `{{path}}`.</role>\n\n<steps>\nRun `make <target>` first.\n"
+    expected = problems(text)
+    parses = count_calls(monkeypatch, _scan.block_parser(), "parse")
+    assert problems(text) == expected == {"unclosed": ["steps"], "mismatched": [],
+                                          "stray": [], "attributes": []}
+    assert parses() == 0
+    scan("```\n<a>\n```\n", "a.md")
+    assert parses() == 1

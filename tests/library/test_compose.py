@@ -178,3 +178,28 @@ def test_shared_component_expanded_once_per_command(write_library, count: int) -
     lib = load_library(write_library(files))
     assert all(t.text == "shared" for t in lib.templates.values())
     assert len(lib.templates) == count
+
+
+def test_only_a_body_with_a_finding_has_its_lines_indexed(  # type: ignore[no-untyped-def]
+    write_library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Composing indexes the lines of a body only to place a finding in it, and places it
+    where it is written."""
+    from tallinn.library import compose
+
+    indexed = count_calls(monkeypatch, compose, "LineIndex")
+    args = "  - {name: a}\n"
+    clean = load_library(write_library({
+        "commands/a/x.md": cmd('Use {{a}}.\n<include component="g/one"/>\n', args),
+        "components/g/one.md": comp("One."),
+    }))
+    assert clean.diagnostics == ()
+    assert indexed() == 0
+    found = load_library(write_library({
+        "commands/a/x.md": cmd('Use {{a}}.\n\n  <include component="g/none"/>\n', args),
+        "commands/a/y.md": cmd("Line.\nUse {{b}}.\n"),
+        "components/g/one.md": comp("One."),
+    }))
+    assert indexed() == 2
+    assert {(d.code, d.path, d.line, d.col) for d in found.diagnostics} >= {
+        ("V201", "commands/a/x.md", 8, 3), ("V301", "commands/a/y.md", 5, 5)}

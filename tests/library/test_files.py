@@ -275,3 +275,36 @@ def test_normalise_and_decode_count_lines_alike() -> None:
     bad = decode(b"a\r\nb\rc\xff", "x.md")
     assert not isinstance(bad, str)
     assert (bad.line, bad.col) == (3, 2)
+
+
+def test_a_file_without_links_on_its_path_is_read_without_resolving_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A regular file with no symbolic link on its path is read by opening folder after
+    folder, with no `realpath`; a file behind a link inside the library, a link out of it
+    and a FIFO go the checked way, and give what it gives."""
+    from tests.helpers import count_calls
+
+    root = tmp_path / "lib"
+    (root / "commands" / "a").mkdir(parents=True)
+    (root / "commands" / "a" / "x.md").write_text(command(), encoding="utf-8")
+    (root / "commands" / "linked").symlink_to(root / "commands" / "a")
+    (tmp_path / "secret.md").write_text("secret", encoding="utf-8")
+    (root / "commands" / "out.md").symlink_to(tmp_path / "secret.md")
+    os.mkfifo(root / "commands" / "fifo.md")
+    resolved = count_calls(monkeypatch, os.path, "realpath")
+    reader = LibraryFiles(root)
+    before = resolved()
+    assert reader.read_bytes("commands/a/x.md") == command().encode()
+    assert resolved() == before
+    assert reader.read_bytes("commands/linked/x.md") == command().encode()
+    assert resolved() == before + 1
+    out = reader.read_bytes("commands/out.md")
+    assert not isinstance(out, bytes)
+    assert "outside the library" in out.message
+    fifo = reader.read_bytes("commands/fifo.md")
+    assert not isinstance(fifo, bytes)
+    assert "FIFO" in fifo.message
+    missing = reader.read_bytes("commands/a/none.md")
+    assert not isinstance(missing, bytes)
+    assert missing.code == "V111"

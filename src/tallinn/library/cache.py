@@ -109,9 +109,10 @@ class FrontMatterCache:
         self._used[key] = raw
         return entry
 
-    def put(self, yaml_text: str, entry: Entry) -> None:
+    def put(self, yaml_text: str, entry: Entry, *, plain: bool = False) -> None:
+        """Record an entry, if JSON can carry it; `plain=True` says the caller knows it can."""
         data, key_marks, value_marks = entry
-        if _plain(data):
+        if plain or _plain(data):
             self._used[_key(yaml_text)] = [data, key_marks, value_marks]
 
     @property

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from tallinn.library.diagnostics import Diagnostic, LineIndex, Severity
 from tallinn.library.files import Limits
 from tallinn.library.model import Command, Component, Document
+from tallinn.library.scanning import ScanCounter
 
 ALL_ARGUMENTS = "$ARGUMENTS"
 INCLUDE_FORM = '<include component="group/name"/>'
@@ -84,8 +85,7 @@ class Template:
 @dataclass(frozen=True, slots=True)
 class _Include:
     component: str
-    line: int
-    col: int
+    offset: int  # where in the body it is written
 
 
 @dataclass(slots=True)
@@ -99,10 +99,21 @@ class _Expanded:
 
 @dataclass(slots=True)
 class _Tokens:
+    body: str
+    body_line: int  # the file line on which the body starts
     parts: list[Part | _Include] = field(default_factory=list)
-    placeholders: dict[str, tuple[int, int]] = field(default_factory=dict)
+    placeholders: dict[str, int] = field(default_factory=dict)  # name -> offset of first use
     uses_all: bool = False
     failed: bool = False  # past a limit: the body cannot be composed
+    lines: LineIndex | None = None
+
+    def where(self, offset: int) -> tuple[int, int]:
+        """The file line and column of a body offset. The body's lines are indexed on the
+        first call, which only a finding makes: a clean body is never indexed."""
+        if self.lines is None:
+            self.lines = LineIndex(self.body)
+        line, col = self.lines.line_col(offset)
+        return line + self.body_line - 1, col
 
 
 def tokenize(
@@ -114,18 +125,12 @@ def tokenize(
     past `limits.max_placeholders` slots and includes (V304).
     """
     body = doc.body
-    tokens = _Tokens()
+    ScanCounter.searched += len(body)  # one pass of the pattern over the body
+    tokens = _Tokens(body, doc.body_line)
+    where = tokens.where
     pos = 0
     most = (limits or Limits()).max_placeholders
     slots = 0
-    lines: LineIndex | None = None
-
-    def where(offset: int) -> tuple[int, int]:
-        nonlocal lines
-        if lines is None:
-            lines = LineIndex(body)
-        line, col = lines.line_col(offset)
-        return line + doc.body_line - 1, col
 
     def literal(text: str) -> None:
         if text:
@@ -153,7 +158,7 @@ def tokenize(
             name = match.group("name")
             tokens.parts.append(Slot(name))
             if name not in tokens.placeholders:
-                tokens.placeholders[name] = where(match.start())
+                tokens.placeholders[name] = match.start()
         elif kind == "arguments":
             tokens.parts.append(Slot(ALL_ARGUMENTS))
             tokens.uses_all = True
@@ -168,9 +173,9 @@ def tokenize(
             literal(match.group())
         else:
             tag = match.group("include")
-            line, col = where(match.start())
             full = INCLUDE.match(body, match.start())
             if full is None:
+                line, col = where(match.start())
                 diagnostics.append(Diagnostic(
                     "V202",
                     f"malformed include {tag.strip()[:60]!r}: write {INCLUDE_FORM} "
@@ -181,7 +186,7 @@ def tokenize(
                 continue
             pos = full.end()
             name = (full.group(1) if full.group(1) is not None else full.group(2)).strip()
-            tokens.parts.append(_Include(name.removesuffix(".md"), line, col))
+            tokens.parts.append(_Include(name.removesuffix(".md"), match.start()))
     literal(body[pos:])
     return tokens
 
@@ -225,8 +230,9 @@ class Composer:
 
     def _check_declared(self, doc: Document, tokens: _Tokens) -> None:
         declared = {a.name for a in doc.arguments}
-        for name, (line, col) in tokens.placeholders.items():
+        for name, offset in tokens.placeholders.items():
             if name not in declared:
+                line, col = tokens.where(offset)
                 kind = "command" if isinstance(doc, Command) else "component"
                 self.diagnostics.append(Diagnostic(
                     "V301",
@@ -291,7 +297,7 @@ class Composer:
                     self._reported_cycles.add(key)
                     self.diagnostics.append(Diagnostic(
                         "V204", "include cycle: " + " → ".join(cycle),
-                        doc.path, part.line, part.col,
+                        doc.path, *tokens.where(part.offset),
                     ))
                 result.ok = False
                 continue
@@ -301,7 +307,8 @@ class Composer:
                                f"see the errors in {self.known_missing[target]}")
                 else:
                     message = f"component '{target}' not found" + self.suggestion(target)
-                self.diagnostics.append(Diagnostic("V201", message, doc.path, part.line, part.col))
+                self.diagnostics.append(Diagnostic("V201", message, doc.path,
+                                                   *tokens.where(part.offset)))
                 result.ok = False
                 continue
             most = self.limits.max_include_depth
@@ -311,7 +318,7 @@ class Composer:
                     "V206",
                     f"including '{target}' makes a chain of includes more than {most} deep "
                     "([limits] max_include_depth in tallinn.toml)",
-                    doc.path, part.line, part.col,
+                    doc.path, *tokens.where(part.offset),
                 ))
                 result.ok = False
                 continue
@@ -324,7 +331,7 @@ class Composer:
                         "V205",
                         f"component '{target}' has errors, so command '{doc.name}' "
                         "cannot be composed",
-                        doc.path, part.line, part.col,
+                        doc.path, *tokens.where(part.offset),
                     ))
                 result.ok = False
                 continue
@@ -339,7 +346,7 @@ class Composer:
                         "V203",
                         f"component '{target}' needs argument '{needed}', which command "
                         f"'{doc.name}' does not declare",
-                        doc.path, part.line, part.col,
+                        doc.path, *tokens.where(part.offset),
                     ))
                     result.ok = False
         result.tree = tuple(tree)

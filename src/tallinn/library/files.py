@@ -31,6 +31,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -94,7 +95,13 @@ class Limits:
     @property
     def fingerprint(self) -> str:
         """A short text naming every limit, so a cache keeps entries per set of limits."""
-        return ",".join(str(getattr(self, f.name)) for f in fields(self))
+        return _fingerprint(self)
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(limits: Limits) -> str:
+    # Once per set of limits, not once per file parsed: a load asks for it at every file.
+    return ",".join(str(getattr(limits, f.name)) for f in fields(limits))
 
 
 def normalise(text: str) -> str:
@@ -261,6 +268,10 @@ class MemoryFiles:
         return sorted(found), []
 
 
+_FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class LibraryFiles:
     """The files of the library at `root`, read within `limits`."""
 
@@ -296,20 +307,51 @@ class LibraryFiles:
             )
         return real
 
+    def _open_unlinked(self, rel: str) -> int | None:
+        """A handle on the regular file at `rel`, opened folder by folder from the library
+        folder without following any symbolic link; None when the path has a link, is not a
+        regular file, or anything fails: then `_resolve` decides, and says why.
+
+        Every folder is opened relative to the one before it, so no link can be put in the
+        way between a check and the open; and no path is resolved in Python (`realpath`
+        costs a `lstat` per part of the path).
+        """
+        *folders, name = rel.split("/")
+        if name in ("", ".", "..") or any(f in ("", ".", "..") for f in folders):
+            return None
+        try:
+            folder = os.open(self._real_root, _FOLDER_FLAGS)
+        except OSError:
+            return None
+        try:
+            for part in folders:
+                inner = os.open(part, _FOLDER_FLAGS, dir_fd=folder)
+                os.close(folder)
+                folder = inner
+            # Refused before opening: opening a device can have effects of its own.
+            if not stat.S_ISREG(os.stat(name, dir_fd=folder, follow_symlinks=False).st_mode):
+                return None
+            return os.open(name, _FILE_FLAGS, dir_fd=folder)
+        except OSError:
+            return None
+        finally:
+            os.close(folder)
+
     def read_bytes(self, rel: str) -> bytes | Diagnostic:
         """The bytes of the regular file at library path `rel`, or why it cannot be read."""
-        real = self._resolve(rel)
-        if isinstance(real, Diagnostic):
-            return real
-        try:
-            mode = os.stat(real).st_mode
-            if not stat.S_ISREG(mode):
-                # Refused before opening: opening a device can have effects of its own.
-                return self._special(rel, mode)
-            flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY | os.O_CLOEXEC
-            handle = os.open(real, flags)
-        except OSError as exc:
-            return Diagnostic(UNREADABLE, f"not read: {exc.strerror or exc}", rel)
+        handle = self._open_unlinked(rel)
+        if handle is None:
+            real = self._resolve(rel)
+            if isinstance(real, Diagnostic):
+                return real
+            try:
+                mode = os.stat(real).st_mode
+                if not stat.S_ISREG(mode):
+                    # Refused before opening: opening a device can have effects of its own.
+                    return self._special(rel, mode)
+                handle = os.open(real, _FILE_FLAGS)
+            except OSError as exc:
+                return Diagnostic(UNREADABLE, f"not read: {exc.strerror or exc}", rel)
         try:
             info = os.fstat(handle)
             if not stat.S_ISREG(info.st_mode):

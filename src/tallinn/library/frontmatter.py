@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 ARGUMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _FENCE = "---"
+_FENCE_LINE = re.compile(r"^---", re.MULTILINE)
 
 
 class ArgumentSpec(BaseModel):
@@ -109,6 +110,8 @@ class Parsed:
     value_marks: Mapping[str, tuple[int, int]]
     body: str
     body_line: int
+    # Whether JSON gives `data` back exactly (see `yamlsafe.load_plain`); False when unknown.
+    plain: bool = field(default=False, compare=False)
 
 
 def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
@@ -117,14 +120,21 @@ def split(text: str, path: str) -> tuple[str, int, str, int] | Diagnostic:
         return Diagnostic(
             "V101", "missing front matter: the file must start with a line '---'", path
         )
-    lines = text.split("\n")
-    if lines[0].strip() != _FENCE:
+    first_end = text.find("\n")
+    if first_end == -1:
+        first_end = len(text)
+    if text[:first_end].strip() != _FENCE:
         return Diagnostic("V101", "the first line must be exactly '---'", path)
-    for index in range(1, len(lines)):
-        if lines[index].rstrip() == _FENCE:
-            yaml_text = "\n".join(lines[1:index])
-            body = "\n".join(lines[index + 1 :])
-            return yaml_text, 2, body, index + 2
+    # Only the lines that start with `---` are looked at; the file is not split into lines.
+    for found in _FENCE_LINE.finditer(text, first_end + 1):
+        start = found.start()
+        end = text.find("\n", start)
+        if end == -1:
+            end = len(text)
+        if text[start:end].rstrip() == _FENCE:
+            yaml_text = text[first_end + 1 : max(start - 1, first_end + 1)]
+            body = text[end + 1 :]
+            return yaml_text, 2, body, text.count("\n", 0, start) + 2
     return Diagnostic(
         "V101", "front matter is not closed: add a line '---' after it", path, 1, 1
     )
@@ -185,7 +195,7 @@ def parse(
     if isinstance(parsed, Parsed):
         if cache is not None:
             cache.put(key, (dict(parsed.data), dict(parsed.key_marks),
-                            dict(parsed.value_marks)))
+                            dict(parsed.value_marks)), plain=parsed.plain)
         if once is not None:
             once[key] = (parsed.data, parsed.key_marks, parsed.value_marks)
     return parsed
@@ -199,15 +209,10 @@ def _parse_yaml(
 
     from tallinn.library import yamlsafe
 
-    lines = LineIndex(yaml_text)
-
-    def position(mark: Any) -> tuple[int, int]:
-        # From the mark's offset, not its line: YAML also ends lines at U+2028 and U+0085.
-        line, col = lines.line_col(int(mark.index))
-        return line + first_line - 1, col
+    position = _positions(yaml_text, first_line)
 
     try:
-        node, data = yamlsafe.load(yaml_text, limits)
+        node, data, plain = yamlsafe.load_plain(yaml_text, limits)
     except yaml.YAMLError as exc:
         return _yaml_diagnostic(exc, yaml_text, first_line, path)
     except (ValueError, TypeError, OverflowError) as exc:  # a constructor: `2001-13-45`
@@ -226,7 +231,27 @@ def _parse_yaml(
             key_marks[key] = position(key_node.start_mark)
             value_marks[key] = position(value_node.start_mark)
         _argument_pattern_marks(node, position, key_marks)
-    return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line)
+    return Parsed({str(k): v for k, v in data.items()}, key_marks, value_marks, body, body_line,
+                  plain)
+
+
+# What YAML reads as a line break (or skips, a byte-order mark) and Tallinn's lines do not.
+_YAML_ONLY = re.compile("[\u0085\u2028\u2029\ufeff]")
+
+
+def _positions(yaml_text: str, first_line: int) -> Callable[[Any], tuple[int, int]]:
+    """How to turn a YAML mark into the file's 1-based (line, column)."""
+    if _YAML_ONLY.search(yaml_text) is None:
+        # YAML counts lines and columns as the file does: its own are right.
+        return lambda mark: (int(mark.line) + first_line, int(mark.column) + 1)
+    lines = LineIndex(yaml_text)
+
+    def position(mark: Any) -> tuple[int, int]:
+        # From the mark's offset, not its line: YAML also ends lines at U+2028 and U+0085.
+        line, col = lines.line_col(int(mark.index))
+        return line + first_line - 1, col
+
+    return position
 
 
 def _argument_pattern_marks(

@@ -77,6 +77,18 @@ def backtick_spans(
     >>> backtick_spans("a `b` ``c`` `d")
     [(2, 5), (6, 11)]
     """
+    return backtick_pairs(text, start, end, backslash_escapes=backslash_escapes)[0]
+
+
+def backtick_pairs(
+    text: str, start: int = 0, end: int | None = None, *, backslash_escapes: bool = True
+) -> tuple[list[tuple[int, int]], bool]:
+    """`backtick_spans`, and whether every run that opens one was closed: when it was, the
+    spans are the same whatever text follows `end`.
+
+    >>> backtick_pairs("a `b` ``c")
+    ([(2, 5)], False)
+    """
     stop = len(text) if end is None else end
     runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text, start, stop)]
     by_size: dict[int, list[int]] = {}  # run length -> indexes of the runs that long
@@ -84,6 +96,7 @@ def backtick_spans(
         by_size.setdefault(run_end - run_start, []).append(index)
     ScanCounter.searched += stop - start
     spans: list[tuple[int, int]] = []
+    closed = True
     i = 0
     while i < len(runs):
         run_start, run_end = runs[i]
@@ -99,9 +112,10 @@ def backtick_spans(
         same = by_size.get(run_end - run_start, [])
         at = bisect.bisect_right(same, i)
         if at == len(same):
+            closed = False
             i += 1
             continue
         j = same[at]
         spans.append((run_start, runs[j][1]))
         i = j + 1
-    return spans
+    return spans, closed

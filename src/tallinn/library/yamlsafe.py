@@ -15,6 +15,11 @@ An anchor names its node once the node is complete, so an alias inside the node 
 recursive structure, which JSON cannot carry) is an undefined alias. Events come from
 libyaml when PyYAML has it, so scanning and parsing stay at C speed.
 
+Most front matter has no anchors, so its graph is a tree of strings, numbers, booleans and
+nulls: such a tree is measured and built into data in one loop (`_construct_tree`), which
+gives what PyYAML's constructor gives for a fraction of its calls; any other tag is left to
+PyYAML's constructor.
+
 >>> node, data = load("a: &x [1, 2]\\nb: *x\\n", Limits())
 >>> data
 {'a': [1, 2], 'b': [1, 2]}
@@ -196,12 +201,27 @@ def load(text: str, limits: Limits) -> tuple[Node | None, Any]:
     `within`); a graph past a limit, or any error, is composed again event by event, which
     stops where the limit is passed and says so there, or raises the very error it raised.
     """
+    node, data, _plain = load_plain(text, limits)
+    return node, data
+
+
+def load_plain(text: str, limits: Limits) -> tuple[Node | None, Any, bool]:
+    """`load`, and whether the data is plain: only the types JSON and YAML share (str, int,
+    bool, None, finite floats, lists, mappings with str keys), so that JSON gives it back
+    exactly. False when that was not worked out (the text has anchors, or rarer types)."""
     if _FAST is not None:
         fast = _FAST(text)
         try:
             node = fast.get_single_node()
-            if node is None or within(node, limits, anchored="&" in text):
-                return node, (fast.construct_document(node) if node is not None else None)
+            if node is None:
+                return None, None, True
+            anchored = "&" in text
+            if not anchored:
+                built = _construct_tree(fast, node, limits)
+                if built is not None:
+                    return node, built[0], built[1]
+            if within(node, limits, anchored=anchored):
+                return node, fast.construct_document(node), False
         except yaml.YAMLError:
             pass  # composed again below, for the very error and place
         finally:
@@ -212,7 +232,103 @@ def load(text: str, limits: Limits) -> tuple[Node | None, Any]:
         data = loader.construct_document(node) if node is not None else None
     finally:
         loader.dispose()
-    return node, data
+    return node, data, False
+
+
+_STR = "tag:yaml.org,2002:str"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+# The scalar tags whose constructors are plain functions of the node; every other tag (dates,
+# binary, sets, merge keys, unknown tags) is left to PyYAML's own constructor.
+_SCALAR_TAGS = frozenset({
+    "tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+})
+
+
+def _construct_tree(
+    loader: SafeConstructor, root: Node, limits: Limits
+) -> tuple[Any, bool] | None:
+    """Given the graph of a text without anchors (a tree), return its data as PyYAML's safe
+    constructor builds it, and whether it is plain (see `load_plain`), in one pass that also
+    measures it as `_tree_within` does; None when it is past a limit, or holds a tag other
+    than str, int, float, bool, null, seq and map (PyYAML's constructor then decides).
+
+    PyYAML's constructor runs a generator per collection and several calls per node; this is
+    one loop over the nodes, with an explicit stack, so no depth reaches the recursion limit.
+    """
+    constructors = loader.yaml_constructors
+    plain = True
+
+    def scalar(node: ScalarNode) -> Any:
+        nonlocal plain
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag not in _SCALAR_TAGS:
+            raise _Unusual
+        try:
+            value = constructors[tag](loader, node)
+        except (ValueError, TypeError, OverflowError):
+            raise _Unusual from None  # PyYAML's constructor raises it, in its own order
+        if isinstance(value, float) and (value != value or value in _INFINITE):
+            plain = False
+        return value
+
+    def collection(node: Node) -> list[Any] | dict[Any, Any]:
+        if node.tag == _SEQ and isinstance(node, SequenceNode):
+            return []
+        if node.tag == _MAP and isinstance(node, MappingNode):
+            return {}
+        raise _Unusual
+
+    count = 1
+    most = limits.max_yaml_nodes
+    deepest = limits.max_yaml_depth
+    try:
+        if isinstance(root, ScalarNode):
+            return scalar(root), plain
+        data = collection(root)
+        stack: list[tuple[Node, Any, int]] = [(root, data, 1)]
+        while stack:
+            node, out, depth = stack.pop()
+            if depth > deepest:
+                return None
+            if isinstance(out, list):
+                count += len(node.value)
+                for child in node.value:
+                    if isinstance(child, ScalarNode):
+                        out.append(scalar(child))
+                    else:
+                        inner = collection(child)
+                        out.append(inner)
+                        stack.append((child, inner, depth + 1))
+            else:
+                count += 2 * len(node.value)
+                for key_node, value_node in node.value:
+                    if not isinstance(key_node, ScalarNode):
+                        raise _Unusual  # a collection as a key: PyYAML's error
+                    key = scalar(key_node)
+                    if not isinstance(key, str):
+                        plain = False
+                    if isinstance(value_node, ScalarNode):
+                        out[key] = scalar(value_node)
+                    else:
+                        inner = collection(value_node)
+                        out[key] = inner
+                        stack.append((value_node, inner, depth + 1))
+            if count > most:
+                return None
+    except _Unusual:
+        return None
+    return data, plain
+
+
+class _Unusual(Exception):
+    """A node `_construct_tree` leaves to PyYAML's constructor."""
+
+
+_INFINITE = (float("inf"), float("-inf"))
 
 
 def within(root: Node, limits: Limits, *, anchored: bool = True) -> bool:
@@ -291,6 +407,29 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
+# The safe loader's implicit resolvers by first character, as `Resolver.resolve` finds them.
+_IMPLICIT: dict[str, tuple[tuple[str, Any], ...]] = {
+    first: tuple(found) for first, found in Resolver.yaml_implicit_resolvers.items()
+    if first is not None
+}
+_DEFAULT_TAGS: dict[type[Node], str] = {
+    ScalarNode: Resolver.DEFAULT_SCALAR_TAG, SequenceNode: Resolver.DEFAULT_SEQUENCE_TAG,
+    MappingNode: Resolver.DEFAULT_MAPPING_TAG,
+}
+
+
+def _resolve(self: Any, kind: type[Node], value: str | None, implicit: Any) -> str:
+    """`Resolver.resolve` for a loader without path resolvers or wildcard implicit ones (the
+    safe loader's): the same tag, with a fraction of the work. libyaml's composer calls it
+    back for every node, so it is a good part of what composing costs."""
+    if kind is ScalarNode and implicit[0]:
+        assert value is not None
+        for tag, regexp in _IMPLICIT.get(value[:1], ()):
+            if regexp.match(value):
+                return tag
+    return _DEFAULT_TAGS[kind]
+
+
 def _nesting_bounded() -> bool:
     """Whether libyaml refuses deep nesting itself (the libyaml PyYAML's wheels bundle stops
     at 1,000 levels), so that its composer, which recurses in C, cannot exhaust the stack."""
@@ -311,7 +450,10 @@ try:
 except ImportError:  # pragma: no cover - only on builds without libyaml
     pass
 else:
-    _FAST = _CLoader if _nesting_bounded() else None
+    if _nesting_bounded():
+        _FAST = _CLoader
+        if None not in _CLoader.yaml_implicit_resolvers and not _CLoader.yaml_path_resolvers:
+            _FAST = type("_FastLoader", (_CLoader,), {"resolve": _resolve})
 
 
 def mark_index(exc: yaml.YAMLError) -> int | None:

@@ -21,11 +21,19 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from markdown_it import MarkdownIt
+from functools import cache
+from typing import TYPE_CHECKING
 
 from tallinn.library.diagnostics import Diagnostic, Fix, LineIndex, Severity
-from tallinn.library.scanning import ScanCounter, backtick_spans, literal_spans
+from tallinn.library.scanning import (
+    ScanCounter,
+    backtick_pairs,
+    backtick_spans,
+    literal_spans,
+)
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # HTML elements that never have content, so never a closing tag (HTML Living Standard, 13.1.2).
 VOID_ELEMENTS = frozenset({
@@ -62,13 +70,20 @@ _REST_BLANK = re.compile(r"\s*/?\s*\Z")
 _NOT_NEWLINE = re.compile(r"[^\n]")
 _WORD = re.compile(r"\w")
 
-# Only the block structure is needed: where fences and paragraphs are (code spans are found
-# in each paragraph's lines here, with their exact offsets). Indented code stays enabled so
-# that fences close as CommonMark says (an indented ``` closes nothing), but its lines are read
-# as prose: in prompts, indentation is layout, not code.
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).disable(
-    ["inline", "text_join", "html_block", "lheading", "reference"]
-)
+
+
+@cache
+def block_parser() -> MarkdownIt:
+    """markdown-it with only the block structure: where fences and paragraphs are (code spans
+    are found in each paragraph's lines here, with their exact offsets). Indented code stays
+    enabled so that fences close as CommonMark says (an indented ``` closes nothing), but its
+    lines are read as prose: in prompts, indentation is layout, not code. Made (and imported)
+    at the first body that needs it: most have their code spans found line by line."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False}).disable(
+        ["inline", "text_join", "html_block", "lheading", "reference"]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,6 +334,51 @@ def code_spans(text: str) -> list[tuple[int, int]]:
     """Spans of `text` that are code: fenced blocks (whole lines) and inline code spans."""
     if "`" not in text and "~~~" not in text:
         return []
+    found = line_code_spans(text)
+    return found if found is not None else markdown_code_spans(text)
+
+
+# markdown-it stops reading blocks nested 20 levels deep (its `maxNesting`). Each container
+# adds at most two levels (a list and its item) and takes at least one column of the line
+# that opens it: indentation, a quote's `>`, a list's marker (`-`, `*`, `+`, `1.`, `1)`). A
+# text with no line starting with ten such characters, or with a tab among them (a tab may
+# be four columns), never nests so deep.
+_DEEP_PREFIX = re.compile(r"^(?:[ \t>*+\-0-9.)]{10}|[ >*+\-0-9.)]*\t)", re.MULTILINE)
+
+
+def line_code_spans(text: str) -> list[tuple[int, int]] | None:
+    """The code spans of `text`, found line by line, where that gives what
+    `markdown_code_spans` gives; None where it may not (then markdown-it decides).
+
+    Fences and paragraphs matter only to backticks: with no `~~~` in the text, a fence opens
+    on a line whose one run of backticks closes nothing on that line (an info string has no
+    backticks). So when every run of backticks opened on a line is closed on it, there is no
+    fence; every line with a backtick is inside some paragraph, heading or indented block
+    (blank lines and rules have none); and each line's spans are what a scan of the whole
+    paragraph finds, since no run is left open to be closed on a later line.
+    """
+    if "~~~" in text or _DEEP_PREFIX.search(text):
+        return None  # perhaps a fence, or nested deeper than markdown-it reads
+    spans: list[tuple[int, int]] = []
+    find = text.find
+    pos = 0
+    while True:
+        tick = find("`", pos)
+        if tick == -1:
+            return spans
+        start = text.rfind("\n", 0, tick) + 1
+        end = find("\n", tick)
+        if end == -1:
+            end = len(text)
+        found, closed = backtick_pairs(text, start, end)
+        if not closed:
+            return None
+        spans.extend(found)
+        pos = end
+
+
+def markdown_code_spans(text: str) -> list[tuple[int, int]]:
+    """`code_spans` by markdown-it's block parser: fences, and the code spans of each block."""
     starts = _line_starts(text)
 
     def offset(line: int) -> int:
@@ -326,7 +386,7 @@ def code_spans(text: str) -> list[tuple[int, int]]:
 
     spans: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
-    for token in _MARKDOWN.parse(text):
+    for token in block_parser().parse(text):
         if token.map is None:
             continue
         first, last = token.map
