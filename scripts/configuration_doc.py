@@ -43,6 +43,12 @@ VARIABLES = {
     "TALLINN_NO_CACHE": "`1` (or `true`) turns the front-matter cache off.",
     "TALLINN_ACTOR": "Who acts, as releases, channel moves and the audit log record it "
                      "(at most 255 characters). Default: the operating system's `user@host`.",
+    "TALLINN_DASHBOARD_SECRET": "Signs the dashboard's session and CSRF cookies (at least 32 "
+                                "characters). Give every replica the same one, so a sign-in "
+                                "works on all and outlives a restart; unset, each process makes "
+                                "its own (and says so in production).",
+    "TALLINN_DASHBOARD_SESSION": "How long a dashboard sign-in lasts, in seconds (1 to 604,800: "
+                                 "a week).",
     "TALLINN_ALLOWED_HOSTS": "`tallinn serve --http`: more Host headers to accept on `/mcp`, "
                              "comma-separated (as `--allowed-host`).",
     "TALLINN_TOKEN": "`tallinn smoke`: the bearer token, when `--token` is not given.",
