@@ -107,6 +107,11 @@ class Leadership:
 
     def release(self) -> None:
         """Stop leading now, so that another process can take over at its next try."""
+        if self._held and self._connection is not None:
+            # Unlock before closing: the server ends a closed session after close() returns,
+            # and another process trying at once would still find the lock taken.
+            with contextlib.suppress(Exception):
+                self._connection.execute("SELECT pg_advisory_unlock(%s)", (LEADER_KEY,))
         self._held = False
         self._drop()
 
