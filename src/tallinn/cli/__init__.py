@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "feedback": "feedback",
     "import": "importing",
     "schema": "schema",
+    "status": "status",
 }
 
 
