@@ -11,7 +11,7 @@ from tests.ops.conftest import FakeClock
 from tallinn.ops.error_log import ErrorEvent
 from tallinn.ops.records import Release
 from tallinn.ops.rollout import ReleaseTotals, SignalBatch, parse_plan
-from tallinn.ops.rollout.signals import minute_of
+from tallinn.ops.rollout.signals import LATENCY_BOUNDS_MS, NO_LATENCY, minute_of
 from tallinn.ops.slo import (
     MAX_WINDOW,
     Verdict,
@@ -157,13 +157,24 @@ def test_figures_are_read_in_two_grouped_queries_whatever_the_number_of_batches(
             event.remove(store.engine, "before_cursor_execute", seen)
     assert figures[one.id].requests == 500
     assert len(statements) == few
-    assert sum("rollout_signals" in s or "rollout_ratings" in s for s in statements) == 2
+    # Counts and ratings in two queries, latency in a third.
+    assert sum("rollout_signals" in s or "rollout_ratings" in s for s in statements) == 3
 
 
-def test_the_latency_hook_gives_no_figure_yet(store: Store) -> None:
-    """Until the signals hold latency, the hook returns none for any release."""
-    one, _ = released(store)
-    assert release_latency(store, [one.id], store.rollouts.now() - DAY) == {}
+def test_latency_comes_from_the_batches_histograms(store: Store) -> None:
+    """p50 and p95 are read from the histograms of the window's batches, added up; a release
+    with no timed request has none."""
+    one, two = released(store)
+    histogram = [0] * len(NO_LATENCY)
+    histogram[LATENCY_BOUNDS_MS.index(25)] = 100  # 100 requests of 10-25 ms
+    minute = minute_of(store.rollouts.now() - timedelta(hours=1))
+    store.rollouts.record_signals([
+        SignalBatch("a", 1, one.id, minute, ReleaseTotals(100, latency=tuple(histogram))),
+        SignalBatch("b", 2, one.id, minute, ReleaseTotals(100, latency=tuple(histogram)))])
+    found = release_latency(store, [one.id, two.id], store.rollouts.now() - DAY)
+    assert set(found) == {one.id}
+    assert found[one.id].p50_seconds == pytest.approx(0.0175)
+    assert found[one.id].p95_seconds == pytest.approx(0.02425)
 
 
 def test_a_passing_month_passes_every_metric(clocked: Store) -> None:

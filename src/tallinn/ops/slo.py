@@ -24,8 +24,8 @@ definitions and their blind spots:
 
 A metric without data (no request served, no rating) is `NO_DATA`: it neither passes nor fails.
 
-Latency (p50 and p95) is not in the signals yet: `release_latency` is where it will be read,
-and until then every `latency` is `Latency()` (both None).
+Latency (p50 and p95) is read from the histogram every signal batch carries (batches written
+before it existed count as not timed); a release with no timed request has `Latency()`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from sqlalchemy import func, select
 from tallinn.library.loader import build_library
 from tallinn.library.source import FilesSource
 from tallinn.ops.error_log import GROUPS_LIMIT_MAX, ErrorGroup
-from tallinn.ops.rollout.signals import SATISFIED_FROM, STARS
+from tallinn.ops.rollout.signals import NO_LATENCY, SATISFIED_FROM, STARS, latency_quantile
 from tallinn.ops.schema import rollout_ratings, rollout_signals
 
 if TYPE_CHECKING:
@@ -89,8 +89,7 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Latency:
-    """A release's response times over a window, in seconds; None until the signals hold
-    a latency histogram (see `release_latency`)."""
+    """A release's response times over a window, in seconds; None with no timed request."""
 
     p50_seconds: float | None = None
     p95_seconds: float | None = None
@@ -235,14 +234,26 @@ def release_figures(store: Store, releases: Mapping[str, str], since: datetime,
 
 def release_latency(store: Store, releases: list[str], since: datetime,
                     until: datetime | None = None) -> dict[str, Latency]:
-    """Each release's p50 and p95 response time over the window.
-
-    The hook for the latency the signals do not hold yet: it returns no release, so every
-    figure's latency is `Latency()` (both None, shown as `-`), until the signals carry a
-    latency histogram to read here.
-    """
-    del store, releases, since, until
-    return {}
+    """Each release's p50 and p95 response time over the window, from the histograms of its
+    signal batches (grouped by histogram, so equal ones are read once)."""
+    s = rollout_signals
+    query = (select(s.c.release_id, s.c.latency, func.count())
+             .where(s.c.release_id.in_(releases), s.c.minute >= since, s.c.latency != "")
+             .group_by(s.c.release_id, s.c.latency))
+    if until is not None:
+        query = query.where(s.c.minute < until)
+    summed: dict[str, list[int]] = {}
+    with store.database.transaction("read release latency") as connection:
+        for release, histogram, batches in connection.execute(query):
+            counts = summed.setdefault(release, [0] * len(NO_LATENCY))
+            for index, n in enumerate(str(histogram).split(",")[:len(counts)]):
+                counts[index] += int(n) * int(batches)
+    found: dict[str, Latency] = {}
+    for release, counts in summed.items():
+        p50, p95 = latency_quantile(tuple(counts), 0.5), latency_quantile(tuple(counts), 0.95)
+        if p50 is not None and p95 is not None:
+            found[release] = Latency(p50 / 1000, p95 / 1000)
+    return found
 
 
 def channel_status(store: Store, channel: str, window: timedelta) -> ChannelStatus | None:
