@@ -74,11 +74,13 @@ def start_rollout(store_url: str) -> None:
                              actor="bench", reason="bench")
 
 
-def from_store(fx: Fixture, store_url: str, name: str, *extra: str) -> Server:
-    argv = [PYTHON, "-m", "tallinn", "serve", "--http", "--from-store", "--production",
-            "--rate-limit", HIGH_RATE, "--stateless", *extra]
+def from_store(fx: Fixture, store_url: str, name: str, *extra: str,
+               production: bool = True) -> Server:
+    argv = [PYTHON, "-m", "tallinn", "serve", "--http", "--from-store", "--rate-limit",
+            HIGH_RATE, "--stateless", *(["--production"] if production else []), *extra]
     env = {**os.environ, "TALLINN_STORE_URL": store_url}
-    return Server(name, argv, env, fx.root / f"{name.split()[0]}.log", fx.token)
+    return Server(name, argv, env, fx.root / f"{name.split()[0]}.log",
+                  fx.token if production else None)
 
 
 def load(args: argparse.Namespace, fx: Fixture) -> list[tuple[str, dict[str, Any]]]:
@@ -99,9 +101,9 @@ def load(args: argparse.Namespace, fx: Fixture) -> list[tuple[str, dict[str, Any
 
     measure(bare_http(fx, stateless=True, json_response=True))
     measure(tallinn_http(fx, stateless=True))
-    measure(from_store(fx, fx.store_url, "from-store (no rollout)"))
+    measure(from_store(fx, fx.store_url, "from-store (no rollout)", "--no-controller"))
     start_rollout(fx.store_url)
-    measure(from_store(fx, fx.store_url, "from-store (rollout at 50%)"))
+    measure(from_store(fx, fx.store_url, "from-store (rollout at 50%)", "--no-controller"))
     return results
 
 
@@ -112,7 +114,8 @@ def propagation(fx: Fixture, store_url: str, moves: int, label: str) -> dict[str
 
     if store_url != fx.store_url:
         store_release(fx, store_url)
-    server = from_store(fx, store_url, f"{label} follower", "--store-poll", "0.2")
+    server = from_store(fx, store_url, f"{label} follower", "--store-poll", "0.2",
+                        "--no-controller", production=False)
     times: list[float] = []
     with running(server), open_store(store_url) as store, httpx2.Client(timeout=5) as http:
         ready = server.url.removesuffix("/mcp") + "/ready"
