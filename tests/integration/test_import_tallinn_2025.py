@@ -218,6 +218,11 @@ def test_a_marker_is_inert_whatever_its_message() -> None:
     assert "{{" not in text
     assert "$ARGUMENTS" not in text
     assert "<include" not in text
+    # Runs that one pass of replacement would leave a token in.
+    runs = marker("{{{{ {{{ $$ARGUMENTSARGUMENTS ---- -->")
+    assert "{{" not in runs
+    assert "$ARGUMENTS" not in runs
+    assert runs.count("--") == 2  # the comment's own "<!--" and "-->"
 
 
 PROMPT_TEXT = st.lists(

@@ -163,8 +163,9 @@ def marker(message: str) -> str:
     template token (`{{`, `$ARGUMENTS`, `<include`) that the composer would read.
     """
     text = " ".join(message.split())
-    while "--" in text:
-        text = text.replace("--", "- -")
-    text = text.replace("{{", "{ {").replace("$ARGUMENTS", "ARGUMENTS").replace("<", "‹")
-    text = text.replace(">", "›")
+    # Each replacement again until none is left: one pass over `{{{{` leaves `{ {{ {`.
+    for token, inert in (("--", "- -"), ("{{", "{ {"), ("$ARGUMENTS", "ARGUMENTS")):
+        while token in text:
+            text = text.replace(token, inert)
+    text = text.replace("<", "‹").replace(">", "›")
     return f"<!-- {MARKER} {text} -->"
