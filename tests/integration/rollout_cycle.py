@@ -18,6 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,10 @@ def releases_seen(urls: list[str], names: list[str]) -> dict[tuple[str, str], in
                     tg.start_soon(one, url, name)
         return seen
 
-    return anyio.run(every)
+    # In a thread of its own: the caller's thread may run an event loop already (a browser
+    # driven by Playwright's sync API does).
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, every).result()
 
 
 class Traffic:

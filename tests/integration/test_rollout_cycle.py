@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -27,6 +28,11 @@ from tests.integration.rollout_cycle import (
 )
 from tests.ops.conftest import pg_database  # noqa: F401 (a fixture)
 from tests.serve.serve_helpers import free_port, wait_until
+from tests.serve.test_dashboard_browser import (  # noqa: F401 (fixtures)
+    browser,
+    chromium,
+    expect,
+)
 from tests.serve.test_serve_nginx import Nginx, nginx_binary  # noqa: F401 (a fixture)
 
 from tallinn.ops.store import open_store
@@ -47,9 +53,10 @@ def liked(version: int) -> int:
 
 
 def run_cycle(store: str, tmp_path: Path, servers: list[Server], start: Callable[[], None],
-              front: str) -> None:
+              front: str, page: Any = None) -> None:
     """The cycle through `front` (a server, or nginx before several), checked step by step;
-    `start` starts the servers into `servers` once the channel has a release."""
+    `start` starts the servers into `servers` once the channel has a release. With a browser
+    `page`, the automatic rollback is watched on the first server's /dashboard, live."""
     names = clients_for(["r1", "r2"])
     for version in (1, 2, 3):
         library(tmp_path / f"library-{version}", version)
@@ -78,6 +85,9 @@ def run_cycle(store: str, tmp_path: Path, servers: list[Server], start: Callable
     # Release 3 is disliked: the controller rolls it back by itself.
     tallinn("release", "create", "--library", str(tmp_path / "library-3"), "--version", "3",
             store=store)
+    if page is not None:
+        page.goto(f"{servers[0].url}/dashboard/")
+        page.wait_for_selector("body[data-live=yes]", timeout=30_000)
     with Traffic(front, names, liked) as traffic:
         tallinn("rollout", "start", "3", *ROLLOUT, "--reason", "shorter explanations",
                 store=store)
@@ -85,6 +95,13 @@ def run_cycle(store: str, tmp_path: Path, servers: list[Server], start: Callable
             wait_until(lambda: state.rollouts.latest("production").state.phase == "rolled_back",
                        timeout=180, step=0.2)
             assert state.channels.current("production").release.version == "2"
+    if page is not None:  # seen on the page that was opened before: no reload
+        expect(page.locator("#phase")).to_have_text("rolled_back", timeout=30_000)
+        expect(page.locator('#figures tr[data-side="candidate"] .label')).to_have_text(
+            "candidate 3")
+        expect(page.locator("#audit")).to_contain_text("rollout-rollback", timeout=30_000)
+        assert "controller" in page.text_content("#audit")
+        page.screenshot(path=str(tmp_path / "dashboard-rollback.png"), full_page=True)
     assert traffic.served[3] > 0
     wait_until(lambda: set(releases_seen(urls, names).values()) == {2}, timeout=30)
 
@@ -116,12 +133,19 @@ def servers() -> Iterator[list[Server]]:
         server.stop()
 
 
-def test_the_cycle_on_sqlite_with_one_server(tmp_path: Path, servers: list[Server]) -> None:
-    """On SQLite, one server follows the store through two rollouts and two rollbacks."""
+def test_the_cycle_on_sqlite_with_one_server(tmp_path: Path, servers: list[Server],
+                                             browser: Any) -> None:  # noqa: F811
+    """On SQLite, one server follows the store through two rollouts and two rollbacks; its
+    dashboard, open in Chromium, shows the automatic rollback as it happens."""
     store = f"sqlite:///{tmp_path / 'state.db'}"
     port = free_port()
+    page = browser.new_context().new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
     run_cycle(store, tmp_path, servers, lambda: servers.append(
-        Server(store, port, tmp_path / "server.log", *SERVER)), f"http://127.0.0.1:{port}")
+        Server(store, port, tmp_path / "server.log", *SERVER)), f"http://127.0.0.1:{port}",
+        page)
+    assert problems == []
 
 
 @pytest.mark.postgres

@@ -131,9 +131,13 @@ async def prune_if_due(store: Store, status: ControllerStatus) -> None:
         pruned = await anyio.to_thread.run_sync(store.errors.prune)
         events = await anyio.to_thread.run_sync(store.security_events.prune_events,
                                                 now - EVENT_RETENTION)
-    except Exception as exc:  # the store down: the next round tries again
-        log.warning("rollout controller: could not prune old records: %s", _one_line(exc))
-        status.pruned_at = None
+    except StoreError as exc:
+        # The store is down: the round says so once for everything; prune in an hour.
+        log.debug("rollout controller: could not prune old records: %s", _one_line(exc))
+        return
+    except Exception as exc:  # anything else is news, but never the end of the loop
+        log.warning("rollout controller: could not prune old records (again in an hour): "
+                    "%s", _one_line(exc))
         return
     if pruned.groups or pruned.samples or events:
         log.info("rollout controller: pruned %d error group(s), %d sample(s) and %d security "

@@ -84,6 +84,7 @@
         const row = document.querySelector('#figures tr[data-side="' + side + '"]');
         if (!row) continue;
         const f = r[side + "_figures"];
+        row.querySelector(".label").textContent = side + " " + r[side];
         row.querySelector(".requests").textContent = f.requests;
         row.querySelector(".server_errors").textContent = f.server_errors;
         row.querySelector(".error_rate").textContent = percent(f.error_rate);
