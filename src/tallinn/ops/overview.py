@@ -26,6 +26,7 @@ from tallinn.ops.rollout.signals import (
     latency_quantile,
     minute_of,
 )
+from tallinn.ops.rollouts import stored_latency
 from tallinn.ops.schema import audit_log, rollout_ratings, rollout_signals, security_events
 
 if TYPE_CHECKING:
@@ -93,8 +94,8 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
             counts[2] += int(client)
             if timed:
                 histogram = latency.setdefault((release, at), [0] * len(NO_LATENCY))
-                for index, n in enumerate(timed.split(",")[:len(histogram)]):
-                    histogram[index] += int(n)
+                for index, n in enumerate(stored_latency(timed)):
+                    histogram[index] += n
         ratings = connection.execute(
             select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
             .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))

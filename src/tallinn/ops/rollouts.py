@@ -129,8 +129,9 @@ def _bounded(label: str, text: str, limit: int) -> str:
     return text
 
 
-def _histogram(text: str | None) -> tuple[int, ...]:
-    """A stored latency histogram; rows written before latency was kept have none."""
+def stored_latency(text: str | None) -> tuple[int, ...]:
+    """A batch's latency histogram as stored (`"0,3,9,..."`); rows written before latency was
+    kept, or not of the histogram's length, read as not timed (all zero)."""
     counts = tuple(int(n) for n in text.split(",")) if text else ()
     return counts if len(counts) == len(NO_LATENCY) else NO_LATENCY
 
@@ -201,7 +202,7 @@ class Rollouts:
                                ReleaseTotals(int(row.requests), int(row.server_errors),
                                              int(row.client_errors),
                                              tuple(int(n) for n in row.stars.split(",")),
-                                             _histogram(row.latency)))
+                                             stored_latency(row.latency)))
                    for row in rows]
         stars: dict[str, list[int]] = {release: [0] * STARS for release in ids}
         for row in rated:

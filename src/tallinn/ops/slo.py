@@ -42,6 +42,7 @@ from tallinn.library.loader import build_library
 from tallinn.library.source import FilesSource
 from tallinn.ops.error_log import GROUPS_LIMIT_MAX, ErrorGroup
 from tallinn.ops.rollout.signals import NO_LATENCY, SATISFIED_FROM, STARS, latency_quantile
+from tallinn.ops.rollouts import stored_latency
 from tallinn.ops.schema import rollout_ratings, rollout_signals
 
 if TYPE_CHECKING:
@@ -246,8 +247,8 @@ def release_latency(store: Store, releases: list[str], since: datetime,
     with store.database.transaction("read release latency") as connection:
         for release, histogram, batches in connection.execute(query):
             counts = summed.setdefault(release, [0] * len(NO_LATENCY))
-            for index, n in enumerate(str(histogram).split(",")[:len(counts)]):
-                counts[index] += int(n) * int(batches)
+            for index, n in enumerate(stored_latency(str(histogram))):
+                counts[index] += n * int(batches)
     found: dict[str, Latency] = {}
     for release, counts in summed.items():
         p50, p95 = latency_quantile(tuple(counts), 0.5), latency_quantile(tuple(counts), 0.95)
