@@ -2,15 +2,20 @@
 
 registry = Registry("my-library"); registry.load()
 app = build_app(registry, open_store(), ServeConfig(production=True))
+
+The channel follower, the rollout controller, the HTTP app, the load test and the smoke check
+are loaded when first used: a server that follows no channel never imports the store parts
+they need (SQLAlchemy among them, 11 MB of a server's memory).
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
-from tallinn.serve._control import ControllerStatus, run_controller
 from tallinn.serve._events import EventRecorder, LazyStore, StoreLike, UnavailableStore
-from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
-from tallinn.serve._http import McpGuard, build_app
-from tallinn.serve._loadtest import LoadResult, run_load_test
 from tallinn.serve._logging import JsonFormatter, configure_logging
 from tallinn.serve._metrics import Metrics
 from tallinn.serve._ratelimit import RateLimiter
@@ -25,7 +30,27 @@ from tallinn.serve._run import (
     store_label,
 )
 from tallinn.serve._server import TallinnServer, build_server
-from tallinn.serve._smoke import Check, run_smoke
+
+if TYPE_CHECKING:
+    from tallinn.serve._control import ControllerStatus, run_controller
+    from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
+    from tallinn.serve._http import McpGuard, build_app
+    from tallinn.serve._loadtest import LoadResult, run_load_test
+    from tallinn.serve._smoke import Check, run_smoke
+
+_LAZY = {
+    "ChannelFollower": "tallinn.serve._follow",
+    "Check": "tallinn.serve._smoke",
+    "ControllerStatus": "tallinn.serve._control",
+    "LoadResult": "tallinn.serve._loadtest",
+    "McpGuard": "tallinn.serve._http",
+    "NoRelease": "tallinn.serve._follow",
+    "build_app": "tallinn.serve._http",
+    "follow_channel": "tallinn.serve._follow",
+    "run_controller": "tallinn.serve._control",
+    "run_load_test": "tallinn.serve._loadtest",
+    "run_smoke": "tallinn.serve._smoke",
+}
 
 __all__ = [
     "ChannelFollower",
@@ -69,3 +94,16 @@ __all__ = [
     "startup_line",
     "store_label",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tallinn.serve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next look-up is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -21,17 +21,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp.server import ServerRequestContext
 from mcp.server.connection import Connection
 
-from tallinn.ops.error_log import ErrorEvent
 from tallinn.ops.rollout.assign import ClientIdentity, client_identity, on_candidate
 from tallinn.ops.rollout.signals import SignalAggregator
 from tallinn.serve._catalog import Snapshot
 from tallinn.serve._logging import ServedContext
 from tallinn.serve._registry import Registry
+
+if TYPE_CHECKING:
+    from tallinn.ops.error_log import ErrorEvent
 
 log = logging.getLogger("tallinn.serve")
 
@@ -90,6 +92,10 @@ class ErrorBuffer:
         where = params.get("name") or params.get("uri") or ctx.method
         arguments = params.get("arguments")
         values = [str(v) for v in arguments.values()] if isinstance(arguments, dict) else []
+        # Loaded with the first failure: the error log is a store part (SQLAlchemy), which a
+        # server that never fails a request does not need.
+        from tallinn.ops.error_log import ErrorEvent
+
         self._events.append(ErrorEvent.capture(
             message, at=self.clock(), where=str(where)[:200], arguments=values,
             release=served.release, client=str(identity_of(ctx)), replica=self.replica,
