@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -16,34 +15,30 @@ from sqlalchemy.exc import IntegrityError
 
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import TokenExistsError
-from tallinn.ops.records import TokenIdentity, TokenInfo
+from tallinn.ops.records import TokenInfo
 from tallinn.ops.schema import tokens
 from tallinn.ops.tokens import (
+    CACHE_TTL,
     DEFAULT_ROLE,
-    TokenCache,
+    REVOCATION_POLL,
+    ROLES_KEPT,
+    TOUCH_INTERVAL,
+    StoredToken,
+    TokenChecks,
     check_name,
     check_role,
     generate,
-    hash_secret,
-    parse,
-    same_hash,
 )
 
-# How long a verified token is trusted without asking the database again. A revocation made
-# elsewhere (another replica, the CLI) empties the cache sooner: every `REVOCATION_POLL` the
-# store asks the database one question for all tokens (how many are revoked, and the latest
-# revocation), so revocation takes effect within a second whatever the number of tokens, and
-# a busy server asks the database once a second, not once a second per token.
-CACHE_TTL = timedelta(minutes=5)
-REVOCATION_POLL = timedelta(seconds=1)
-# last_used_at is written at most this often per token, to keep verification read-only.
-TOUCH_INTERVAL = timedelta(minutes=1)
-# Roles remembered by token id; a token's role never changes, so they never go stale.
-ROLES_KEPT = 4096
+__all__ = ["CACHE_TTL", "REVOCATION_POLL", "ROLES_KEPT", "TOUCH_INTERVAL", "TokenStore"]
 
 
-class TokenStore:
-    """API tokens in the shared `Database`; `cache_ttl` of zero turns the cache off."""
+class TokenStore(TokenChecks):
+    """API tokens in the shared `Database`; `cache_ttl` of zero turns the cache off.
+
+    Verification (`verify_token`, `verify_token_role`, `cached_token`) is `TokenChecks`'s,
+    over rows read here with SQLAlchemy.
+    """
 
     def __init__(
         self,
@@ -53,14 +48,8 @@ class TokenStore:
         cache_ttl: timedelta = CACHE_TTL,
         revocation_poll: timedelta = REVOCATION_POLL,
     ) -> None:
+        super().__init__(clock=clock, cache_ttl=cache_ttl, revocation_poll=revocation_poll)
         self._db = database
-        self._clock = clock
-        self._cache = TokenCache(cache_ttl)
-        self._revocation_poll = revocation_poll
-        self._revocations: tuple[object, ...] | None = None  # (count, latest) last seen
-        self._next_revocation_poll: datetime | None = None  # None: poll at the next check
-        self._poll_lock = threading.Lock()
-        self._roles: dict[str, str] = {}  # token id: role
         database.on_reset(self._cache.clear)
 
     def create_token(self, name: str, role: str = DEFAULT_ROLE) -> str:
@@ -128,98 +117,35 @@ class TokenStore:
         self._cache.forget_name(name)
         return revoked
 
-    def verify_token(self, token: str) -> str | None:
-        """The name of the active token `token`, or None for a wrong, revoked or malformed one.
+    # -- the rows verification reads (see `TokenChecks`) -------------------------------------
 
-        Raises `StoreError` when the database cannot be asked: fail closed, answer 503.
-        """
-        parsed = parse(token) if isinstance(token, str) else None
-        if parsed is None:
-            return None
-        token_id, secret = parsed
-        digest = hash_secret(secret)
-        now = self._clock()
-        self._poll_revocations(now)
-        cached = self._cache.get(token_id, digest, now)
-        if cached is not None:
-            return cached
+    def _find(self, token_id: str) -> StoredToken | None:
         query = select(
             tokens.c.name, tokens.c.secret_hash, tokens.c.revoked_at, tokens.c.last_used_at,
             tokens.c.role,
         ).where(tokens.c.token_id == token_id)
         with self._db.transaction("verify a token") as connection:
             row = connection.execute(query).first()
-            stored = row.secret_hash if row is not None and row.revoked_at is None else None
-            if not same_hash(stored, digest):
-                return None
-            assert row is not None  # same_hash is False for a missing row
-            if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
-                connection.execute(
-                    update(tokens).where(tokens.c.token_id == token_id).values(last_used_at=now)
-                )
-        self._cache.put(token_id, row.name, digest, now)
-        self._remember_role(token_id, str(row.role))
-        return str(row.name)
-
-    def verify_token_role(self, token: str) -> TokenIdentity | None:
-        """The name and role of the active token `token`, or None (as `verify_token`).
-
-        The role is remembered by token id (it never changes), so a token verified from the
-        cache costs no query for its role either.
-        """
-        name = self.verify_token(token)
-        if name is None:
+        if row is None:
             return None
-        token_id = token.split("_", 2)[1]  # verify_token parsed it
-        role = self._roles.get(token_id)
-        if role is None:
-            with self._db.transaction("read a token's role") as connection:
-                role = str(connection.execute(
-                    select(tokens.c.role).where(tokens.c.token_id == token_id)).scalar_one())
-            self._remember_role(token_id, role)
-        return TokenIdentity(name, role)
+        return StoredToken(str(row.name), str(row.secret_hash), row.revoked_at is not None,
+                           row.last_used_at, str(row.role))
 
-    def _remember_role(self, token_id: str, role: str) -> None:
-        if len(self._roles) >= ROLES_KEPT:
-            self._roles.clear()
-        self._roles[token_id] = role
+    def _touch(self, token_id: str, now: datetime) -> None:
+        with self._db.transaction("verify a token") as connection:
+            connection.execute(
+                update(tokens).where(tokens.c.token_id == token_id).values(last_used_at=now))
 
-    def cached_token(self, token: str) -> str | None:
-        """The name of `token` if this store verified it less than `CACHE_TTL` ago and no
-        revocation poll is due, else None.
+    def _read_role(self, token_id: str) -> str:
+        with self._db.transaction("read a token's role") as connection:
+            return str(connection.execute(
+                select(tokens.c.role).where(tokens.c.token_id == token_id)).scalar_one())
 
-        Memory only: never touches the database, never raises, so an event loop may call it
-        directly and go to `verify_token` (in a worker thread) only when it answers None.
-        None means "not known here", not "invalid".
-        """
-        parsed = parse(token) if isinstance(token, str) else None
-        if parsed is None or self._db.closed:
-            return None
-        now = self._clock()
-        due = self._next_revocation_poll
-        if due is None or now >= due:
-            return None  # the caller goes to verify_token, which asks about revocations
-        token_id, secret = parsed
-        return self._cache.get(token_id, hash_secret(secret), now)
+    def _revocation_summary(self) -> tuple[object, ...]:
+        query = select(func.count(), func.max(tokens.c.revoked_at)).where(
+            tokens.c.revoked_at.is_not(None))
+        with self._db.transaction("check for revoked tokens") as connection:
+            return tuple(connection.execute(query).one())
 
-    def _poll_revocations(self, now: datetime) -> None:
-        """Every `REVOCATION_POLL`, empty the cache if a token was revoked since the last look.
-
-        One caller asks; the others, arriving meanwhile, go on with the cache as it is.
-        """
-        due = self._next_revocation_poll
-        if due is not None and now < due:
-            return
-        if not self._poll_lock.acquire(blocking=False):
-            return
-        try:
-            query = select(func.count(), func.max(tokens.c.revoked_at)).where(
-                tokens.c.revoked_at.is_not(None))
-            with self._db.transaction("check for revoked tokens") as connection:
-                seen = tuple(connection.execute(query).one())
-            if seen != self._revocations:
-                self._cache.clear()  # the first look, or a revocation somewhere
-            self._revocations = seen
-            self._next_revocation_poll = now + self._revocation_poll
-        finally:
-            self._poll_lock.release()
+    def _is_closed(self) -> bool:
+        return self._db.closed

@@ -1,4 +1,7 @@
-"""API token format, hashing and the short-lived cache of verified tokens.
+"""API token format, hashing, the short-lived cache of verified tokens, and the verification
+every store shares (`TokenChecks`): the same cache, revocation poll and roles whether the rows
+are read through SQLAlchemy (`tallinn.ops.token_store`) or the driver alone
+(`tallinn.ops.verifier`).
 
 A token reads `tln_<token_id>_<secret>`: `token_id` is 16 hex digits, stored in clear to find the
 row; `secret` is `secrets.token_urlsafe(32)` (256 random bits), stored only as its SHA-256.
@@ -13,10 +16,12 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tallinn.ops.errors import TokenNameError
+from tallinn.ops.records import TokenIdentity
 
 PREFIX = "tln"
 ID_BYTES = 8
@@ -149,3 +154,150 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# How long a verified token is trusted without asking the database again. A revocation made
+# elsewhere (another replica, the CLI) empties the cache sooner: every `REVOCATION_POLL` the
+# store asks the database one question for all tokens (how many are revoked, and the latest
+# revocation), so revocation takes effect within a second whatever the number of tokens, and
+# a busy server asks the database once a second, not once a second per token.
+CACHE_TTL = timedelta(minutes=5)
+REVOCATION_POLL = timedelta(seconds=1)
+# last_used_at is written at most this often per token, to keep verification read-only.
+TOUCH_INTERVAL = timedelta(minutes=1)
+# Roles remembered by token id; a token's role never changes, so they never go stale.
+ROLES_KEPT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """A row of the `tokens` table, as verification reads it."""
+
+    name: str
+    secret_hash: str
+    revoked: bool
+    last_used_at: datetime | None
+    role: str
+
+
+class TokenChecks:
+    """Verification of presented tokens over rows that a subclass reads.
+
+    A subclass says how to read a row (`_find`), mark it used (`_touch`), read a role
+    (`_read_role`) and summarise revocations (`_revocation_summary`); each raises `StoreError`
+    when the database cannot be asked. Everything else (parsing, hashing, the cache, the
+    revocation poll, the roles kept) is here, once.
+    """
+
+    def __init__(self, *, clock: Callable[[], datetime], cache_ttl: timedelta = CACHE_TTL,
+                 revocation_poll: timedelta = REVOCATION_POLL) -> None:
+        self._clock = clock
+        self._cache = TokenCache(cache_ttl)
+        self._revocation_poll = revocation_poll
+        self._revocations: tuple[object, ...] | None = None  # (count, latest) last seen
+        self._next_revocation_poll: datetime | None = None  # None: poll at the next check
+        self._poll_lock = threading.Lock()
+        self._roles: dict[str, str] = {}  # token id: role
+
+    # -- what a subclass reads and writes ---------------------------------------------------
+
+    def _find(self, token_id: str) -> StoredToken | None:
+        raise NotImplementedError
+
+    def _touch(self, token_id: str, now: datetime) -> None:
+        raise NotImplementedError
+
+    def _read_role(self, token_id: str) -> str:
+        raise NotImplementedError
+
+    def _revocation_summary(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def _is_closed(self) -> bool:
+        raise NotImplementedError
+
+    # -- verification -----------------------------------------------------------------------
+
+    def verify_token(self, token: str) -> str | None:
+        """The name of the active token `token`, or None for a wrong, revoked or malformed one.
+
+        Raises `StoreError` when the database cannot be asked: fail closed, answer 503.
+        """
+        parsed = parse(token) if isinstance(token, str) else None
+        if parsed is None:
+            return None
+        token_id, secret = parsed
+        digest = hash_secret(secret)
+        now = self._clock()
+        self._poll_revocations(now)
+        cached = self._cache.get(token_id, digest, now)
+        if cached is not None:
+            return cached
+        row = self._find(token_id)
+        if not same_hash(row.secret_hash if row is not None and not row.revoked else None,
+                         digest):
+            return None
+        assert row is not None  # same_hash is False for a missing row
+        if row.last_used_at is None or now - row.last_used_at >= TOUCH_INTERVAL:
+            self._touch(token_id, now)
+        self._cache.put(token_id, row.name, digest, now)
+        self._remember_role(token_id, row.role)
+        return row.name
+
+    def verify_token_role(self, token: str) -> TokenIdentity | None:
+        """The name and role of the active token `token`, or None (as `verify_token`).
+
+        The role is remembered by token id (it never changes), so a token verified from the
+        cache costs no query for its role either.
+        """
+        name = self.verify_token(token)
+        if name is None:
+            return None
+        token_id = token.split("_", 2)[1]  # verify_token parsed it
+        role = self._roles.get(token_id)
+        if role is None:
+            role = self._read_role(token_id)
+            self._remember_role(token_id, role)
+        return TokenIdentity(name, role)
+
+    def cached_token(self, token: str) -> str | None:
+        """The name of `token` if this store verified it less than `CACHE_TTL` ago and no
+        revocation poll is due, else None.
+
+        Memory only: never touches the database, never raises, so an event loop may call it
+        directly and go to `verify_token` (in a worker thread) only when it answers None.
+        None means "not known here", not "invalid".
+        """
+        parsed = parse(token) if isinstance(token, str) else None
+        if parsed is None or self._is_closed():
+            return None
+        now = self._clock()
+        due = self._next_revocation_poll
+        if due is None or now >= due:
+            return None  # the caller goes to verify_token, which asks about revocations
+        token_id, secret = parsed
+        return self._cache.get(token_id, hash_secret(secret), now)
+
+    def _remember_role(self, token_id: str, role: str) -> None:
+        if len(self._roles) >= ROLES_KEPT:
+            self._roles.clear()
+        self._roles[token_id] = role
+
+    def _poll_revocations(self, now: datetime) -> None:
+        """Every `REVOCATION_POLL`, empty the cache if a token was revoked since the last look.
+
+        One caller asks; the others, arriving meanwhile, go on with the cache as it is.
+        """
+        due = self._next_revocation_poll
+        if due is not None and now < due:
+            return
+        if not self._poll_lock.acquire(blocking=False):
+            return
+        try:
+            seen = self._revocation_summary()
+            if seen != self._revocations:
+                self._cache.clear()  # the first look, or a revocation somewhere
+            self._revocations = seen
+            self._next_revocation_poll = now + self._revocation_poll
+        finally:
+            self._poll_lock.release()
