@@ -1,4 +1,5 @@
-"""What a server loads: importing it loads no follower, controller or store.
+"""What a production HTTP server serving a folder loads: no SQLAlchemy to check tokens and answer
+/ready, and the full store only once something else needs it (a security event to write).
 
 Each test runs in a fresh interpreter, so what it reports of `sys.modules` is the server's own
 doing, not what the test process imported before it.
@@ -9,10 +10,70 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from tests.serve.serve_helpers import free_port
+
+from tallinn.ops.store import open_store
 
 pytestmark = [pytest.mark.timeout(120)]
+
+# A production server as `tallinn serve --http --production` builds it (`open_state_store`,
+# `http_server`), run in a thread of the child so the child can say what it loaded at each step.
+SERVER_CHILD = r"""
+import json, sys, threading, time
+from pathlib import Path
+
+import httpx2
+
+import tallinn.cli.serve  # the command that starts a server, imported as it is there
+from tallinn.serve import Registry, ServeConfig, http_server, open_state_store
+
+root, url, token, port = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+registry = Registry(root)
+registry.load()
+store = open_state_store(url, root, required=True)
+server = http_server(registry, store, ServeConfig(port=port, production=True, reload=False))
+thread = threading.Thread(target=server.run, daemon=True)
+thread.start()
+base = f"http://127.0.0.1:{port}"
+init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-06-18", "capabilities": {},
+    "clientInfo": {"name": "memory-test", "version": "1"}}}
+accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def within(seconds, predicate):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except httpx2.HTTPError:
+            pass
+        time.sleep(0.02)
+    return False
+
+
+seen = {"started": within(30, lambda: httpx2.get(f"{base}/health").status_code == 200)}
+seen["at_start"] = "sqlalchemy" in sys.modules
+answer = httpx2.post(f"{base}/mcp", json=init,
+                     headers={**accept, "Authorization": f"Bearer {token}"}, timeout=10)
+seen["token_status"] = answer.status_code
+ready = httpx2.get(f"{base}/ready", timeout=10)
+seen["ready"] = [ready.status_code, ready.json().get("store")]
+seen["after_token_and_ready"] = "sqlalchemy" in sys.modules
+wrong = "tln_0123456789abcdef_" + "x" * 43
+refused = httpx2.post(f"{base}/mcp", json=init,
+                      headers={**accept, "Authorization": f"Bearer {wrong}"}, timeout=10)
+seen["refused_status"] = refused.status_code
+seen["event_written"] = within(30, lambda: getattr(store, "opened", True))
+seen["after_event"] = "sqlalchemy" in sys.modules
+server.should_exit = True
+thread.join(20)
+print(json.dumps(seen))
+"""
 
 
 def _run(script: str, *args: str) -> dict[str, object]:
@@ -21,6 +82,28 @@ def _run(script: str, *args: str) -> dict[str, object]:
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def test_a_production_http_server_checks_tokens_without_sqlalchemy(
+    library_dir: Path, tmp_path: Path
+) -> None:
+    """A production HTTP server serving a folder starts, lets a real token in and answers /ready
+    without importing SQLAlchemy, and imports it (writing the event) once it refuses a token."""
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    with open_store(url) as store:
+        token = store.create_token("ci")
+    seen = _run(SERVER_CHILD, str(library_dir), url, token, str(free_port()))
+    assert seen["started"] is True
+    assert seen["token_status"] == 200
+    assert seen["ready"] == [200, True]
+    assert seen["at_start"] is False
+    assert seen["after_token_and_ready"] is False
+    assert seen["refused_status"] == 401
+    assert seen["event_written"] is True
+    assert seen["after_event"] is True
+    with open_store(url) as store:
+        assert [e.kind for e in store.events()] == ["auth_failure"]
+        assert store.list_tokens()[0].last_used_at is not None  # the check marked it used
 
 
 IMPORT_CHILD = r"""

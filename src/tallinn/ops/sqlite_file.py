@@ -15,10 +15,12 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING
 
 from tallinn.ops.errors import StoreError
+
+if TYPE_CHECKING:  # only `file_path` takes one; the driver-only verifier imports no SQLAlchemy
+    from sqlalchemy.engine import URL
 
 # Room a SQLite store needs to open: two 32 KiB regions of the -shm index, with room to spare
 # for the write-ahead log's first frames.

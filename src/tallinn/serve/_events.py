@@ -22,6 +22,7 @@ from tallinn.serve._metrics import Metrics
 
 if TYPE_CHECKING:
     from tallinn.ops.records import StoreHealth
+    from tallinn.ops.verifier import DirectTokens
 
 log = logging.getLogger("tallinn.serve")
 
@@ -127,6 +128,43 @@ class LazyStore:
         with self._lock:
             if self._store is not None:
                 self._store.close()
+
+
+class DirectFirstStore(LazyStore):
+    """Tokens and health through the database driver alone; the rest of the store when needed.
+
+    A production server serving a folder checks tokens on its request path and answers
+    /ready: `tokens` (a `tallinn.ops.verifier.DirectTokens`) does both without SQLAlchemy.
+    Whatever else the server writes (a security event, ...) goes to the full store, which
+    `opener` makes at its first use.
+
+    >>> store = DirectFirstStore(DirectTokens(target), lambda: connect_store(url))
+    """
+
+    def __init__(self, tokens: DirectTokens, opener: Callable[[], StoreLike]) -> None:
+        super().__init__(opener)
+        self.tokens = tokens
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.tokens.database.url
+
+    def ping(self) -> bool:
+        return self.tokens.database.ping()
+
+    def health(self) -> StoreHealth:
+        return self.tokens.database.health()
+
+    def verify_token(self, token: str) -> str | None:
+        return self.tokens.verify_token(token)
+
+    def cached_token(self, token: str) -> str | None:
+        return self.tokens.cached_token(token)
+
+    def close(self) -> None:
+        self.tokens.database.close()
+        super().close()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from tallinn.serve._config import ServeConfig
-from tallinn.serve._events import EventRecorder, StoreLike, UnavailableStore
+from tallinn.serve._events import DirectFirstStore, EventRecorder, StoreLike, UnavailableStore
 from tallinn.serve._metrics import Metrics
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
@@ -34,6 +34,7 @@ from tallinn.serve._server import build_server
 if TYPE_CHECKING:
     import uvicorn
 
+    from tallinn.ops.store import Store
     from tallinn.serve._control import ControllerStatus
     from tallinn.serve._dashboard import Access
     from tallinn.serve._follow import ChannelFollower
@@ -53,12 +54,14 @@ def open_state_store(url: str | None, library_root: Path, *, required: bool) -> 
 
     The store keeps trying (see `tallinn.ops.store`), so it is used once it answers. Only a
     URL that cannot work stops a production start; outside production it only degrades.
+    Tokens and health go through the database driver alone where the URL allows it (see
+    `DirectFirstStore`), so a server that only checks tokens never loads SQLAlchemy.
     """
+    direct = _direct_store(url, library_root)
+    if direct is not None:
+        return direct
     try:
-        from tallinn.ops.store import connect_store
-
-        # A migration runs in a child process: this one serves for long, without Alembic.
-        store = connect_store(url, library_root=library_root, isolated_migrations=True)
+        store = _full_store(url, library_root)
     except Exception as exc:
         if required:
             raise StoreUnavailable(f"cannot open the state store: {exc}") from exc
@@ -69,6 +72,29 @@ def open_state_store(url: str | None, library_root: Path, *, required: bool) -> 
     except Exception as exc:  # one line; the store says when it answers again
         log.error("%s; serving without it until it answers", exc)
     return store
+
+
+def _full_store(url: str | None, library_root: Path) -> Store:
+    from tallinn.ops.store import connect_store
+
+    # A migration runs in a child process: this one serves for long, without Alembic.
+    return connect_store(url, library_root=library_root, isolated_migrations=True)
+
+
+def _direct_store(url: str | None, library_root: Path) -> DirectFirstStore | None:
+    """The driver-only store for `url`, opened (or trying to); None if the URL needs the full
+    `Store` (see `tallinn.ops.verifier.direct_target`)."""
+    from tallinn.ops.verifier import DirectTokens, direct_target
+
+    target = direct_target(url, library_root)
+    if target is None:
+        return None
+    tokens = DirectTokens(target)
+    try:
+        tokens.database.open()
+    except Exception as exc:  # one line; the store says when it answers again
+        log.error("%s; serving without it until it answers", exc)
+    return DirectFirstStore(tokens, partial(_full_store, url, library_root))
 
 
 def safe_store_url(url: str) -> str:

@@ -1,0 +1,331 @@
+"""Token verification through the database driver alone: sqlite3 or psycopg, no SQLAlchemy.
+
+    target = direct_target("sqlite:////srv/lib/.tallinn/state.db", None)
+    tokens = DirectTokens(target)               # None target: the URL needs the full `Store`
+    tokens.database.open()                      # migrates in a child process when due
+    assert tokens.verify_token(token) == "ci"
+
+A production server serving a folder needs the store on its request path for one thing: to
+check a bearer token it has not seen lately. Loading SQLAlchemy for that costs 11 MB of the
+server's memory for as long as it runs, so the check runs here: one parameterised SELECT per
+unknown token, with the hashing, cache, revocation poll and roles of `TokenChecks`, exactly as
+`tallinn.ops.token_store` does it. Everything else (security events, errors, channels) goes
+through the full `Store`, opened when first needed.
+
+The store's behaviour under faults is the store's own (`tallinn.ops.watched.WatchedStore`,
+which `Database` is too): retries, the SQLite file check, `StoreError` with the same codes and
+messages. A schema behind `HEAD` is migrated in a child process (`python -m
+tallinn.ops.migrate`), as a server's `Store` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from tallinn.ops import sqlite_file
+from tallinn.ops.errors import StoreError
+from tallinn.ops.tokens import CACHE_TTL, REVOCATION_POLL, StoredToken, TokenChecks
+from tallinn.ops.watched import WatchedStore
+from tallinn.settings import starter_path
+
+log = logging.getLogger("tallinn.ops")
+
+# The store's own settings, which live beside SQLAlchemy code (`tallinn.ops.engine`,
+# `tallinn.ops.migrate`); a test keeps these in step with them.
+STATE_DIR = ".tallinn"
+STATE_FILE = "state.db"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+PG_CONNECT_TIMEOUT_S = 5
+HEAD = "0006"
+CHILD_URL = "TALLINN_MIGRATE_URL"
+CHILD_TIMEOUT_S = 300
+
+_PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a store lives, as the driver connects to it.
+
+    `Target("sqlite", "/srv/.tallinn/state.db", "sqlite:////srv/.tallinn/state.db")`, or for
+    PostgreSQL `where` is a libpq URI; `url` is what SQLAlchemy would be given (the child
+    migration takes it), `label` the same with any password hidden.
+    """
+
+    dialect: str
+    where: str
+    url: str
+
+    @property
+    def label(self) -> str:
+        return _hide_password(self.url)
+
+
+def direct_target(url: str | None, library_root: Path | None = None) -> Target | None:
+    """The driver's target for the store URL `url` (None: the library's SQLite file).
+
+    None when the URL is one only SQLAlchemy reads the way the store means it (an in-memory
+    or URI-named SQLite database, query options, another driver, anything unparsed): the
+    caller uses the full `Store` then, which also reports a URL that cannot work.
+    """
+    if url is None or not url.strip():
+        path = default_sqlite_path(library_root)
+        return Target("sqlite", str(path), f"sqlite:///{path}")
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    if scheme == "sqlite":
+        database = rest.removeprefix("/")
+        if not rest.startswith("/") or database in ("", ":memory:"):
+            return None
+        if database.startswith(("file:", "~")) or any(c in database for c in "?%#"):
+            return None
+        return Target("sqlite", database, f"sqlite:///{database}")
+    if scheme in _PG_SCHEMES:
+        try:
+            parts = urlsplit(f"postgresql://{rest}")
+            parts.port  # noqa: B018 (a port that is not a number raises here)
+        except ValueError:
+            return None
+        return Target("postgresql", urlunsplit(parts), f"postgresql+psycopg://{rest}")
+    return None
+
+
+def default_sqlite_path(library_root: Path | None) -> Path:
+    """`<root>/.tallinn/state.db`, or `./.tallinn/state.db` for the starter or no library
+    (as `tallinn.ops.engine.default_sqlite_path`)."""
+    base = Path.cwd()
+    if library_root is not None:
+        try:
+            starter = library_root.resolve() == starter_path().resolve()
+        except OSError:  # pragma: no cover - resolve() only fails on exotic filesystems
+            starter = library_root == starter_path()
+        if not starter:
+            base = library_root
+    return base / STATE_DIR / STATE_FILE
+
+
+def _hide_password(url: str) -> str:
+    """Given `postgresql+psycopg://app:secret@db/prompts`, return `...app:***@db/prompts`."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _utc(value: object) -> datetime | None:
+    """A stored time as an aware UTC datetime: SQLite keeps `2026-01-01 12:00:00.000000`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DriverDatabase(WatchedStore):
+    """One driver connection to the store at `target`, shared by threads, watched for faults.
+
+    `on_drop` runs whenever the connection is let go (the store closed, its SQLite file
+    replaced or deleted), so what was verified through it is forgotten.
+    """
+
+    def __init__(self, target: Target, on_drop: Callable[[], None] = lambda: None) -> None:
+        super().__init__(Path(target.where) if target.dialect == "sqlite" else None,
+                         is_open=False)
+        self.target = target
+        self._on_drop = on_drop
+        self._connection: Any = None  # a sqlite3 or psycopg connection while open
+        self._use = threading.Lock()  # one statement at a time; taken after `_lock`, never before
+        self._mark = "?" if target.dialect == "sqlite" else "%s"
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden."""
+        return self.target.label
+
+    # -- what `WatchedStore` asks of it -----------------------------------------------------
+
+    def _connect(self) -> None:
+        try:
+            connection = self._new_connection()
+        except Exception as exc:
+            raise self.failure(exc, "open it") from exc
+        try:
+            if self._revision(connection) != HEAD:
+                connection.close()
+                self._migrate()
+                connection = self._new_connection()
+        except BaseException:
+            connection.close()
+            raise
+        with self._use:
+            self._connection = connection
+
+    def _disconnect(self) -> None:
+        with self._use:
+            connection, self._connection = self._connection, None
+        self._on_drop()
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # pragma: no cover - closing a broken connection
+                log.debug("closing the store's connection failed", exc_info=True)
+
+    def _answer(self) -> None:
+        with self._use:
+            if self._connection is None:
+                raise StoreError(f"state store {self.url}: cannot answer: it is being reopened")
+            self._connection.execute("SELECT 1").fetchall()
+
+    def _new_connection(self) -> Any:
+        if self._path is None:
+            import psycopg
+
+            return psycopg.connect(self.target.where, autocommit=True,
+                                   connect_timeout=PG_CONNECT_TIMEOUT_S)
+        # As the store's engine does on every connection (see `tallinn.ops.engine`).
+        free = sqlite_file.free_bytes(self._path.parent)
+        if free is not None and free < sqlite_file.MIN_FREE_BYTES:
+            raise sqlite3.OperationalError(f"database or disk is full ({free} bytes free)")
+        connection = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None,
+                                     timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _revision(self, connection: Any) -> str | None:
+        """The revision in the version table; None if there is no single one to read."""
+        try:
+            rows = connection.execute("SELECT version_num FROM tallinn_schema_version").fetchall()
+        except Exception:  # no version table yet: the migration will tell
+            return None
+        return str(rows[0][0]) if len(rows) == 1 else None
+
+    def _migrate(self) -> None:
+        """Bring the schema to `HEAD` in a child process, as `migrate.upgrade(isolated=True)`."""
+        env = {**os.environ, CHILD_URL: self.target.url}
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "tallinn.ops.migrate", "head"], env=env,
+                capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise StoreError(f"the schema migration did not finish: {exc}") from exc
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            message = lines[-1] if lines else f"the schema migration exited {done.returncode}"
+            raise self.failure(StoreError(message), "open it")
+
+    # -- statements -------------------------------------------------------------------------
+
+    def query(self, action: str, sql: str,
+              parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (`?` marks its parameters) and return its rows; `StoreError`
+        naming `action` if the database cannot be asked."""
+        if self._closed:
+            raise self._closed_error(action)
+        for attempt in (1, 2):
+            self._ensure_open()
+            with self._use:
+                connection = self._connection
+                if connection is not None:
+                    try:
+                        cursor = connection.execute(sql.replace("?", self._mark), parameters)
+                        return list(cursor.fetchall()) if cursor.description else []
+                    except Exception as exc:
+                        lost = self._path is None and (connection.broken or connection.closed)
+                        if not lost or attempt == 2:
+                            raise self.failure(exc, action) from exc
+            # The connection was let go meanwhile (a file check), or PostgreSQL ended it since
+            # its last use (a restart, an idle timeout): connect again once, as the store's
+            # pool checks a connection before using it.
+            with self._lock:
+                self._open = False
+                self._disconnect()
+        raise self.failure(StoreError("the connection was lost twice"), action)
+
+    def stored_time(self, when: datetime) -> object:
+        """`when` as the store keeps it: SQLite a naive UTC text (as SQLAlchemy writes it)."""
+        if self._path is None:
+            return when
+        return when.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def close(self) -> None:
+        """Close the connection. The database is unusable afterwards."""
+        self._closed = True
+        self._disconnect()
+
+
+class DirectTokens(TokenChecks):
+    """The store's token checks over one driver connection, `database` (a `DriverDatabase`,
+    which also says whether the store answers, opens it and closes it).
+
+    `clock`, `cache_ttl` and `revocation_poll` are as for `tallinn.ops.store.Store`.
+    """
+
+    def __init__(self, target: Target, *, clock: Callable[[], datetime] | None = None,
+                 cache_ttl: timedelta = CACHE_TTL,
+                 revocation_poll: timedelta = REVOCATION_POLL) -> None:
+        super().__init__(clock=clock or (lambda: datetime.now(UTC)), cache_ttl=cache_ttl,
+                         revocation_poll=revocation_poll)
+        self.target = target
+        self.database = DriverDatabase(target, self._cache.clear)
+
+    # -- the rows verification reads (see `TokenChecks`) -------------------------------------
+
+    def _find(self, token_id: str) -> StoredToken | None:
+        rows = self.database.query(
+            "verify a token",
+            "SELECT name, secret_hash, revoked_at, last_used_at, role FROM tokens "
+            "WHERE token_id = ?", (token_id,))
+        if not rows:
+            return None
+        name, secret_hash, revoked_at, last_used_at, role = rows[0]
+        return StoredToken(str(name), str(secret_hash), revoked_at is not None,
+                           _utc(last_used_at), str(role))
+
+    def _touch(self, token_id: str, now: datetime) -> None:
+        self.database.query("verify a token",
+                            "UPDATE tokens SET last_used_at = ? WHERE token_id = ?",
+                            (self.database.stored_time(now), token_id))
+
+    def _read_role(self, token_id: str) -> str:
+        rows = self.database.query("read a token's role",
+                                   "SELECT role FROM tokens WHERE token_id = ?", (token_id,))
+        if len(rows) != 1:
+            raise StoreError(f"state store {self.database.url}: cannot read a token's role: "
+                             "the token is gone")
+        return str(rows[0][0])
+
+    def _revocation_summary(self) -> tuple[object, ...]:
+        rows = self.database.query(
+            "check for revoked tokens",
+            "SELECT count(*), max(revoked_at) FROM tokens WHERE revoked_at IS NOT NULL")
+        return tuple(rows[0])
+
+    def _is_closed(self) -> bool:
+        return self.database.closed
