@@ -26,7 +26,9 @@ rendered text Tallinn would answer, computed here. Measured:
 (f) the RSS of both HTTP servers at start with bytecode caches and without (an empty
     PYTHONPYCACHEPREFIX and PYTHONDONTWRITEBYTECODE: what a fresh, __pycache__-free copy
     costs), and of Tallinn started on a store it must migrate first (the migration runs in a
-    child process) against one already migrated. `--memory-only` runs (f) alone.
+    child process) against one already migrated; and what each step of a production start
+    adds, in the server's order, up to its first token check and its first security event
+    (the step that loads the full store). `--memory-only` runs (f) alone.
 
 Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
 """
@@ -415,6 +417,77 @@ def report_memory(found: dict[str, Any]) -> None:
     migrated, fresh = found["migrated_store"], found["fresh_store"]
     print(f"  Tallinn on a migrated store {migrated:6.1f}, on one its start migrated "
           f"{fresh:6.1f} ({fresh - migrated:+.1f})")
+
+
+# What each step of a production HTTP start adds to the RSS, in the server's own order (as
+# `tallinn serve --http --production` runs them) after what the bare server imports too, then
+# what the first token check and the first security event add. Run in a process of its own;
+# the RSS is read from /proc, so that nothing is imported to measure it.
+STEPS_PROBE = r"""
+import json, sys
+from pathlib import Path
+
+def rss():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 / 2**20
+
+library, url, token = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+steps = [("the interpreter", rss())]
+import json, argparse, contextlib
+import uvicorn
+from mcp import types
+from mcp.server import Server, ServerRequestContext
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.routing import Route
+steps.append(("what the bare server imports (the SDK, Starlette, uvicorn)", rss()))
+import typer
+steps.append(("Typer (the command line that starts the server)", rss()))
+import tallinn.cli, tallinn.cli.serve
+steps.append(("tallinn.cli", rss()))
+from tallinn import serve as serving
+serving.configure_logging(json_lines=True)
+steps.append(("tallinn.serve with prometheus-client", rss()))
+registry = serving.Registry(library)
+registry.load()
+steps.append((f"the library of {len(registry.current.library.commands)} commands, loaded", rss()))
+store = serving.open_state_store(url, library, required=True)
+steps.append(("the state store opened (" + type(store).__name__ + ")", rss()))
+server = serving.http_server(registry, store, serving.ServeConfig(production=True))
+steps.append(("the app and uvicorn's server built", rss()))
+assert store.verify_token(token) is not None
+steps.append(("a token checked", rss()))
+store.record_event("auth_failure", client="ip:127.0.0.1", detail="a bad token")
+steps.append(("a security event written (the full store)", rss()))
+print(json.dumps({"steps": steps, "sqlalchemy": "sqlalchemy" in sys.modules}))
+"""
+
+
+def memory_steps(fx: Fixture, runs: int) -> list[tuple[str, float]]:
+    """RSS MB each step of a production start adds, the median of `runs` runs, with bytecode
+    caches (written by a first run that is not counted)."""
+    caches, empty = fx.root / "pycache", fx.root / "no-pycache"
+    empty.mkdir(exist_ok=True)
+    env = bytecode_env({**os.environ}, caches, empty)
+    argv = [PYTHON, "-c", STEPS_PROBE, str(fx.library), fx.store_url, fx.token]
+    found: list[list[tuple[str, float]]] = []
+    for run in range(runs + 1):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
+                              check=True)
+        if run:
+            found.append(json.loads(done.stdout)["steps"])
+    names = [name for name, _ in found[0]]
+    rows = [(names[0], statistics.median(r[0][1] for r in found))]
+    for i in range(1, len(names)):
+        rows.append((names[i], statistics.median(r[i][1] - r[i - 1][1] for r in found)))
+    return rows
+
+
+def report_steps(rows: list[tuple[str, float]]) -> None:
+    print("RSS MB added by each step of a production HTTP start (median of runs, bytecode "
+          "caches):")
+    for name, mb in rows:
+        print(f"  {name:58s} {mb:6.1f}")
 
 
 # -- loads ---------------------------------------------------------------------------------
@@ -826,8 +899,10 @@ def main() -> int:
         if args.memory_only:
             memory = memory_starts(fx, args.memory_runs)
             report_memory(memory)
+            steps = memory_steps(fx, args.memory_runs)
+            report_steps(steps)
             if args.json:
-                print(json.dumps(memory, indent=2))
+                print(json.dumps({**memory, "steps": steps}, indent=2))
             return 0
         results = measure(fx, args)
         ok = report(fx, args, results)
