@@ -36,6 +36,7 @@ from tallinn.ops.channels import Channels, check_channel
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import ChannelConflictError, ReleaseError
 from tallinn.ops.records import Release
+from tallinn.ops.release_hours import add_ratings, add_signals
 from tallinn.ops.releases import Releases, check_reason
 from tallinn.ops.rollout import (
     Action,
@@ -234,6 +235,7 @@ class Rollouts:
         try:
             with self._db.transaction("record rollout signals") as connection:
                 connection.execute(insert(rollout_signals), rows)
+                add_signals(connection, rows)
             return len(rows)
         except IntegrityError:
             pass
@@ -246,6 +248,7 @@ class Rollouts:
             fresh = [r for r in rows if (r["replica"], r["seq"]) not in stored]
             if fresh:
                 connection.execute(insert(rollout_signals), fresh)
+                add_signals(connection, fresh)
         return len(fresh)
 
     def rate(self, release_id: str, prompt: str, rating: object, *, client: str,
@@ -258,11 +261,12 @@ class Rollouts:
         if comment is not None and len(comment) > COMMENT_MAX:
             raise ReleaseError(f"a rating's comment is {len(comment):,} characters; at most "
                                f"{COMMENT_MAX:,}")
+        at = self._clock()
         with self._db.transaction("record a rating") as connection:
             connection.execute(insert(rollout_ratings).values(
                 release_id=release_id, prompt=prompt, rating=rating,
-                comment=comment or None, client=client[:CLIENT_MAX] or "unknown",
-                at=self._clock()))
+                comment=comment or None, client=client[:CLIENT_MAX] or "unknown", at=at))
+            add_ratings(connection, [(release_id, at, rating)])
 
     # -- changes ----------------------------------------------------------------------------
 
