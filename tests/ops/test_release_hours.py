@@ -40,14 +40,15 @@ def hours_of(store: Store, ids: tuple[str, ...], since: datetime) -> dict[tuple[
 
 
 def test_signals_and_ratings_add_up_in_their_hours(clocked: Store, clock: FakeClock) -> None:
-    """Minutes of two replicas and ratings sum per release and hour; a flush written twice
-    counts once, and a batch recorded untimed adds no latency."""
+    """Minutes of two replicas and ratings (stored one by one, or counted in a batch) sum per
+    release and hour; a flush written twice counts once, and a batch recorded untimed adds no
+    latency."""
     one, two = releases(clocked)
     hour = hour_of(clock.now)
     flushed = [
         SignalBatch("a", 1, one, hour + 5 * MINUTE, ReleaseTotals(10, 1, 2, latency=latency(1))),
         SignalBatch("b", 1, one, hour + 59 * MINUTE, ReleaseTotals(5, 0, 1, latency=latency(2))),
-        SignalBatch("a", 2, one, hour + HOUR, ReleaseTotals(7, 3, 0)),
+        SignalBatch("a", 2, one, hour + HOUR, ReleaseTotals(7, 3, 0, ratings=(1, 0, 1, 2, 3))),
         SignalBatch("a", 3, two, hour, ReleaseTotals(4, latency=latency(3)))]
     assert clocked.rollouts.record_signals(flushed) == 4
     retried = [*flushed[:2], SignalBatch("b", 2, one, hour, ReleaseTotals(1))]  # one new
@@ -64,6 +65,7 @@ def test_signals_and_ratings_add_up_in_their_hours(clocked: Store, clock: FakeCl
     assert first.latency == tuple(a + b for a, b in zip(latency(1), latency(2), strict=True))
     later = found[(one, hour + HOUR)]
     assert (later.requests, later.server_errors, later.latency) == (7, 3, NO_LATENCY)
+    assert (later.ratings, later.satisfied) == (7, 5)  # the ratings a replica counted itself
     assert (found[(two, hour)].requests, found[(two, hour)].latency) == (4, latency(3))
     assert (found[(two, hour + HOUR)].ratings, found[(two, hour + HOUR)].satisfied) == (1, 0)
     assert set(hours_of(clocked, (one,), hour + HOUR)) == {(one, hour + HOUR)}
@@ -99,14 +101,17 @@ def test_a_chart_over_days_reads_the_same_figures_as_the_minutes(clocked: Store,
     batches = []
     for m in range(0, 72 * 60, 7):
         release = ids[m % 2]
+        stars = (0, 0, 0, 0, 0) if m % 3 else (0, 1, 0, 1, 1)
         totals = ReleaseTotals(generator.randrange(50), generator.randrange(3),
-                               generator.randrange(3),
+                               generator.randrange(3), ratings=stars,
                                latency=tuple(generator.randrange(4) for _ in NO_LATENCY))
         batches.append(SignalBatch("a", m, release, start + m * MINUTE, totals))
         sums = expected.setdefault((release, hour_of(start + m * MINUTE)), [0] * 5)
         sums[0] += totals.requests
         sums[1] += totals.server_errors
         sums[2] += totals.client_errors
+        sums[3] += sum(stars)
+        sums[4] += sum(stars[3:])
         histogram = merged.setdefault((release, hour_of(start + m * MINUTE)), [0] * len(NO_LATENCY))
         for index, n in enumerate(totals.latency):
             histogram[index] += n
@@ -122,10 +127,20 @@ def test_a_chart_over_days_reads_the_same_figures_as_the_minutes(clocked: Store,
 
     step = step_for(72)
     assert step == HOUR
-    series = release_series(clocked, ids, start + 10 * MINUTE, step)
-    drawn = {(release, datetime.fromisoformat(p["at"])): p
-             for release, points in series.items() for p in points}
+    drawn = {(release, datetime.fromisoformat(p["at"])): p for release, points in
+             release_series(clocked, ids, start + 10 * MINUTE, step).items() for p in points}
     assert set(drawn) == set(expected)
+    # Drawn from the minutes in 30-minute steps from the same whole hour, pairs of points add
+    # up to the hourly ones: both readers count alike.
+    halves: dict[tuple[str, datetime], list[int]] = {}
+    for release, points in release_series(clocked, ids, start, 30 * MINUTE).items():
+        for p in points:
+            summed = halves.setdefault((release, hour_of(datetime.fromisoformat(p["at"]))),
+                                       [0] * 5)
+            for index, name in enumerate(("requests", "server_errors", "client_errors",
+                                          "ratings", "satisfied")):
+                summed[index] += p[name]
+    assert halves == expected
     for key, (requests, server, client, rated, satisfied) in expected.items():
         point = drawn[key]
         assert (point["requests"], point["server_errors"], point["client_errors"],
@@ -159,11 +174,14 @@ def test_a_store_upgraded_to_hourly_sums_keeps_its_past(store_url: str, store: S
     with store.engine.begin() as connection:
         connection.execute(insert(rollout_signals), [
             {"replica": "a", "seq": 1, "release_id": one, "minute": hour + MINUTE,
-             "requests": 9, "server_errors": 1, "client_errors": 0, "latency": timed},
+             "requests": 9, "server_errors": 1, "client_errors": 0, "latency": timed,
+             "stars": "0,0,0,0,0"},
             {"replica": "b", "seq": 1, "release_id": one, "minute": hour + 30 * MINUTE,
-             "requests": 3, "server_errors": 0, "client_errors": 2, "latency": ""},
+             "requests": 3, "server_errors": 0, "client_errors": 2, "latency": "",
+             "stars": "0,0,0,0,0"},
             {"replica": "a", "seq": 2, "release_id": two, "minute": hour + HOUR,
-             "requests": 4, "server_errors": 0, "client_errors": 0, "latency": timed}])
+             "requests": 4, "server_errors": 0, "client_errors": 0, "latency": timed,
+             "stars": "0,1,0,0,2"}])
         connection.execute(insert(rollout_ratings), [
             {"release_id": one, "prompt": "p", "rating": r, "client": "c",
              "at": hour + 2 * MINUTE} for r in (5, 3)])
@@ -174,6 +192,7 @@ def test_a_store_upgraded_to_hourly_sums_keeps_its_past(store_url: str, store: S
     assert (first.requests, first.server_errors, first.client_errors, first.ratings,
             first.satisfied, first.latency) == (12, 1, 2, 2, 1, latency(4))
     assert found[(two, hour + HOUR)].latency == latency(4)
+    assert (found[(two, hour + HOUR)].ratings, found[(two, hour + HOUR)].satisfied) == (3, 2)
     with open_store(store_url) as reopened:  # and the write path adds to what was filled
         reopened.rollouts.record_signals([SignalBatch("c", 1, one, hour, ReleaseTotals(1))])
     assert hours_of(store, (one,), hour)[(one, hour)].requests == 13

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from tallinn.ops.release_hours import HOUR, hour_of, read_hours
+from tallinn.ops.release_hours import HOUR, UNRATED, hour_of, read_hours
 from tallinn.ops.rollout import decide
 from tallinn.ops.rollout.signals import (
     NO_LATENCY,
     SATISFIED_FROM,
+    STARS,
     latency_quantile,
     minute_of,
 )
@@ -123,14 +124,19 @@ def _minutes(connection: Connection, ids: list[str], start: datetime,
     signals = connection.execute(
         select(rollout_signals.c.release_id, rollout_signals.c.minute,
                rollout_signals.c.requests, rollout_signals.c.server_errors,
-               rollout_signals.c.client_errors, rollout_signals.c.latency)
+               rollout_signals.c.client_errors, rollout_signals.c.stars,
+               rollout_signals.c.latency)
         .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
-    for release, minute, requests, server, client, timed in signals:
+    for release, minute, requests, server, client, stars, timed in signals:
         at = slot(minute)
         counts = buckets[release].setdefault(at, [0, 0, 0, 0, 0])
         counts[0] += int(requests)
         counts[1] += int(server)
         counts[2] += int(client)
+        if stars and stars != UNRATED:  # ratings a replica counted itself
+            given = [int(n) for n in stars.split(",")][:STARS]
+            counts[3] += sum(given)
+            counts[4] += sum(given[SATISFIED_FROM - 1:])
         if timed:
             add_latency(release, at, stored_latency(timed))
     ratings = connection.execute(

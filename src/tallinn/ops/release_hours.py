@@ -21,7 +21,13 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from tallinn.ops.database import upsert_for
-from tallinn.ops.rollout.signals import NO_LATENCY, SATISFIED_FROM, minute_of
+from tallinn.ops.rollout.signals import (
+    NO_LATENCY,
+    NO_RATINGS,
+    SATISFIED_FROM,
+    STARS,
+    minute_of,
+)
 from tallinn.ops.schema import LATENCY_COLUMNS, release_hours
 
 HOUR = timedelta(hours=1)
@@ -49,7 +55,7 @@ def hour_of(moment: datetime) -> datetime:
 
 def add_signals(connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
     """Add rows as inserted into `rollout_signals` (release_id, minute, requests, ...,
-    latency as stored) to their hours."""
+    stars and latency as stored) to their hours."""
     sums: dict[tuple[str, datetime], list[int]] = {}
     for row in rows:
         key = (row["release_id"], hour_of(row["minute"]))
@@ -59,6 +65,11 @@ def add_signals(connection: Connection, rows: Iterable[Mapping[str, Any]]) -> No
         counts[0] += row["requests"]
         counts[1] += row["server_errors"]
         counts[2] += row["client_errors"]
+        stars = row.get("stars")
+        if stars and stars != UNRATED:  # ratings a replica counted itself
+            given = [int(n) for n in stars.split(",")][:STARS]
+            counts[3] += sum(given)
+            counts[4] += sum(given[SATISFIED_FROM - 1:])
         latency = row["latency"]
         if latency and latency != _UNTIMED:
             histogram = latency.split(",")
@@ -99,6 +110,7 @@ def read_hours(connection: Connection, releases: Iterable[str],
 # SQLite takes at most 32,766 parameters in a statement; an hour's row has 19.
 _ROWS_PER_STATEMENT = 1000
 _UNTIMED = ",".join(map(str, NO_LATENCY))
+UNRATED = ",".join(map(str, NO_RATINGS))
 
 
 def _add(connection: Connection, sums: Mapping[tuple[str, datetime], list[int]]) -> None:

@@ -60,15 +60,19 @@ def _fill(connection: sa.Connection) -> None:
 
     signals = sa.table("rollout_signals", sa.column("minute", Timestamp), *(
         sa.column(name) for name in ("release_id", "requests", "server_errors",
-                                     "client_errors", "latency")))
+                                     "client_errors", "stars", "latency")))
     rows = connection.execute(sa.select(signals.c.release_id, signals.c.minute,
                                         signals.c.requests, signals.c.server_errors,
-                                        signals.c.client_errors, signals.c.latency))
-    for release, minute, requests, server, client, latency in rows:
+                                        signals.c.client_errors, signals.c.stars,
+                                        signals.c.latency))
+    for release, minute, requests, server, client, stars, latency in rows:
         counts = hour(release, minute)
         counts[0] += int(requests)
         counts[1] += int(server)
         counts[2] += int(client)
+        given = [int(n) for n in stars.split(",")][:5] if stars else []
+        counts[3] += sum(given)
+        counts[4] += sum(given[SATISFIED_FROM - 1:])
         histogram = latency.split(",") if latency else ()
         if len(histogram) == len(LATENCY_COLUMNS):  # other rows were written untimed
             for index, n in enumerate(histogram, start=len(COUNTS)):
