@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 
 import pytest
 from alembic import command
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from tests.ops.concurrency import race
 from tests.ops.conftest import FakeClock
 
 from tallinn.ops import migrate
 from tallinn.ops.overview import MAX_POINTS, MINUTES_UP_TO, release_series, step_for
 from tallinn.ops.release_hours import HOUR, ReleaseHour, hour_of, read_hours
-from tallinn.ops.rollout import ReleaseTotals, SignalBatch
+from tallinn.ops.rollout import ReleaseTotals, SignalBatch, parse_plan
 from tallinn.ops.rollout.signals import NO_LATENCY, latency_quantile, minute_of
 from tallinn.ops.schema import rollout_ratings, rollout_signals
+from tallinn.ops.slo import release_figures
 from tallinn.ops.store import Store, open_store
 
 MINUTE = timedelta(minutes=1)
@@ -203,3 +204,46 @@ def test_the_hour_of_a_moment_is_its_utc_hour(moment: str) -> None:
     """Whatever the offset, a moment falls in the UTC hour it happened in."""
     assert hour_of(datetime.fromisoformat(moment)).isoformat() == "2026-03-01T10:00:00+00:00"
     assert minute_of(datetime.fromisoformat(moment)).minute == 59
+
+
+def test_pruning_keeps_the_minutes_of_a_step_under_way(clocked: Store, clock: FakeClock) -> None:
+    """Minutes older than the cut go, except those since the start of a rollout step still
+    under way; hourly sums go by their own cut."""
+    one, two = releases(clocked)
+    clocked.channels.promote("1", actor="ci", reason="first")
+    clock.advance(days=-10)
+    clocked.rollouts.start(parse_plan("2", channel="production", steps="50,100", hold="30d"),
+                           actor="ci", reason="a long step")
+    clock.advance(days=10)
+    ages = (12, 8, 1)
+    clocked.rollouts.record_signals([
+        SignalBatch("a", seq, release, minute_of(clock.now - timedelta(days=age)),
+                    ReleaseTotals(1)) for seq, (age, release) in enumerate(
+                        [(age, one) for age in ages] + [(age, two) for age in ages])])
+    week = clock.now - timedelta(days=7)
+    assert clocked.rollouts.prune_signals(minutes_before=week, hours_before=week) == (2, 4)
+    clocked.rollouts.abort("production", actor="ci", reason="done")
+    assert clocked.rollouts.prune_signals(minutes_before=week,
+                                          hours_before=clock.now - timedelta(days=30)) == (2, 0)
+    with clocked.database.transaction("read") as connection:
+        assert connection.execute(select(func.count()).select_from(rollout_signals)).scalar() == 2
+
+
+def test_a_long_window_is_whole_when_its_minutes_are_gone(clocked: Store,
+                                                          clock: FakeClock) -> None:
+    """Status over 60 days counts what the hourly sums kept after the minutes were pruned, and
+    the minutes of the window's first, partial hour."""
+    one, _ = releases(clocked)
+    clocked.rollouts.record_signals([
+        SignalBatch("a", seq, one, minute_of(clock.now - timedelta(days=age)),
+                    ReleaseTotals(10, 1, latency=latency(seq)))
+        for seq, age in enumerate((59, 40, 20, 1))])
+    cut = clock.now - timedelta(days=30)
+    clocked.rollouts.prune_signals(minutes_before=cut, hours_before=cut - timedelta(days=100))
+    since = clock.now - timedelta(days=60) + timedelta(minutes=5)
+    figures = release_figures(clocked, {one: "1"}, since)[one]
+    assert (figures.requests, figures.server_errors) == (40, 4)
+    clocked.rollouts.record_signals([  # in the partial first hour, before and after `since`
+        SignalBatch("a", 9, one, minute_of(since) - MINUTE, ReleaseTotals(100)),
+        SignalBatch("a", 10, one, minute_of(since) + MINUTE, ReleaseTotals(7))])
+    assert release_figures(clocked, {one: "1"}, since)[one].requests == 47

@@ -6,7 +6,7 @@ app = build_app(registry, open_store(), ServeConfig(production=True))
 
 from tallinn.serve._catalog import Snapshot, UriError, build_snapshot, parse_uri
 from tallinn.serve._config import ConfigError, RateLimit, ServeConfig, parse_rate, resolve
-from tallinn.serve._control import ControllerStatus, run_controller
+from tallinn.serve._control import ControllerStatus, Retention, run_controller
 from tallinn.serve._events import EventRecorder, LazyStore, StoreLike, UnavailableStore
 from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
 from tallinn.serve._http import McpGuard, build_app
@@ -44,6 +44,7 @@ __all__ = [
     "RateLimiter",
     "Registry",
     "ReloadResult",
+    "Retention",
     "ServeConfig",
     "Snapshot",
     "StoreLike",
