@@ -21,7 +21,7 @@ from tallinn.ops.tokens import generate
 
 TABLES = {"tokens", "security_events", "blobs", "releases", "release_files", "channels",
           "channel_history", "audit_log", "rollouts", "rollout_signals", "rollout_ratings",
-          "error_groups", "error_group_releases", "error_samples",
+          "error_groups", "error_group_releases", "error_samples", "release_hours",
           migrate.VERSION_TABLE}
 
 

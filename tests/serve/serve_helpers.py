@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx2
@@ -242,3 +242,34 @@ def metric_value(text: str, name: str, labels: Mapping[str, str] | None = None) 
         if all(found.get(k) == v for k, v in wanted.items()):
             return float(value)
     return 0.0
+
+
+@contextlib.asynccontextmanager
+async def stdio_client(registry: Any, store: Any, *, client_info: Any = None,
+                       message_handler: Any = None, **serve: Any) -> AsyncIterator[Any]:
+    """`serve_stdio(registry, store, **serve)` over in-memory streams, with the SDK's client
+    connected to it; on exit the client's end is closed and the server loop ends by itself."""
+    from functools import partial
+
+    import anyio
+    from mcp import Client
+    from mcp.shared.memory import create_client_server_memory_streams
+
+    from tallinn.serve import serve_stdio
+
+    async with create_client_server_memory_streams() as (client_streams, server_streams):
+
+        @contextlib.asynccontextmanager
+        async def server_side() -> AsyncIterator[Any]:
+            yield server_streams
+
+        @contextlib.asynccontextmanager
+        async def client_side() -> AsyncIterator[Any]:
+            yield client_streams
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(serve_stdio, registry, store, transport=server_side, **serve))
+            async with Client(client_side(), mode="legacy", client_info=client_info,
+                              message_handler=message_handler) as client:
+                yield client
+            await client_streams[1].aclose()

@@ -19,7 +19,7 @@ import anyio
 import httpx2
 import pytest
 from mcp import Client, StdioServerParameters
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from tests.ops import conftest as store_fixtures
 from tests.serve.conftest import StartProcess
 from tests.serve.serve_helpers import ServerProcess, free_port, wait_until
@@ -408,24 +408,41 @@ def test_a_tick_that_fails_unexpectedly_is_said_once_and_the_loop_goes_on(
 
 
 def test_the_leader_prunes_old_records_once_an_hour(clocked: tuple[Store, Clock]) -> None:
-    """The leading controller removes error groups past their retention and security events
-    older than 30 days, at its first round and then at most once an hour."""
+    """The leading controller removes error groups, security events, signal minutes and
+    hourly sums past the retention it was given, at its first round and then at most once an
+    hour."""
     from tallinn.ops.error_log import ErrorEvent
-    from tallinn.serve._control import EVENT_RETENTION, PRUNE_EVERY
+    from tallinn.ops.rollout import ReleaseTotals, SignalBatch
+    from tallinn.ops.rollout.signals import minute_of
+    from tallinn.ops.schema import release_hours, rollout_signals
+    from tallinn.serve._control import PRUNE_EVERY, Retention
 
     store, clock = clocked
-    old = clock.now - EVENT_RETENTION - timedelta(days=1)
-    store.errors.record([ErrorEvent.capture("boom", at=old, where="x", error_class="E")])
+    day = timedelta(days=1)
+    keep = Retention(errors=10 * day, events=5 * day, minutes=2 * day, hours=20 * day)
+    release = store.releases.create({"tallinn.toml": b"pruned"}, actor="test").id
+    store.errors.record([ErrorEvent.capture("boom", at=clock.now - 11 * day, where="x",
+                                            error_class="E")])
+    store.errors.record([ErrorEvent.capture("bang", at=clock.now - 2 * day, where="y",
+                                            error_class="E")])
+    store.rollouts.record_signals([
+        SignalBatch("r", seq, release, minute_of(clock.now - age * day), ReleaseTotals(1))
+        for seq, age in enumerate((25, 3, 1))])
     store.security_events.record_event("auth_failure", client="ip:1", detail="old")
-    clock.now += EVENT_RETENTION + timedelta(days=1)  # the event is old now, too
-    status = ControllerStatus(tick=1)
+    clock.now += 6 * day  # the event is old now; the signals are 31, 9 and 7 days old
+    status = ControllerStatus(tick=1, retention=keep)
     tick_once(store, status)
-    assert store.errors.groups() == []
+    assert [g.where for g in store.errors.groups()] == ["y"]  # seen 8 days ago, kept 10
     assert store.security_events.events() == []
-    store.errors.record([ErrorEvent.capture("boom", at=old, where="x", error_class="E")])
+    with store.database.transaction("read") as connection:
+        assert connection.execute(select(func.count()).select_from(rollout_signals)).scalar() == 0
+        hours = connection.execute(select(func.count()).select_from(release_hours)).scalar()
+    assert hours == 2  # the 9- and 7-day-old hours are kept 20 days; the 31-day-old one went
+    store.errors.record([ErrorEvent.capture("boom", at=clock.now - 11 * day, where="x",
+                                            error_class="E")])
     clock.now += PRUNE_EVERY / 2
     tick_once(store, status)
-    assert len(store.errors.groups()) == 1  # not yet: pruned half an hour ago
+    assert len(store.errors.groups()) == 2  # not yet: pruned half an hour ago
     clock.now += PRUNE_EVERY
     tick_once(store, status)
-    assert store.errors.groups() == []
+    assert [g.where for g in store.errors.groups()] == ["y"]

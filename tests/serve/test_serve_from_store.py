@@ -118,3 +118,24 @@ def test_store_poll_is_bounded(value: object, said: str) -> None:
         resolve({"store_poll": value})
     assert str(raised.value) == said
     assert resolve({"store_poll": 5}, store_poll=0.2).store_poll == 0.2
+
+
+@pytest.mark.parametrize(("table", "said"), [
+    ({"minute_retention_days": 0.5}, "[serve] minute_retention_days must be at least 1, got 0.5"),
+    ({"error_retention_days": "30d"},
+     "[serve] error_retention_days must be a number of days, got '30d'"),
+    ({"minute_retention_days": 90, "hour_retention_days": 60},
+     "[serve] hour_retention_days must be at least minute_retention_days (90): charts over "
+     "days read the hourly sums"),
+])
+def test_retention_is_checked(table: dict[str, object], said: str) -> None:
+    """Each `[serve] *_retention_days` is a number of days from 1; the hourly sums are kept at
+    least as long as the minutes, and the leader is given what the table says."""
+    from tallinn.serve import ConfigError, Retention, resolve
+
+    with pytest.raises(ConfigError) as raised:
+        resolve(table)
+    assert str(raised.value) == said
+    kept = Retention.of(resolve({"minute_retention_days": 7, "event_retention_days": 90}))
+    assert (kept.minutes.days, kept.events.days, kept.errors.days, kept.hours.days) == (
+        7, 90, 30, 400)

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
 import pytest
-from mcp import Client, types
-from mcp.shared.memory import create_client_server_memory_streams
-from tests.serve.serve_helpers import FakeStore, free_port, wait_until
+from mcp import types
+from tests.serve.serve_helpers import FakeStore, free_port, stdio_client, wait_until
 
-from tallinn.serve import Registry, ServeConfig, _run, http_server, serve_stdio
+from tallinn.serve import Registry, ServeConfig, _run, http_server
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -32,32 +28,17 @@ async def test_stdio_loop_serves_and_reloads(registry: Registry, library_dir: Pa
         ):
             heard.set()
 
-    async with create_client_server_memory_streams() as (client_streams, server_streams):
-
-        @asynccontextmanager
-        async def server_side() -> AsyncIterator[Any]:
-            yield server_streams
-
-        @asynccontextmanager
-        async def client_side() -> AsyncIterator[Any]:
-            yield client_streams
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(
-                partial(serve_stdio, registry, FakeStore(), reload=True, transport=server_side)
-            )
-            async with Client(client_side(), mode="legacy", message_handler=on_message) as client:
-                result = await client.get_prompt("explain-code", {})
-                assert result.messages[0].content.text.startswith("Explain this code:")  # type: ignore[union-attr]
-                # The server watches the library before it answers its first request.
-                (library_dir / "commands/docs/later.md").write_text(
-                    "---\ndescription: Later\n---\nLater.\n", encoding="utf-8"
-                )
-                with anyio.fail_after(30):
-                    await heard.wait()
-            # EOF: the server loop ends by itself and the task group exits (bounded by the
-            # test timeout).
-            await client_streams[1].aclose()
+    # On leaving, EOF: the server loop ends by itself (bounded by the test timeout).
+    async with stdio_client(registry, FakeStore(), reload=True,
+                            message_handler=on_message) as client:
+        result = await client.get_prompt("explain-code", {})
+        assert result.messages[0].content.text.startswith("Explain this code:")  # type: ignore[union-attr]
+        # The server watches the library before it answers its first request.
+        (library_dir / "commands/docs/later.md").write_text(
+            "---\ndescription: Later\n---\nLater.\n", encoding="utf-8"
+        )
+        with anyio.fail_after(30):
+            await heard.wait()
 
 
 def test_http_server_runs_and_stops(registry: Registry) -> None:

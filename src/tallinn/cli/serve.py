@@ -230,7 +230,8 @@ def serve(
         follower.listen = store_listen
         store = follower.store
         if controller:
-            status = serving.ControllerStatus(tick=config.controller_tick)
+            status = serving.ControllerStatus(tick=config.controller_tick,
+                                              retention=serving.Retention.of(config))
     elif http or production:
         try:
             store = open_store()

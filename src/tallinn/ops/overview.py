@@ -7,22 +7,27 @@ figures and the controller's next decision, each release's requests, errors and 
 per interval over the window, and the latest audit entries, feedback comments and security
 events. The CLI's `tallinn rollout status` and the server's dashboard show the same figures,
 from `rollout_status` here. Every list is bounded (`LATEST`), and every series is read over an
-index on (release, time), so the cost follows the window, not what the store has kept.
+index on (release, time), so the cost follows the window, not what the store has kept: a chart
+over more than `MINUTES_UP_TO` hours reads the hourly sums (`release_hours`), one row per
+release and hour, so a month costs 720 rows a release whatever the replicas wrote.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
+from tallinn.ops.release_hours import HOUR, UNRATED, hour_of, read_hours
 from tallinn.ops.rollout import decide
 from tallinn.ops.rollout.signals import (
     NO_LATENCY,
     SATISFIED_FROM,
+    STARS,
     latency_quantile,
     minute_of,
 )
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
 LATEST = 20
 MAX_HOURS = 24 * 30
 MAX_POINTS = 360  # a chart's points per release: the window is cut into this many at most
+MINUTES_UP_TO = 24  # hours: a longer chart is drawn by the hour
 
 
 def rollout_status(store: Store, rollout: Rollout) -> dict[str, Any]:
@@ -62,17 +68,24 @@ def rollout_status(store: Store, rollout: Rollout) -> dict[str, Any]:
 
 
 def step_for(hours: float) -> timedelta:
-    """The interval of a chart over `hours`: whole minutes, at most `MAX_POINTS` points."""
-    minutes = max(1, int(hours * 60 // MAX_POINTS) + (1 if hours * 60 % MAX_POINTS else 0))
-    return timedelta(minutes=minutes)
+    """The interval of a chart over `hours`, at most `MAX_POINTS` points: whole minutes up to
+    `MINUTES_UP_TO` hours, whole hours beyond (read from the hourly sums)."""
+    if hours > MINUTES_UP_TO:
+        return timedelta(hours=math.ceil(hours / MAX_POINTS))
+    return timedelta(minutes=max(1, math.ceil(hours * 60 / MAX_POINTS)))
 
 
 def release_series(store: Store, releases: Iterable[str], since: datetime,
                    step: timedelta) -> dict[str, list[dict[str, Any]]]:
     """Per release, per `step` from `since`: requests, server and client errors, ratings and
-    satisfied ratings (only the intervals with any)."""
+    satisfied ratings, and the p95 latency (only the intervals with any).
+
+    A step of whole hours is read from `release_hours`, from the hour holding `since`; any
+    other from the minutes and the ratings themselves, from the minute holding `since`.
+    """
     ids = list(dict.fromkeys(releases))
-    start = minute_of(since)
+    hourly = step >= HOUR and step % HOUR == timedelta(0)
+    start = hour_of(since) if hourly else minute_of(since)
     buckets: dict[str, dict[datetime, list[int]]] = {release: {} for release in ids}
     latency: dict[tuple[str, datetime], list[int]] = {}
     width = step.total_seconds()
@@ -80,34 +93,59 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
     def slot(moment: datetime) -> datetime:
         return start + timedelta(seconds=(moment - start).total_seconds() // width * width)
 
+    def add_latency(release: str, at: datetime, counts: Iterable[int]) -> None:
+        histogram = latency.setdefault((release, at), [0] * len(NO_LATENCY))
+        for index, n in enumerate(counts):
+            histogram[index] += n
+
     with store.database.transaction("read the release series") as connection:
-        signals = connection.execute(
-            select(rollout_signals.c.release_id, rollout_signals.c.minute,
-                   rollout_signals.c.requests, rollout_signals.c.server_errors,
-                   rollout_signals.c.client_errors, rollout_signals.c.latency)
-            .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
-        for release, minute, requests, server, client, timed in signals:
-            at = slot(minute)
-            counts = buckets[release].setdefault(at, [0, 0, 0, 0, 0])
-            counts[0] += int(requests)
-            counts[1] += int(server)
-            counts[2] += int(client)
-            if timed:
-                histogram = latency.setdefault((release, at), [0] * len(NO_LATENCY))
-                for index, n in enumerate(stored_latency(timed)):
-                    histogram[index] += n
-        ratings = connection.execute(
-            select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
-            .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))
-        for release, at, rating in ratings:
-            counts = buckets[release].setdefault(slot(at), [0, 0, 0, 0, 0])
-            counts[3] += 1
-            counts[4] += int(rating) >= SATISFIED_FROM
+        if hourly:
+            for hour in read_hours(connection, ids, start):
+                at = slot(hour.hour)
+                counts = buckets[hour.release].setdefault(at, [0, 0, 0, 0, 0])
+                for index, n in enumerate((hour.requests, hour.server_errors,
+                                           hour.client_errors, hour.ratings, hour.satisfied)):
+                    counts[index] += n
+                if any(hour.latency):
+                    add_latency(hour.release, at, hour.latency)
+        else:
+            _minutes(connection, ids, start, slot, buckets, add_latency)
     return {release: [{"at": at.isoformat(), "requests": c[0], "server_errors": c[1],
                        "client_errors": c[2], "ratings": c[3], "satisfied": c[4],
                        "p95_ms": latency_quantile(tuple(latency.get((release, at), ())), 0.95)}
                       for at, c in sorted(points.items())]
             for release, points in buckets.items()}
+
+
+def _minutes(connection: Connection, ids: list[str], start: datetime,
+             slot: Callable[[datetime], datetime], buckets: dict[str, dict[datetime, list[int]]],
+             add_latency: Callable[[str, datetime, Iterable[int]], None]) -> None:
+    """Add the minutes and the ratings of `ids` from `start` to their `slot`s."""
+    signals = connection.execute(
+        select(rollout_signals.c.release_id, rollout_signals.c.minute,
+               rollout_signals.c.requests, rollout_signals.c.server_errors,
+               rollout_signals.c.client_errors, rollout_signals.c.stars,
+               rollout_signals.c.latency)
+        .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
+    for release, minute, requests, server, client, stars, timed in signals:
+        at = slot(minute)
+        counts = buckets[release].setdefault(at, [0, 0, 0, 0, 0])
+        counts[0] += int(requests)
+        counts[1] += int(server)
+        counts[2] += int(client)
+        if stars and stars != UNRATED:  # ratings a replica counted itself
+            given = [int(n) for n in stars.split(",")][:STARS]
+            counts[3] += sum(given)
+            counts[4] += sum(given[SATISFIED_FROM - 1:])
+        if timed:
+            add_latency(release, at, stored_latency(timed))
+    ratings = connection.execute(
+        select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
+        .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))
+    for release, at, rating in ratings:
+        counts = buckets[release].setdefault(slot(at), [0, 0, 0, 0, 0])
+        counts[3] += 1
+        counts[4] += int(rating) >= SATISFIED_FROM
 
 
 def latest_audit(store: Store, limit: int = LATEST) -> list[dict[str, Any]]:

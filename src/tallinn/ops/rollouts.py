@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tallinn.ops.audit_log import AuditLog
@@ -36,6 +36,7 @@ from tallinn.ops.channels import Channels, check_channel
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.errors import ChannelConflictError, ReleaseError
 from tallinn.ops.records import Release
+from tallinn.ops.release_hours import add_ratings, add_signals
 from tallinn.ops.releases import Releases, check_reason
 from tallinn.ops.rollout import (
     Action,
@@ -55,8 +56,16 @@ from tallinn.ops.rollout import (
     window_signals,
 )
 from tallinn.ops.rollout.controller import ENDED
-from tallinn.ops.rollout.signals import NO_LATENCY, STARS, window_start
-from tallinn.ops.schema import channel_history, channels, rollout_ratings, rollout_signals, rollouts
+from tallinn.ops.rollout.signals import NO_LATENCY, STARS, minute_of, window_start
+from tallinn.ops.schema import (
+    channel_history,
+    channels,
+    release_hours,
+    rollout_ratings,
+    rollout_signals,
+    rollouts,
+)
+from tallinn.ops.schema import releases as releases_table
 
 COMMENT_MAX = 2000
 PROMPT_MAX = 255
@@ -234,6 +243,7 @@ class Rollouts:
         try:
             with self._db.transaction("record rollout signals") as connection:
                 connection.execute(insert(rollout_signals), rows)
+                add_signals(connection, rows)
             return len(rows)
         except IntegrityError:
             pass
@@ -246,7 +256,31 @@ class Rollouts:
             fresh = [r for r in rows if (r["replica"], r["seq"]) not in stored]
             if fresh:
                 connection.execute(insert(rollout_signals), fresh)
+                add_signals(connection, fresh)
         return len(fresh)
+
+    def prune_signals(self, *, minutes_before: datetime,
+                      hours_before: datetime) -> tuple[int, int]:
+        """Delete the signal minutes older than `minutes_before`, but none of a step under
+        way, and the hourly sums older than `hours_before`; how many of each.
+
+        Release by release, so each delete runs over the index on (release, time).
+        """
+        with self._db.transaction("prune rollout signals") as connection:
+            oldest_step = connection.execute(select(func.min(rollouts.c.step_started_at)).where(
+                rollouts.c.active_channel.is_not(None))).scalar()
+            cut = minutes_before if oldest_step is None else min(
+                minutes_before, minute_of(oldest_step))
+            ids = connection.execute(select(releases_table.c.id)).scalars().all()
+            minutes = hours = 0
+            for release in ids:
+                minutes += connection.execute(delete(rollout_signals).where(
+                    rollout_signals.c.release_id == release,
+                    rollout_signals.c.minute < cut)).rowcount
+                hours += connection.execute(delete(release_hours).where(
+                    release_hours.c.release_id == release,
+                    release_hours.c.hour < hours_before)).rowcount
+        return minutes, hours
 
     def rate(self, release_id: str, prompt: str, rating: object, *, client: str,
              comment: str | None = None) -> None:
@@ -258,11 +292,12 @@ class Rollouts:
         if comment is not None and len(comment) > COMMENT_MAX:
             raise ReleaseError(f"a rating's comment is {len(comment):,} characters; at most "
                                f"{COMMENT_MAX:,}")
+        at = self._clock()
         with self._db.transaction("record a rating") as connection:
             connection.execute(insert(rollout_ratings).values(
                 release_id=release_id, prompt=prompt, rating=rating,
-                comment=comment or None, client=client[:CLIENT_MAX] or "unknown",
-                at=self._clock()))
+                comment=comment or None, client=client[:CLIENT_MAX] or "unknown", at=at))
+            add_ratings(connection, [(release_id, at, rating)])
 
     # -- changes ----------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ New tables for later features (rollout, feedback) go here and in a new migration
 - `audit_log`: append-only entries, each carrying the hash of the one before.
 - `rollouts`, `rollout_signals`, `rollout_ratings`: gradual rollouts of a candidate release on
   a channel, the request counts each replica flushed per (release, minute), and the ratings.
+- `release_hours`: those signals and ratings summed per (release, hour), kept up to date in the
+  transactions that write them, so that charts over days read hours, not minutes.
 - `error_groups`, `error_group_releases`, `error_samples`: the errors servers answered with,
   grouped by fingerprint, the releases each group happened in, and its latest samples.
 """
@@ -37,6 +39,8 @@ from sqlalchemy import (
     case,
 )
 from sqlalchemy.types import TypeDecorator
+
+from tallinn.ops.rollout.signals import LATENCY_BOUNDS_MS
 
 # Named constraints let SQLite migrations (batch mode) find and alter them later.
 NAMING_CONVENTION = {
@@ -235,6 +239,26 @@ rollout_signals = Table(
     Column("latency", String(200), nullable=False, server_default=""),
     PrimaryKeyConstraint("replica", "seq", name="pk_rollout_signals"),
     Index("ix_rollout_signals_release_id_minute", "release_id", "minute"),
+)
+
+# One column per latency bucket of `tallinn.ops.rollout.signals.LATENCY_BOUNDS_MS` (and one
+# past the last bound), so that a flush adds to an hour's histogram in one upsert.
+LATENCY_COLUMNS = (*(f"latency_le_{bound}ms" for bound in LATENCY_BOUNDS_MS), "latency_over")
+
+release_hours = Table(
+    "release_hours",
+    metadata,
+    # The sums of every replica's `rollout_signals` and of the `rollout_ratings` of one release
+    # in one hour (the hour's start).
+    Column("release_id", Digest, ForeignKey("releases.id"), nullable=False),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("requests", BigInteger, nullable=False, server_default="0"),
+    Column("server_errors", BigInteger, nullable=False, server_default="0"),
+    Column("client_errors", BigInteger, nullable=False, server_default="0"),
+    Column("ratings", BigInteger, nullable=False, server_default="0"),
+    Column("satisfied", BigInteger, nullable=False, server_default="0"),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in LATENCY_COLUMNS),
+    PrimaryKeyConstraint("release_id", "hour", name="pk_release_hours"),
 )
 
 rollout_ratings = Table(

@@ -7,9 +7,10 @@
 `channel_status` gives the stable release the channel points at, the rollout under way (its
 step and shares) and, for each release served, its figures over the window: requests, server
 and client errors, error rate, ratings and satisfaction. They are read from what every
-replica flushes (`rollout_signals`) and the ratings clients gave (`rollout_ratings`), in one
-grouped query each, over the index on (release, time): the cost follows the number of
-releases, not the requests.
+replica flushes (`rollout_signals`) and the ratings clients gave (`rollout_ratings`) up to the
+window's first whole hour, in one grouped query each, and from the hourly sums of both
+(`release_hours`) on: the cost follows the number of releases and hours, not the requests,
+and a window longer than the minutes are kept is still whole.
 
 `slo_report` judges the same figures of each release served against the success metrics
 (thresholds below); see docs/monitoring.md, "Status and success metrics", for the
@@ -36,11 +37,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from tallinn.library.loader import build_library
 from tallinn.library.source import FilesSource
 from tallinn.ops.error_log import GROUPS_LIMIT_MAX, ErrorGroup
+from tallinn.ops.release_hours import HOUR, hour_of, read_hours
 from tallinn.ops.rollout.signals import NO_LATENCY, SATISFIED_FROM, STARS, latency_quantile
 from tallinn.ops.rollouts import stored_latency
 from tallinn.ops.schema import rollout_ratings, rollout_signals
@@ -195,11 +197,50 @@ def combined(verdicts: Iterable[Verdict]) -> Verdict:
 
 def release_figures(store: Store, releases: Mapping[str, str], since: datetime,
                     until: datetime | None = None) -> dict[str, ReleaseFigures]:
-    """Given `{release id: version}`, each release's figures from the signals of minutes
-    starting in `since`..`until` and the ratings given then, in two grouped queries."""
+    """Given `{release id: version}`, each release's figures over `since`..now: from the
+    minutes and ratings themselves up to the first whole hour, and from the hourly sums
+    (`release_hours`) on, so a quarter costs one row an hour a release. With `until`, over
+    `since`..`until` from the minutes and ratings alone."""
     ids = list(releases)
     # Per release: requests, server errors, client errors, ratings, satisfied ratings.
     counts = {release: [0, 0, 0, 0, 0] for release in ids}
+    summed: dict[str, list[int]] = {}
+    edge = until if until is not None else _next_hour(since)
+    with store.database.transaction("read release figures") as connection:
+        _minute_counts(connection, ids, since, edge, counts)
+        _minute_latency(connection, ids, since, edge, summed)
+        if until is None:
+            for hour in read_hours(connection, ids, edge):
+                c = counts[hour.release]
+                for index, n in enumerate((hour.requests, hour.server_errors,
+                                           hour.client_errors, hour.ratings, hour.satisfied)):
+                    c[index] += n
+                _add(summed, hour.release, hour.latency)
+    latency = _latencies(summed)
+    return {release: ReleaseFigures(release, releases[release], requests=c[0],
+                                    server_errors=c[1], client_errors=c[2], ratings=c[3],
+                                    satisfied=c[4], latency=latency.get(release, Latency()))
+            for release, c in counts.items()}
+
+
+def release_latency(store: Store, releases: list[str], since: datetime,
+                    until: datetime | None = None) -> dict[str, Latency]:
+    """Each release's p50 and p95 response time over the window, from the histograms of its
+    signal batches (grouped by histogram, so equal ones are read once)."""
+    summed: dict[str, list[int]] = {}
+    with store.database.transaction("read release latency") as connection:
+        _minute_latency(connection, releases, since, until, summed)
+    return _latencies(summed)
+
+
+def _next_hour(moment: datetime) -> datetime:
+    start = hour_of(moment)
+    return start if start == moment else start + HOUR
+
+
+def _minute_counts(connection: Connection, ids: list[str], since: datetime,
+                   until: datetime | None, counts: dict[str, list[int]]) -> None:
+    """Add the minutes' and the ratings' counts of `since`..`until`, in two grouped queries."""
     s, r = rollout_signals, rollout_ratings
     signals = (select(s.c.release_id, s.c.stars, func.sum(s.c.requests),
                       func.sum(s.c.server_errors), func.sum(s.c.client_errors),
@@ -212,43 +253,40 @@ def release_figures(store: Store, releases: Mapping[str, str], since: datetime,
     if until is not None:
         signals = signals.where(s.c.minute < until)
         ratings = ratings.where(r.c.at < until)
-    with store.database.transaction("read release figures") as connection:
-        for release, stars, requests, server, client, batches in connection.execute(signals):
-            c = counts[release]
-            c[0] += int(requests)
-            c[1] += int(server)
-            c[2] += int(client)
-            # Ratings a replica counted itself ride in its batches' stars (1..5, comma-joined);
-            # rows with the same stars were grouped, so each counts `batches` times.
-            given = [int(n) * int(batches) for n in str(stars).split(",")][:STARS]
-            c[3] += sum(given)
-            c[4] += sum(given[SATISFIED_FROM - 1:])
-        for release, rating, n in connection.execute(ratings):
-            counts[release][3] += int(n)
-            counts[release][4] += int(n) if int(rating) >= SATISFIED_FROM else 0
-    latency = release_latency(store, ids, since, until)
-    return {release: ReleaseFigures(release, releases[release], requests=c[0],
-                                    server_errors=c[1], client_errors=c[2], ratings=c[3],
-                                    satisfied=c[4], latency=latency.get(release, Latency()))
-            for release, c in counts.items()}
+    for release, stars, requests, server, client, batches in connection.execute(signals):
+        c = counts[release]
+        c[0] += int(requests)
+        c[1] += int(server)
+        c[2] += int(client)
+        # Ratings a replica counted itself ride in its batches' stars (1..5, comma-joined);
+        # rows with the same stars were grouped, so each counts `batches` times.
+        given = [int(n) * int(batches) for n in str(stars).split(",")][:STARS]
+        c[3] += sum(given)
+        c[4] += sum(given[SATISFIED_FROM - 1:])
+    for release, rating, n in connection.execute(ratings):
+        counts[release][3] += int(n)
+        counts[release][4] += int(n) if int(rating) >= SATISFIED_FROM else 0
 
 
-def release_latency(store: Store, releases: list[str], since: datetime,
-                    until: datetime | None = None) -> dict[str, Latency]:
-    """Each release's p50 and p95 response time over the window, from the histograms of its
-    signal batches (grouped by histogram, so equal ones are read once)."""
+def _minute_latency(connection: Connection, ids: list[str], since: datetime,
+                    until: datetime | None, summed: dict[str, list[int]]) -> None:
     s = rollout_signals
     query = (select(s.c.release_id, s.c.latency, func.count())
-             .where(s.c.release_id.in_(releases), s.c.minute >= since, s.c.latency != "")
+             .where(s.c.release_id.in_(ids), s.c.minute >= since, s.c.latency != "")
              .group_by(s.c.release_id, s.c.latency))
     if until is not None:
         query = query.where(s.c.minute < until)
-    summed: dict[str, list[int]] = {}
-    with store.database.transaction("read release latency") as connection:
-        for release, histogram, batches in connection.execute(query):
-            counts = summed.setdefault(release, [0] * len(NO_LATENCY))
-            for index, n in enumerate(stored_latency(str(histogram))):
-                counts[index] += n * int(batches)
+    for release, histogram, batches in connection.execute(query):
+        _add(summed, release, [n * int(batches) for n in stored_latency(str(histogram))])
+
+
+def _add(summed: dict[str, list[int]], release: str, histogram: Iterable[int]) -> None:
+    counts = summed.setdefault(release, [0] * len(NO_LATENCY))
+    for index, n in enumerate(histogram):
+        counts[index] += n
+
+
+def _latencies(summed: Mapping[str, list[int]]) -> dict[str, Latency]:
     found: dict[str, Latency] = {}
     for release, counts in summed.items():
         p50, p95 = latency_quantile(tuple(counts), 0.5), latency_quantile(tuple(counts), 0.95)

@@ -49,6 +49,9 @@ from tallinn.ops.security_events import DETAIL_MAX, SecurityEvents
 from tallinn.ops.token_store import CACHE_TTL, REVOCATION_POLL, TOUCH_INTERVAL, TokenStore
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from tallinn.ops.error_events import ErrorEvent
     from tallinn.ops.types import (
         AuditTrail,
         ChannelPointers,
@@ -186,6 +189,12 @@ class Store:
 
     def prune_events(self, before: datetime) -> int:
         return self.security_events.prune_events(before)
+
+    # -- errors (see `ErrorLog`) -------------------------------------------------------------
+
+    def record_errors(self, events: Iterable[ErrorEvent]) -> None:
+        """Store failed requests in one transaction (a server's flush)."""
+        self.errors.record(events)
 
 
 def open_store(url: str | None = None, *, library_root: Path | None = None) -> Store:

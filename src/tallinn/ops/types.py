@@ -26,7 +26,7 @@ from tallinn.ops.records import (
 
 if TYPE_CHECKING:
     from tallinn.ops.audit_log import Verification
-    from tallinn.ops.error_log import ErrorEvent
+    from tallinn.ops.error_events import ErrorEvent
 
 
 @runtime_checkable

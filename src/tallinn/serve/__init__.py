@@ -32,7 +32,7 @@ from tallinn.serve._run import (
 from tallinn.serve._server import TallinnServer, build_server
 
 if TYPE_CHECKING:
-    from tallinn.serve._control import ControllerStatus, run_controller
+    from tallinn.serve._control import ControllerStatus, Retention, run_controller
     from tallinn.serve._follow import ChannelFollower, NoRelease, follow_channel
     from tallinn.serve._http import McpGuard, build_app
     from tallinn.serve._loadtest import LoadResult, run_load_test
@@ -45,6 +45,7 @@ _LAZY = {
     "LoadResult": "tallinn.serve._loadtest",
     "McpGuard": "tallinn.serve._http",
     "NoRelease": "tallinn.serve._follow",
+    "Retention": "tallinn.serve._control",
     "build_app": "tallinn.serve._http",
     "follow_channel": "tallinn.serve._follow",
     "run_controller": "tallinn.serve._control",
@@ -69,6 +70,7 @@ __all__ = [
     "RateLimiter",
     "Registry",
     "ReloadResult",
+    "Retention",
     "ServeConfig",
     "Snapshot",
     "StoreLike",

@@ -23,6 +23,10 @@ heap_check_interval = 5   # seconds between looks at the collector's oldest gene
 heap_growth = 0.25        # a full collection once it has grown by this share of the live heap
 store_poll = 2            # --from-store: seconds between reads of the channel (also --store-poll)
 controller_tick = 5       # --from-store: seconds between the controller's ticks (--controller-tick)
+error_retention_days = 30    # --from-store: the leader prunes error groups unseen this long
+event_retention_days = 30    # --from-store: the leader prunes security events this old
+minute_retention_days = 30   # --from-store: the leader prunes signal minutes this old
+hour_retention_days = 400    # --from-store: the leader prunes hourly sums this old
 """
 
 from __future__ import annotations
@@ -64,6 +68,10 @@ EDGE_DEFAULTS: dict[str, tuple[float, type, float, float]] = {
     "heap_growth": (0.25, float, 0.01, math.inf),
     "store_poll": (2.0, float, 0.05, 3600.0),
     "controller_tick": (5.0, float, 0.05, 3600.0),
+    "error_retention_days": (30.0, float, 1.0, 36500.0),
+    "event_retention_days": (30.0, float, 1.0, 36500.0),
+    "minute_retention_days": (30.0, float, 1.0, 36500.0),
+    "hour_retention_days": (400.0, float, 1.0, 36500.0),
 }
 
 
@@ -131,6 +139,10 @@ class ServeConfig:
     heap_growth: float = 0.25
     store_poll: float = 2.0
     controller_tick: float = 5.0
+    error_retention_days: float = 30.0
+    event_retention_days: float = 30.0
+    minute_retention_days: float = 30.0
+    hour_retention_days: float = 400.0
 
     def host_patterns(self) -> list[str]:
         """Host headers accepted on /mcp: loopback on any port, the bind host, and `allowed_hosts`.
@@ -232,6 +244,10 @@ def resolve(
     }
     bounds = edge_bounds(table, {**(edge or {}), "store_poll": store_poll,
                                           "controller_tick": controller_tick})
+    if bounds["hour_retention_days"] < bounds["minute_retention_days"]:
+        raise ConfigError("[serve] hour_retention_days must be at least minute_retention_days "
+                          f"({bounds['minute_retention_days']:g}): charts over days read the "
+                          "hourly sums")
     return ServeConfig(
         host=host,
         port=port,
@@ -258,6 +274,10 @@ def resolve(
         heap_growth=bounds["heap_growth"],
         store_poll=bounds["store_poll"],
         controller_tick=bounds["controller_tick"],
+        error_retention_days=bounds["error_retention_days"],
+        event_retention_days=bounds["event_retention_days"],
+        minute_retention_days=bounds["minute_retention_days"],
+        hour_retention_days=bounds["hour_retention_days"],
     )
 
 
@@ -275,7 +295,8 @@ def edge_bounds(table: Mapping[str, Any], given: Mapping[str, float | None]) -> 
             value, where = table.get(key, default), f"[serve] {key}"
         numeric = isinstance(value, int | float) and not isinstance(value, bool)
         if not numeric or (kind is int and not float(value).is_integer()):
-            noun = "a whole number" if kind is int else "a number of seconds"
+            unit = "days" if key.endswith("_days") else "seconds"
+            noun = "a whole number" if kind is int else f"a number of {unit}"
             raise ConfigError(f"{where} must be {noun}, got {value!r}")
         if not math.isfinite(value) or value < smallest:
             raise ConfigError(f"{where} must be at least {smallest:g}, got {value!r}")

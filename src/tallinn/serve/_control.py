@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -34,11 +36,29 @@ from tallinn.ops.rollouts import Rollout, RolloutConflictError
 
 if TYPE_CHECKING:
     from tallinn.ops.store import Store
+    from tallinn.serve._config import ServeConfig
 
 log = logging.getLogger("tallinn.serve")
 
 PRUNE_EVERY = timedelta(hours=1)
-EVENT_RETENTION = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long the leader keeps each record (`[serve] *_retention_days`)."""
+
+    errors: timedelta = timedelta(days=30)  # error groups and samples, since last seen
+    events: timedelta = timedelta(days=30)  # security events
+    minutes: timedelta = timedelta(days=30)  # signal minutes (never those of a step under way)
+    hours: timedelta = timedelta(days=400)  # the hourly sums the charts over days read
+
+    @classmethod
+    def of(cls, config: ServeConfig) -> Retention:
+        return cls(timedelta(days=config.error_retention_days),
+                   timedelta(days=config.event_retention_days),
+                   timedelta(days=config.minute_retention_days),
+                   timedelta(days=config.hour_retention_days))
+
 
 DEFAULT_CONTROLLER_TICK = 5.0
 # The decisions that change a rollout; a hold or a wait writes nothing.
@@ -61,8 +81,10 @@ class ControllerStatus:
     per channel; `problem` why the last tick could not do its work (empty when all is well).
     """
 
-    def __init__(self, *, tick: float = DEFAULT_CONTROLLER_TICK) -> None:
+    def __init__(self, *, tick: float = DEFAULT_CONTROLLER_TICK,
+                 retention: Retention | None = None) -> None:
         self.tick = tick
+        self.retention = retention or Retention()
         self.leader = False
         self.rounds = 0
         self.decided = 0
@@ -121,16 +143,20 @@ class ControllerStatus:
 
 
 async def prune_if_due(store: Store, status: ControllerStatus) -> None:
-    """The leader's housekeeping, once every `PRUNE_EVERY`: error groups and samples past
-    their retention (`store.errors`), and security events older than `EVENT_RETENTION`."""
+    """The leader's housekeeping, once every `PRUNE_EVERY`: error groups and samples, security
+    events, signal minutes and hourly sums past their `status.retention`."""
     now = store.rollouts.now()
     if status.pruned_at is not None and now - status.pruned_at < PRUNE_EVERY:
         return
     status.pruned_at = now
+    keep = status.retention
     try:
-        pruned = await anyio.to_thread.run_sync(store.errors.prune)
+        pruned = await anyio.to_thread.run_sync(store.errors.prune, now - keep.errors)
         events = await anyio.to_thread.run_sync(store.security_events.prune_events,
-                                                now - EVENT_RETENTION)
+                                                now - keep.events)
+        minutes, hours = await anyio.to_thread.run_sync(partial(
+            store.rollouts.prune_signals, minutes_before=now - keep.minutes,
+            hours_before=now - keep.hours))
     except StoreError as exc:
         # The store is down: the round says so once for everything; prune in an hour.
         log.debug("rollout controller: could not prune old records: %s", _one_line(exc))
@@ -139,9 +165,10 @@ async def prune_if_due(store: Store, status: ControllerStatus) -> None:
         log.warning("rollout controller: could not prune old records (again in an hour): "
                     "%s", _one_line(exc))
         return
-    if pruned.groups or pruned.samples or events:
-        log.info("rollout controller: pruned %d error group(s), %d sample(s) and %d security "
-                 "event(s) past their retention", pruned.groups, pruned.samples, events)
+    if pruned.groups or pruned.samples or events or minutes or hours:
+        log.info("rollout controller: pruned %d error group(s), %d sample(s), %d security "
+                 "event(s), %d signal minute(s) and %d hourly sum(s) past their retention",
+                 pruned.groups, pruned.samples, events, minutes, hours)
 
 
 async def control_once(store: Store, leadership: Leadership, status: ControllerStatus) -> None:

@@ -21,6 +21,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 from tallinn.serve._metrics import Metrics
 
 if TYPE_CHECKING:
+    from tallinn.ops.error_events import ErrorEvent
     from tallinn.ops.records import StoreHealth
     from tallinn.ops.verifier import DirectTokens
 
@@ -58,6 +59,13 @@ class CachesTokens(Protocol):
     def cached_token(self, token: str) -> str | None: ...
 
 
+@runtime_checkable
+class RecordsErrors(Protocol):
+    """A store that keeps the failed requests of a server (`Store` does)."""
+
+    def record_errors(self, events: list[ErrorEvent]) -> None: ...
+
+
 class UnavailableStore:
     """Stands in when the store could not be opened: not ready, no tokens, events only logged."""
 
@@ -77,6 +85,9 @@ class UnavailableStore:
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
         log.warning("security event %s from %s not stored: %s", kind, client, detail)
+
+    def record_errors(self, events: list[ErrorEvent]) -> None:
+        log.warning("%d failed request(s) not stored: %s", len(events), self.reason)
 
     def close(self) -> None:
         return None
@@ -123,6 +134,11 @@ class LazyStore:
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
         self._get().record_event(kind, client=client, detail=detail)
+
+    def record_errors(self, events: list[ErrorEvent]) -> None:
+        store = self._get()
+        if isinstance(store, RecordsErrors):
+            store.record_errors(events)
 
     def close(self) -> None:
         with self._lock:

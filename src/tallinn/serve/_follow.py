@@ -29,8 +29,6 @@ store did not take are kept, bounded, for the next flush.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from datetime import timedelta
 
@@ -47,21 +45,19 @@ from tallinn.ops.rollout.signals import SignalAggregator
 from tallinn.ops.rollouts import Rollout
 from tallinn.ops.store import Store
 from tallinn.serve._catalog import Snapshot, build_snapshot
+from tallinn.serve._failures import (
+    FINAL_FLUSH_TIMEOUT,
+    FLUSH_EVERY,
+    ErrorBuffer,
+    replica_name,
+    write_errors,
+)
 from tallinn.serve._registry import Outcome, Registry
-from tallinn.serve._split import ErrorBuffer, Serving, Split
+from tallinn.serve._split import Serving, Split
 
 log = logging.getLogger("tallinn.serve")
 
 DEFAULT_STORE_POLL = 2.0
-FLUSH_EVERY = 10.0
-_FINAL_FLUSH_TIMEOUT = 5.0
-REPLICA_CHARS = 128
-
-
-def replica_name() -> str:
-    """This process's name in the signals it writes: `web-3-4127` (host and process id)."""
-    host = "".join(c if c.isalnum() or c in "._-" else "_" for c in socket.gethostname())
-    return f"{host or 'host'}-{os.getpid()}"[-REPLICA_CHARS:]
 
 
 class NoRelease(ReleaseError):
@@ -257,14 +253,7 @@ class ChannelFollower:
     async def flush(self, *, everything: bool = False) -> int:
         """Write the finished intervals of the signals, and the failed requests, to the store;
         how many signal batches."""
-        failed = self.errors.drain()
-        if failed:
-            try:
-                await anyio.to_thread.run_sync(self.store.errors.record, failed)
-            except Exception as exc:
-                self.errors.restore(failed)
-                log.warning("could not write %d error(s) to the store, kept for the next "
-                            "flush: %s", len(failed), " ".join(str(exc).split()))
+        await write_errors(self.errors, self.store.errors.record)
         batches = self.signals.drain(everything=everything)
         if not batches:
             return 0
@@ -335,7 +324,7 @@ async def follow_channel(
         listener.close()
         if serving is not None:
             # What the replica counted last is kept too, within a bound of its own.
-            with anyio.CancelScope(shield=True), anyio.move_on_after(_FINAL_FLUSH_TIMEOUT):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINAL_FLUSH_TIMEOUT):
                 await follower.flush(everything=True)
 
 

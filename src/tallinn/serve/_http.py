@@ -43,7 +43,13 @@ from tallinn import __version__
 from tallinn.ops.rollout.assign import client_identity
 from tallinn.ops.rollout.errors import ClientHeaderError
 from tallinn.serve._config import ServeConfig
-from tallinn.serve._events import CachesTokens, EventRecorder, ReportsHealth, StoreLike
+from tallinn.serve._events import (
+    CachesTokens,
+    EventRecorder,
+    RecordsErrors,
+    ReportsHealth,
+    StoreLike,
+)
 from tallinn.serve._heap import HeapKeeper
 from tallinn.serve._ratelimit import RateLimiter, retry_after
 from tallinn.serve._registry import Registry
@@ -699,6 +705,10 @@ def build_app(
                 await tg.start(heap.run)
             if config.reload:
                 await tg.start(watch_library, registry, stop)
+            if follower is None and isinstance(store, RecordsErrors):
+                from tallinn.serve._failures import keep_served_errors
+
+                await tg.start(keep_served_errors, mcp_server.serving, store.record_errors)
             if follower is not None:
                 from tallinn.serve._follow import follow_channel
 

@@ -25,7 +25,13 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from tallinn.serve._config import ServeConfig
-from tallinn.serve._events import DirectFirstStore, EventRecorder, StoreLike, UnavailableStore
+from tallinn.serve._events import (
+    DirectFirstStore,
+    EventRecorder,
+    RecordsErrors,
+    StoreLike,
+    UnavailableStore,
+)
 from tallinn.serve._metrics import Metrics
 from tallinn.serve._registry import Registry
 from tallinn.serve._reload import watch_library
@@ -166,6 +172,10 @@ async def serve_stdio(
         await tg.start(recorder.run)
         if reload:
             await tg.start(watch_library, registry, stop)
+        if follower is None and isinstance(store, RecordsErrors):
+            from tallinn.serve._failures import keep_served_errors
+
+            await tg.start(keep_served_errors, server.serving, store.record_errors)
         if follower is not None:
             from tallinn.serve._follow import follow_channel
 

@@ -20,7 +20,6 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp.server import ServerRequestContext
@@ -33,7 +32,7 @@ from tallinn.serve._logging import ServedContext
 from tallinn.serve._registry import Registry
 
 if TYPE_CHECKING:
-    from tallinn.ops.error_log import ErrorEvent
+    from tallinn.serve._failures import ErrorBuffer
 
 log = logging.getLogger("tallinn.serve")
 
@@ -66,50 +65,6 @@ class Split:
     candidate_release: str
     candidate_label: str
     candidate_version: str
-
-
-class ErrorBuffer:
-    """The failed requests of one server, kept (redacted, bounded) until the next flush.
-
-    At most `limit` are kept between two flushes; past that they are counted in `dropped`
-    only, so a client failing on purpose costs a counter, not memory.
-    """
-
-    def __init__(self, replica: str, clock: Callable[[], datetime], limit: int = 1000) -> None:
-        self.replica = replica
-        self.clock = clock
-        self.limit = limit
-        self.dropped = 0
-        self._events: list[ErrorEvent] = []
-
-    def add(self, ctx: ServerRequestContext[Any, Any], served: Served, error_class: str,
-            message: str) -> None:
-        """Keep the failure of the request of `ctx`, answered by `served`."""
-        if len(self._events) >= self.limit:
-            self.dropped += 1
-            return
-        params = ctx.params or {}
-        where = params.get("name") or params.get("uri") or ctx.method
-        arguments = params.get("arguments")
-        values = [str(v) for v in arguments.values()] if isinstance(arguments, dict) else []
-        # Loaded with the first failure: the error log is a store part (SQLAlchemy), which a
-        # server that never fails a request does not need.
-        from tallinn.ops.error_log import ErrorEvent
-
-        self._events.append(ErrorEvent.capture(
-            message, at=self.clock(), where=str(where)[:200], arguments=values,
-            release=served.release, client=str(identity_of(ctx)), replica=self.replica,
-            error_class=error_class))
-
-    def drain(self) -> list[ErrorEvent]:
-        events, self._events = self._events, []
-        return events
-
-    def restore(self, events: list[ErrorEvent]) -> None:
-        """Take back what a flush could not write, within the bound."""
-        room = max(0, self.limit - len(self._events))
-        self.dropped += max(0, len(events) - room)
-        self._events = events[:room] + self._events
 
 
 class Ratings(Protocol):
@@ -167,7 +122,7 @@ class Serving:
         self.split: Split | None = None
         self.signals: SignalAggregator | None = None
         self.ratings: Ratings | None = None
-        self.errors: ErrorBuffer | None = None
+        self.errors: ErrorBuffer | None = None  # failed requests, when a store keeps them
         self._listeners: list[MoveListener] = []
 
     def subscribe(self, listener: MoveListener) -> None:
