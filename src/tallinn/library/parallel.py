@@ -1,0 +1,208 @@
+"""Read and parse a large library's files in worker processes, on the cores the process has.
+
+Parsing front matter is most of a load, and each file is parsed on its own, so a load of
+`PARALLEL_FILES` files or more, asked for `workers` > 1, hands the files out in chunks to
+forked worker processes, which run the very code a serial load runs, file by file. What
+comes back is plain data (tuples, strings, numbers: cheap to pickle), never the records
+themselves; the parent builds the records from it without checking them again, in the order
+of the files, so a load gives the same library, findings and front-matter cache either way.
+
+Workers are forked, so they start at once with the library's state in memory; a process
+that runs other threads (a server) is not forked, since a fork copies only the thread that
+calls it: such a process, a platform without `fork`, or a worker that fails to start or
+dies, loads in one process, as before.
+
+>>> parse_files(tasks, parse_one, workers=2)   # [(folder, rel), ...] -> results in order
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from sys import intern
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tallinn.library.diagnostics import Diagnostic, Severity
+from tallinn.library.model import ArgType, Argument, Command, Component, Example
+
+if TYPE_CHECKING:
+    from tallinn.library.cache import FrontMatterCache
+
+PARALLEL_FILES = 2_000  # a smaller library parses in less time than forking workers takes
+MAX_WORKERS = 8
+CHUNKS_PER_WORKER = 4  # so the parent builds one chunk's records while workers parse the next
+
+Task = tuple[str, str]  # (folder, library path)
+
+
+class Parsed(Protocol):
+    """One file as read and parsed: what the loader keeps of it (its `_FileResult`)."""
+
+    @property
+    def rel(self) -> str: ...
+    @property
+    def identity(self) -> Hashable | None: ...
+    @property
+    def digest(self) -> bytes | None: ...
+    @property
+    def document(self) -> Component | Command | None: ...
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]: ...
+    @property
+    def parsed(self) -> bool: ...
+
+
+# The fields of a `Parsed`, in its order: what `parse_files` gives back.
+Fields = tuple[str, Hashable | None, bytes | None, Component | Command | None,
+               tuple[Diagnostic, ...], bool]
+
+
+def available_cpus() -> int:
+    """How many CPUs this process may run on (its affinity, where the platform says)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """The workers of a load when nothing says otherwise: one per CPU, at most `MAX_WORKERS`."""
+    return max(1, min(available_cpus(), MAX_WORKERS))
+
+
+def can_fork() -> bool:
+    """Whether worker processes may be forked here: the platform has `fork`, and no other
+    thread runs (a fork copies only the calling thread; a lock another holds stays held)."""
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def worth_it(files: int, workers: int) -> bool:
+    """Whether a load of `files` files with `workers` asked for goes to worker processes."""
+    return workers > 1 and files >= PARALLEL_FILES and can_fork()
+
+
+# What a worker parses with: set in each worker as it starts (inherited by the fork, never
+# pickled), read by `_parse_chunk`.
+_WORK: tuple[Callable[[str, str], Parsed], FrontMatterCache | None] | None = None
+
+
+def _start(parse: Callable[[str, str], Parsed], cache: FrontMatterCache | None) -> None:
+    global _WORK
+    _WORK = (parse, cache)
+
+
+def parse_files(
+    tasks: Sequence[Task], parse: Callable[[str, str], Parsed],
+    cache: FrontMatterCache | None, workers: int,
+) -> list[Fields] | None:
+    """The fields of `[parse(folder, rel) for folder, rel in tasks]`, run by `workers`
+    forked processes; what they recorded in `cache` is recorded in it, in the order of
+    `tasks`. None when the workers could not do it (they could not start, or one died):
+    parse in this process then.
+    """
+    count = max(1, min(workers, len(tasks)))
+    size = max(1, -(-len(tasks) // (count * CHUNKS_PER_WORKER)))
+    chunks = [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
+    results: list[Fields] = []
+    recorded: list[_Used] = []
+    try:
+        with ProcessPoolExecutor(max_workers=count,
+                                 mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_start, initargs=(parse, cache)) as pool:
+            for encoded, used in pool.map(_parse_chunk, chunks):
+                results.extend(map(_decode, encoded))
+                recorded.append(used)
+    except (BrokenProcessPool, OSError):
+        return None
+    if cache is not None:
+        for used in recorded:
+            cache.absorb(*used)
+    return results
+
+
+_Used = tuple[list[tuple[str, Any]], int, int]
+
+
+def _parse_chunk(chunk: list[Task]) -> tuple[list[tuple[Any, ...]], _Used]:
+    """In a worker: parse each file of `chunk`; return them encoded, and what the cache got."""
+    assert _WORK is not None, "a worker starts with its work"
+    parse, cache = _WORK
+    encoded = [_encode(parse(folder, rel)) for folder, rel in chunk]
+    used = cache.take_used() if cache is not None else ([], 0, 0)
+    return encoded, used
+
+
+# A record as plain data. Diagnostics of a load carry no fix (the gates add those); one that
+# does is sent as it is.
+def _encode(result: Parsed) -> tuple[Any, ...]:
+    document = result.document
+    if isinstance(document, Command):
+        shape: tuple[Any, ...] | None = (
+            "command", document.name, document.path, document.description,
+            tuple(map(_argument, document.arguments)), document.body_line, document.source,
+            document.body_start, document.category, document.argument_hint,
+            document.allowed_tools, document.model, document.tags, document.critical,
+            tuple((e.description, dict(e.args)) for e in document.examples),
+        )
+    elif isinstance(document, Component):
+        shape = ("component", document.name, document.path, document.description,
+                 tuple(map(_argument, document.arguments)), document.body_line,
+                 document.source, document.body_start)
+    else:
+        shape = None
+    diagnostics = tuple(
+        d if d.fix is not None else (d.code, d.message, d.path, d.line, d.col, d.severity.value)
+        for d in result.diagnostics
+    )
+    return (result.rel, result.identity, result.digest, shape, diagnostics, result.parsed)
+
+
+def _argument(argument: Argument) -> tuple[Any, ...]:
+    return (argument.name, argument.description, argument.type.value, argument.required,
+            argument.default, argument.enum, argument.pattern)
+
+
+_TYPES = {member.value: member for member in ArgType}
+_SEVERITIES = {member.value: member for member in Severity}
+
+
+def _decode(encoded: tuple[Any, ...]) -> Fields:
+    rel, identity, digest, shape, diagnostics, parsed = encoded
+    document: Component | Command | None = None
+    if shape is not None:
+        arguments = tuple(map(_decode_argument, shape[4]))
+        if shape[0] == "command":
+            document = Command(
+                name=shape[1], path=shape[2], description=shape[3], arguments=arguments,
+                body_line=shape[5], source=shape[6], body_start=shape[7],
+                category=intern(shape[8]), argument_hint=shape[9], allowed_tools=shape[10],
+                model=shape[11], tags=tuple(map(intern, shape[12])), critical=shape[13],
+                examples=tuple(Example(description, args) for description, args in shape[14]),
+            )
+        else:
+            document = Component(
+                name=shape[1], path=shape[2], description=shape[3], arguments=arguments,
+                body_line=shape[5], source=shape[6], body_start=shape[7],
+            )
+    return rel, identity, digest, document, tuple(
+        d if isinstance(d, Diagnostic)
+        else Diagnostic(d[0], d[1], d[2], d[3], d[4], _SEVERITIES[d[5]])
+        for d in diagnostics
+    ), parsed
+
+
+def _decode_argument(shape: tuple[Any, ...]) -> Argument:
+    name, description, kind, required, default, enum, pattern = shape
+    compiled = None
+    if pattern is not None:
+        from tallinn.library.patterns import compile_pattern
+
+        compiled = compile_pattern(pattern)  # it compiled in the worker: it compiles here
+    # Interned as the loader interns them: each name and value held once in the library.
+    return Argument(name=intern(name), description=description, type=_TYPES[kind],
+                    required=required, default=default, enum=tuple(map(intern, enum)),
+                    pattern=pattern, compiled_pattern=compiled)
