@@ -1,18 +1,20 @@
-"""Read and parse a large library's files in worker processes, on the cores the process has.
+"""Read and parse a large library's files in several processes, on the cores it may use.
 
 Parsing front matter is most of a load, and each file is parsed on its own, so a load of
-`PARALLEL_FILES` files or more, asked for `workers` > 1, hands the files out in chunks to
-forked worker processes, which run the very code a serial load runs, file by file. What
-comes back is plain data (tuples, strings, numbers: cheap to pickle), never the records
-themselves; the parent builds the records from it without checking them again, in the order
-of the files, so a load gives the same library, findings and front-matter cache either way.
+`PARALLEL_FILES` files or more, asked for `workers` > 1, shares the files out: this process
+parses the first share itself while `workers - 1` forked processes parse the rest, in
+chunks, running the very code a serial load runs, file by file. What comes back from them
+is plain data (tuples, strings, numbers: cheap to pickle), never the records themselves;
+this process builds the records from it without checking them again, in the order of the
+files, so a load gives the same library, findings and front-matter cache either way.
+`fork_map` does the sharing out, for the XML check of `tallinn validate` as well.
 
 Workers are forked, so they start at once with the library's state in memory; a process
 that runs other threads (a server) is not forked, since a fork copies only the thread that
 calls it: such a process, a platform without `fork`, or a worker that fails to start or
 dies, loads in one process, as before.
 
->>> parse_files(tasks, parse_one, workers=2)   # [(folder, rel), ...] -> results in order
+>>> parse_files(tasks, parse_one, cache, workers=2)  # [(folder, rel), ...] -> in order
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from sys import intern
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from tallinn.library.diagnostics import Diagnostic, Severity
 from tallinn.library.model import ArgType, Argument, Command, Component, Example
@@ -34,9 +36,12 @@ if TYPE_CHECKING:
 
 PARALLEL_FILES = 2_000  # a smaller library parses in less time than forking workers takes
 MAX_WORKERS = 8
-CHUNKS_PER_WORKER = 4  # so the parent builds one chunk's records while workers parse the next
+CHUNKS_PER_WORKER = 4  # so this process builds a chunk's records while workers parse the next
 
 Task = tuple[str, str]  # (folder, library path)
+T = TypeVar("T")
+R = TypeVar("R")
+S = TypeVar("S")
 
 
 class Parsed(Protocol):
@@ -70,7 +75,8 @@ def available_cpus() -> int:
 
 
 def default_workers() -> int:
-    """The workers of a load when nothing says otherwise: one per CPU, at most `MAX_WORKERS`."""
+    """The processes of a load when nothing says otherwise (this one included): one per CPU,
+    at most `MAX_WORKERS`."""
     return max(1, min(available_cpus(), MAX_WORKERS))
 
 
@@ -81,18 +87,51 @@ def can_fork() -> bool:
 
 
 def worth_it(files: int, workers: int) -> bool:
-    """Whether a load of `files` files with `workers` asked for goes to worker processes."""
+    """Whether a load of `files` files with `workers` processes asked for is shared out."""
     return workers > 1 and files >= PARALLEL_FILES and can_fork()
 
 
-# What a worker parses with: set in each worker as it starts (inherited by the fork, never
-# pickled), read by `_parse_chunk`.
-_WORK: tuple[Callable[[str, str], Parsed], FrontMatterCache | None] | None = None
+# What the workers of `fork_map` run, and on what: set before they are forked, so each
+# inherits it (never pickled); a task names only a slice of the items.
+_WORK: tuple[Callable[[Sequence[Any]], Any], Sequence[Any]] | None = None
 
 
-def _start(parse: Callable[[str, str], Parsed], cache: FrontMatterCache | None) -> None:
+def fork_map(
+    work: Callable[[Sequence[T]], R], items: Sequence[T], workers: int,
+    then: Callable[[R], S], here: Callable[[Sequence[T]], S],
+) -> list[S] | None:
+    """`items` shared among `workers` processes, in order: this one runs `here` on the first
+    share, while `workers - 1` forked ones run `work` on chunks of the rest (they inherit
+    `work` and `items`: only what `work` returns is pickled), and this one then runs `then`
+    on each chunk's result. None when the workers could not do it (one could not start, or
+    died): the caller does it all itself then.
+
+    >>> fork_map(count, texts, workers=2, then=list, here=count)  # [here(first), then(...)]
+    """
     global _WORK
-    _WORK = (parse, cache)
+    share = -(-len(items) // workers)
+    forked = max(1, min(workers - 1, len(items) - share))
+    size = max(1, -(-(len(items) - share) // (forked * CHUNKS_PER_WORKER)))
+    slices = [(start, min(start + size, len(items)))
+              for start in range(share, len(items), size)]
+    _WORK = (work, items)
+    try:
+        with ProcessPoolExecutor(max_workers=forked,
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            done = pool.map(_run_slice, slices)
+            mine = here(items[:share])  # while the workers do the rest
+            return [mine, *map(then, done)]
+    except (BrokenProcessPool, OSError):
+        return None
+    finally:
+        _WORK = None
+
+
+def _run_slice(bounds: tuple[int, int]) -> Any:
+    """In a worker: the work on `items[start:end]`."""
+    assert _WORK is not None, "a worker is forked with its work"
+    work, items = _WORK
+    return work(items[bounds[0]:bounds[1]])
 
 
 def parse_files(
@@ -101,25 +140,31 @@ def parse_files(
 ) -> list[Fields] | None:
     """The fields of `[parse(folder, rel) for folder, rel in tasks]`, run by `workers`
     forked processes; what they recorded in `cache` is recorded in it, in the order of
-    `tasks`. None when the workers could not do it (they could not start, or one died):
-    parse in this process then.
+    `tasks`. None when the workers could not do it: parse in this process then.
     """
-    count = max(1, min(workers, len(tasks)))
-    size = max(1, -(-len(tasks) // (count * CHUNKS_PER_WORKER)))
-    chunks = [list(tasks[i:i + size]) for i in range(0, len(tasks), size)]
-    results: list[Fields] = []
-    recorded: list[_Used] = []
-    try:
-        with ProcessPoolExecutor(max_workers=count,
-                                 mp_context=multiprocessing.get_context("fork"),
-                                 initializer=_start, initargs=(parse, cache)) as pool:
-            for encoded, used in pool.map(_parse_chunk, chunks):
-                results.extend(map(_decode, encoded))
-                recorded.append(used)
-    except (BrokenProcessPool, OSError):
+
+    def parse_chunk(chunk: Sequence[Task]) -> tuple[list[tuple[Any, ...]], _Used]:
+        encoded = [_encode(parse(folder, rel)) for folder, rel in chunk]
+        return encoded, cache.take_used() if cache is not None else ([], 0, 0)
+
+    # Arguments declared alike by many commands (`path`, `focus`) are built once and shared:
+    # records are frozen, so sharing them is safe, and saves both the time and the memory.
+    arguments: dict[tuple[Any, ...], Argument] = {}
+
+    def decode(done: tuple[list[tuple[Any, ...]], _Used]) -> tuple[list[Fields], _Used]:
+        return [_decode(encoded, arguments) for encoded in done[0]], done[1]
+
+    def parse_here(chunk: Sequence[Task]) -> tuple[list[Fields], _Used]:
+        # This process's share: recorded in the cache as it goes, nothing to encode.
+        return [_fields(parse(folder, rel)) for folder, rel in chunk], ([], 0, 0)
+
+    chunks = fork_map(parse_chunk, tasks, workers, decode, parse_here)
+    if chunks is None:
         return None
-    if cache is not None:
-        for used in recorded:
+    results: list[Fields] = []
+    for fields, used in chunks:
+        results.extend(fields)
+        if cache is not None:
             cache.absorb(*used)
     return results
 
@@ -127,13 +172,9 @@ def parse_files(
 _Used = tuple[list[tuple[str, Any]], int, int]
 
 
-def _parse_chunk(chunk: list[Task]) -> tuple[list[tuple[Any, ...]], _Used]:
-    """In a worker: parse each file of `chunk`; return them encoded, and what the cache got."""
-    assert _WORK is not None, "a worker starts with its work"
-    parse, cache = _WORK
-    encoded = [_encode(parse(folder, rel)) for folder, rel in chunk]
-    used = cache.take_used() if cache is not None else ([], 0, 0)
-    return encoded, used
+def _fields(result: Parsed) -> Fields:
+    return (result.rel, result.identity, result.digest, result.document, result.diagnostics,
+            result.parsed)
 
 
 # A record as plain data. Diagnostics of a load carry no fix (the gates add those); one that
@@ -170,11 +211,12 @@ _TYPES = {member.value: member for member in ArgType}
 _SEVERITIES = {member.value: member for member in Severity}
 
 
-def _decode(encoded: tuple[Any, ...]) -> Fields:
+def _decode(encoded: tuple[Any, ...], known: dict[tuple[Any, ...], Argument]) -> Fields:
     rel, identity, digest, shape, diagnostics, parsed = encoded
     document: Component | Command | None = None
     if shape is not None:
-        arguments = tuple(map(_decode_argument, shape[4]))
+        arguments = tuple(known.get(a) or known.setdefault(a, _decode_argument(a))
+                          for a in shape[4])
         if shape[0] == "command":
             document = Command(
                 name=shape[1], path=shape[2], description=shape[3], arguments=arguments,
