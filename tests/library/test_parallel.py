@@ -115,8 +115,8 @@ def same_library(serial: Library, in_workers: Library) -> None:
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """Parallel loads for any library size; counts what the parent parses and decodes."""
     monkeypatch.setattr(parallel, "PARALLEL_FILES", 1)
-    counts = {"parsed here": 0, "decoded": 0}
-    parse, decode = loader._parse_file, parallel._decode
+    counts = {"parsed here": 0, "decoded": 0, "shared out": 0}
+    parse, decode, fork_map = loader._parse_file, parallel._decode, parallel.fork_map
     parent = os.getpid()
 
     def parse_file(*args: Any) -> Any:
@@ -128,8 +128,14 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["decoded"] += 1
         return decode(encoded, known)
 
+    def shared_out(*args: Any) -> Any:
+        done = fork_map(*args)
+        counts["shared out"] += done is not None
+        return done
+
     monkeypatch.setattr(loader, "_parse_file", parse_file)
     monkeypatch.setattr(parallel, "_decode", decode_one)
+    monkeypatch.setattr(parallel, "fork_map", shared_out)
     return counts
 
 
@@ -147,10 +153,11 @@ def compare(root: Path, counted: dict[str, int]) -> tuple[Library, Library]:
     counted["parsed here"] = 0
     in_workers = loaded(root, 2)
     # This process parses the first half; the other half comes back from the worker.
-    assert counted == {"parsed here": (files + 1) // 2, "decoded": files // 2}
+    assert counted == {"parsed here": (files + 1) // 2, "decoded": files // 2, "shared out": 1}
     same_library(serial, in_workers)
     assert (root / ".tallinn/cache" / FILE_NAME).read_bytes() == serial_cache
     assert check(in_workers, workers=2).findings == check(serial).findings
+    assert counted["shared out"] == 2  # the XML check too
     return serial, in_workers
 
 
@@ -233,7 +240,7 @@ def test_a_process_with_threads_loads_in_this_process(tmp_path: Path,
     finally:
         stop.set()
         thread.join(30)
-    assert counted == {"parsed here": prompt_files(root), "decoded": 0}
+    assert counted == {"parsed here": prompt_files(root), "decoded": 0, "shared out": 0}
     assert len(library.commands) == 20
 
 

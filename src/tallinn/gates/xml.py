@@ -240,9 +240,9 @@ def read_text(files: FileReader, path: str) -> str | None:
 def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
     """The bodies to scan: every loaded document, and every prompt file left out."""
     is_legacy = library.config.table("library").get("format") == legacy.FORMAT
-    loaded: dict[str, str] = {}
-    for doc in (*library.commands.values(), *library.components.values()):
-        loaded[doc.path] = doc.source
+    documents = {doc.path: doc
+                 for doc in (*library.commands.values(), *library.components.values())}
+    loaded = {path: doc.source for path, doc in documents.items()}
     left_out = sorted({
         d.path for d in library.diagnostics
         if d.path not in loaded and d.path.endswith(".md")
@@ -251,6 +251,10 @@ def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
     paths: Mapping[str, str | None] = {**loaded, **{p: texts.get(p) for p in left_out}}
     for path, text in sorted(paths.items()):
         if text is None:
+            continue
+        found = None if is_legacy else documents.get(path)
+        if found is not None:  # where its body starts is known: the loader split it
+            yield Target(path, found.body, found.body_line, found.body_start)
             continue
         target = _legacy_target(path, text) if is_legacy else _native_target(path, text)
         if target is not None:
