@@ -276,3 +276,31 @@ def test_the_hostile_tests_pass_with_every_load_in_workers() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout
+
+
+def test_a_cache_writer_that_dies_leaves_the_writing_to_this_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The front-matter cache, written by a forked process while this one composes, is
+    written here when that process dies; a second load then parses nothing."""
+    from tallinn.library.cache import FrontMatterCache
+
+    monkeypatch.setattr(parallel, "PARALLEL_FILES", 1)
+    root = generate(tmp_path / "lib", 30)
+    save = FrontMatterCache.save
+    parent = os.getpid()
+    calls: list[int] = []
+
+    def dies(self: FrontMatterCache) -> bool:
+        calls.append(os.getpid())
+        if os.getpid() != parent:
+            (tmp_path / "writer-died").touch()
+            os._exit(9)
+        return save(self)
+
+    monkeypatch.setattr(FrontMatterCache, "save", dies)
+    loaded(root, 2)
+    assert (tmp_path / "writer-died").exists()
+    assert calls == [parent]
+    cache = FrontMatterCache.open(root / ".tallinn" / "cache")
+    assert len(cache._stored) == prompt_files(root)

@@ -134,6 +134,10 @@ class FrontMatterCache:
         """Whether the file on disk differs from what this load used: new or dropped entries."""
         return self._used.keys() != self._stored.keys()
 
+    def saved(self) -> None:
+        """Say that another process wrote this cache's entries (its `save` returned True)."""
+        self._stored = dict(self._used)
+
     def save(self) -> bool:
         """Write the entries this load used, if they changed. False when it could not write."""
         if not self.changed:

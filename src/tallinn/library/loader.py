@@ -138,12 +138,21 @@ def _build(source: LibrarySource, cache_dir: PathInput | None, workers: int = 1)
         found[folder], problems = reader.walk(folder, is_prompt_file)
         walked.extend(problems)
     results = _parse_all(found, source, reader, cache, limits, workers)
+    saving = None
+    if cache is not None and cache.changed and parallel.worth_it(
+        sum(map(len, found.values())), workers
+    ):
+        # Every entry is known once the files are parsed: written while this one composes.
+        saving = parallel.fork_call(cache.save)
     config_file = _FileResult(CONFIG_FILE, config_identity, config_digest, None,
                               tuple(config_diagnostics))
     library = _compose_all(source, config, config_file, tuple(walked), reader.followed_links,
                            results["components"], results["commands"])
     if cache is not None:
-        cache.save()
+        if saving is not None and saving() is True:
+            cache.saved()
+        else:
+            cache.save()
     return library
 
 

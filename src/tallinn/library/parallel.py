@@ -127,6 +127,37 @@ def fork_map(
         _WORK = None
 
 
+def fork_call(function: Callable[[], R]) -> Callable[[], R | None]:
+    """Start `function()` in a forked process and return how to wait for what it returns
+    (None when it could not run, or failed), while this process goes on.
+
+    >>> wait = fork_call(cache.save); compose(); written = wait()
+    """
+    global _WORK
+    _WORK = (lambda _: function(), (None,))
+    pool = None
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_run_slice, (0, 1))  # forks the worker, which inherits `_WORK`
+    except OSError:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return lambda: None
+    finally:
+        _WORK = None
+
+    def wait() -> R | None:
+        try:
+            result: R | None = future.result()
+        except Exception:  # whatever failed there, the caller does it here
+            result = None
+        finally:
+            pool.shutdown(wait=True)
+        return result
+
+    return wait
+
+
 def _run_slice(bounds: tuple[int, int]) -> Any:
     """In a worker: the work on `items[start:end]`."""
     assert _WORK is not None, "a worker is forked with its work"
