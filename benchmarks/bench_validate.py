@@ -3,13 +3,17 @@ front-matter cache, in a fresh process, beside an earlier version of Tallinn in 
 
     uv run python benchmarks/bench_validate.py [--commands 10000] [--repeat 5]
                                                [--against REV] [--bytecode] [--code]
+                                               [--one-process]
 
 Each round runs every version once, one after the other, so a change in the machine's load
 falls on all of them alike; the medians of the wall time and of the CPU time (user + system,
 which others' work on the machine changes less) are printed. The library is
 `benchmarks/synth.py`'s; `--code` adds the shell and Python blocks of `bench_gates.py` to every
 command (fenced code, which the XML check reads with markdown-it). `--against REV` and
-`--bytecode` are as in `bench_gates.py`. Target on the 2-core machine: 3 s.
+`--bytecode` are as in `bench_gates.py`. This tree shares a large load out among one process
+per CPU (`TALLINN_WORKERS`); `--one-process` also runs it with `TALLINN_WORKERS=1`. The load
+average printed is the machine's at the end: others' work slows the shared-out run most.
+Target on the 2-core machine: 3 s.
 """
 
 from __future__ import annotations
@@ -52,12 +56,16 @@ def main() -> None:
                         "tool has it, even where PYTHONDONTWRITEBYTECODE is set")
     parser.add_argument("--code", action="store_true",
                         help="a shell and a Python block in every command")
+    parser.add_argument("--one-process", action="store_true",
+                        help="also run this tree with TALLINN_WORKERS=1")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tallinn-bench-validate-") as tmp:
         scratch = Path(tmp)
         make = write_library if args.code else generate
         library = make(scratch / "lib", args.commands)
         versions = [("this tree", Path(sys.executable))]
+        if args.one_process:
+            versions.append(("1 process", Path(sys.executable)))
         if args.against:
             versions.append((args.against, install_revision(args.against, scratch / "rev")))
         try:
@@ -66,7 +74,10 @@ def main() -> None:
                 env = dict(os.environ)
                 if args.bytecode:
                     env.pop("PYTHONDONTWRITEBYTECODE", None)
-                    env["PYTHONPYCACHEPREFIX"] = str(scratch / f"pyc-{name}")
+                    own = python == Path(sys.executable)  # "1 process" shares its bytecode
+                    env["PYTHONPYCACHEPREFIX"] = str(scratch / ("pyc-tree" if own else "pyc-rev"))
+                if name == "1 process":
+                    env["TALLINN_WORKERS"] = "1"
                 envs[name] = env
                 first_run(python, library, env)  # warms the page cache; compiles bytecode
             runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in versions}

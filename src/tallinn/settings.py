@@ -47,6 +47,8 @@ class Settings(BaseModel):
     store_url: str | None = Field(default=None, alias="TALLINN_STORE_URL")
     cache_root: Path | None = Field(default=None, alias="TALLINN_CACHE_DIR")
     no_cache: bool = Field(default=False, alias="TALLINN_NO_CACHE")
+    # Processes that share a large load (`tallinn validate`); unset: one per CPU; 1: one.
+    workers: int | None = Field(default=None, alias="TALLINN_WORKERS", ge=1, le=64)
     allowed_hosts: str | None = Field(default=None, alias="TALLINN_ALLOWED_HOSTS")
     actor: str | None = Field(default=None, alias="TALLINN_ACTOR", max_length=255)
     # Signs the dashboard's session and CSRF cookies: the same on every replica, so a sign-in

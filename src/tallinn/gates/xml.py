@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import chain
 from typing import Any
 
 from pydantic import Field
@@ -33,7 +34,7 @@ from tallinn.gates.fix import ROUNDS
 from tallinn.gates.rules.xml import BODY_RULES, FIXERS, GATE
 from tallinn.gates.rules.xml._scan import VOID_ELEMENTS, scan
 from tallinn.gates.rules.xml.missing_component import missing_name
-from tallinn.library import Diagnostic, Library, Severity, legacy
+from tallinn.library import Diagnostic, Library, Severity, legacy, parallel
 from tallinn.library.files import FileReader
 from tallinn.library.frontmatter import split
 from tallinn.wording import plural
@@ -85,8 +86,12 @@ def run(ctx: GateContext) -> GateResult:
     return result(ctx.library, outcome, settings)
 
 
-def check(library: Library, *, void: Iterable[str] = ()) -> Outcome:
-    """Every finding of gate 1 for `library`, sorted, with fixes attached where known."""
+def check(library: Library, *, void: Iterable[str] = (), workers: int = 1) -> Outcome:
+    """Every finding of gate 1 for `library`, sorted, with fixes attached where known.
+
+    With `workers` > 1 and as many bodies as make a load parallel, the bodies are scanned in
+    that many forked processes (`tallinn.library.parallel`); the findings are the same.
+    """
     voids = VOID_ELEMENTS | {v.lower() for v in void}
     texts = _Texts(library)
     findings: list[Diagnostic] = []
@@ -98,17 +103,29 @@ def check(library: Library, *, void: Iterable[str] = ()) -> Outcome:
         text = texts.get(diagnostic.path) if fixer is not None else None
         fix = fixer(diagnostic, text, library) if fixer is not None and text is not None else None
         findings.append(replace(diagnostic, fix=fix) if fix is not None else diagnostic)
-    files: list[str] = []
-    for target in _targets(library, texts):
-        files.append(target.path)
+    targets = list(_targets(library, texts))
+    files = [target.path for target in targets]
+
+    def scan_all(chunk: Sequence[Target]) -> list[Diagnostic]:
+        return list(_scan_all(chunk, voids))
+
+    scanned: list[list[Diagnostic]] | None = None
+    if parallel.worth_it(len(targets), workers):
+        scanned = parallel.fork_map(scan_all, targets, workers, list, scan_all)
+    findings.extend(chain.from_iterable(scanned) if scanned is not None else scan_all(targets))
+    unique = sorted(set(findings), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    return Outcome(tuple(unique), tuple(sorted(files)))
+
+
+def _scan_all(targets: Iterable[Target], voids: frozenset[str]) -> Iterator[Diagnostic]:
+    """The tag findings of each body."""
+    for target in targets:
         result = scan(target.text, target.path, first_line=target.first_line, base=target.base,
                       skip=target.skip, void=voids)
         if result.ok:
             continue
         for body_rule in BODY_RULES:
-            findings.extend(body_rule(result))
-    unique = sorted(set(findings), key=lambda d: (d.path, d.line, d.col, d.code, d.message))
-    return Outcome(tuple(unique), tuple(sorted(files)))
+            yield from body_rule(result)
 
 
 def result(library: Library, outcome: Outcome, settings: XmlSettings) -> GateResult:
@@ -223,9 +240,9 @@ def read_text(files: FileReader, path: str) -> str | None:
 def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
     """The bodies to scan: every loaded document, and every prompt file left out."""
     is_legacy = library.config.table("library").get("format") == legacy.FORMAT
-    loaded: dict[str, str] = {}
-    for doc in (*library.commands.values(), *library.components.values()):
-        loaded[doc.path] = doc.source
+    documents = {doc.path: doc
+                 for doc in (*library.commands.values(), *library.components.values())}
+    loaded = {path: doc.source for path, doc in documents.items()}
     left_out = sorted({
         d.path for d in library.diagnostics
         if d.path not in loaded and d.path.endswith(".md")
@@ -234,6 +251,10 @@ def _targets(library: Library, texts: _Texts) -> Iterator[Target]:
     paths: Mapping[str, str | None] = {**loaded, **{p: texts.get(p) for p in left_out}}
     for path, text in sorted(paths.items()):
         if text is None:
+            continue
+        found = None if is_legacy else documents.get(path)
+        if found is not None:  # where its body starts is known: the loader split it
+            yield Target(path, found.body, found.body_line, found.body_start)
             continue
         target = _legacy_target(path, text) if is_legacy else _native_target(path, text)
         if target is not None:

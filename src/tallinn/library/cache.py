@@ -115,10 +115,28 @@ class FrontMatterCache:
         if plain or _plain(data):
             self._used[_key(yaml_text)] = [data, key_marks, value_marks]
 
+    def take_used(self) -> tuple[list[tuple[str, Any]], int, int]:
+        """What this cache recorded since it was made or last asked (entries used, hits,
+        misses), forgotten here: a worker process of a load sends it to `absorb`."""
+        used = (list(self._used.items()), self.hits, self.misses)
+        self._used = {}
+        self.hits = self.misses = 0
+        return used
+
+    def absorb(self, used: list[tuple[str, Any]], hits: int, misses: int) -> None:
+        """Record what `take_used` gave in another process, as if recorded here."""
+        self._used.update(used)
+        self.hits += hits
+        self.misses += misses
+
     @property
     def changed(self) -> bool:
         """Whether the file on disk differs from what this load used: new or dropped entries."""
         return self._used.keys() != self._stored.keys()
+
+    def saved(self) -> None:
+        """Say that another process wrote this cache's entries (its `save` returned True)."""
+        self._stored = dict(self._used)
 
     def save(self) -> bool:
         """Write the entries this load used, if they changed. False when it could not write."""
