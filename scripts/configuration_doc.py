@@ -49,10 +49,12 @@ VARIABLES = {
                                 "its own (and says so in production).",
     "TALLINN_DASHBOARD_SESSION": "How long a dashboard sign-in lasts, in seconds (1 to 604,800: "
                                  "a week).",
-    "TALLINN_WORKERS": "`tallinn validate`: how many processes (itself included) read, parse "
-                       "and check a library of 2,000 prompt files or more, 1 to 64; `1`: one "
-                       "process, as for a smaller library. Default: one per CPU the process "
-                       "may use, at most 8.",
+    "TALLINN_WORKERS": "`tallinn validate`, `check`, `gates` and the other commands that load "
+                       "a library: how many processes (itself included) read and parse a "
+                       "library of 2,000 prompt files or more (`validate` checks its XML "
+                       "there too), 1 to 64; `1`: one process, as for a smaller library. "
+                       "Default: one per CPU the process may use, at most 8. A server always "
+                       "loads in one process.",
     "TALLINN_ALLOWED_HOSTS": "`tallinn serve --http`: more Host headers to accept on `/mcp`, "
                              "comma-separated (as `--allowed-host`).",
     "TALLINN_TOKEN": "`tallinn smoke`: the bearer token, when `--token` is not given.",

@@ -167,9 +167,13 @@ def library_path(explicit: Path | None) -> Path:
 
 def load(explicit: Path | None, *, quiet: bool = False) -> Library:
     """Load the library, or exit 2 with one line when the folder is unusable."""
+    from tallinn.library.parallel import default_workers
+
     current = settings()
     path = current.library_path(explicit)
-    library = load_library(path, cache_dir=current.cache_dir(path))
+    # A library of thousands of files is read by one process per CPU (TALLINN_WORKERS).
+    library = load_library(path, cache_dir=current.cache_dir(path),
+                           workers=current.workers or default_workers())
     if library.errors and not quiet:
         console("err").print(
             f"[yellow]warning:[/yellow] {plural(len(library.errors), 'problem')} in {path}; "
