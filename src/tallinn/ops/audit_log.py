@@ -30,9 +30,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, text
 
 from tallinn.ops.database import Clock, Database, utcnow
-from tallinn.ops.engine import SQLITE_BUSY_TIMEOUT_MS
 from tallinn.ops.records import AuditEntry
 from tallinn.ops.schema import audit_log
+from tallinn.ops.store_defaults import SQLITE_BUSY_TIMEOUT_MS
 
 GENESIS = "0" * 64
 # Any fixed 64-bit number works; this one is "audit" in ASCII. Not the migration lock's key.

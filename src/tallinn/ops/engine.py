@@ -14,33 +14,15 @@ from sqlalchemy.pool import StaticPool
 
 from tallinn.ops import sqlite_file
 from tallinn.ops.errors import StoreError
-from tallinn.settings import starter_path
 
-STATE_DIR = ".tallinn"
-STATE_FILE = "state.db"
-# How long a SQLite writer waits for another one before giving up, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-# How long a PostgreSQL connection attempt may take, in seconds (ping relies on it).
-PG_CONNECT_TIMEOUT_S = 5
-
-
-def default_sqlite_path(library_root: Path | None) -> Path:
-    """Given a library folder, return `<root>/.tallinn/state.db`; else `./.tallinn/state.db`.
-
-    The bundled starter library lives inside the installed package, which may be read-only and
-    is shared by every user, so its state goes to the current directory instead.
-    """
-    base = Path.cwd()
-    if library_root is not None and not _same_path(library_root, starter_path()):
-        base = library_root
-    return base / STATE_DIR / STATE_FILE
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:  # pragma: no cover - resolve() only fails on exotic filesystems
-        return a == b
+# Re-exported: the store's callers name them here.
+from tallinn.ops.store_defaults import (
+    PG_CONNECT_TIMEOUT_S,
+    SQLITE_BUSY_TIMEOUT_MS,
+    default_sqlite_path,
+)
+from tallinn.ops.store_defaults import STATE_DIR as STATE_DIR
+from tallinn.ops.store_defaults import STATE_FILE as STATE_FILE
 
 
 def resolve_url(url: str | None, library_root: Path | None = None) -> URL:

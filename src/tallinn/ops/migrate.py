@@ -28,14 +28,13 @@ from sqlalchemy import Connection, Engine, column, select, table, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from tallinn.ops.errors import StoreError
+from tallinn.ops.store_defaults import CHILD_TIMEOUT_S, CHILD_URL, HEAD
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "tallinn_schema_version"
-# The newest revision in migrations/versions; a test keeps the two in step.
-HEAD = "0007"
 _SELECT_REVISION = select(table(VERSION_TABLE, column("version_num")))
 # Any fixed 64-bit number works; this one is "tallinn" in ASCII.
 PG_LOCK_KEY = int.from_bytes(b"tallinn", "big")
@@ -103,9 +102,6 @@ def upgrade(engine: Engine, target: str = "head", *,
         connection.commit()
     return before, current_revision(engine)
 
-
-CHILD_URL = "TALLINN_MIGRATE_URL"  # the URL goes to the child in its environment, not argv
-CHILD_TIMEOUT_S = 300
 
 
 def _upgrade_in_child(engine: Engine, target: str) -> tuple[str | None, str | None]:

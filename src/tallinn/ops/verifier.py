@@ -35,21 +35,23 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tallinn.ops import sqlite_file
 from tallinn.ops.errors import StoreError
+
+# Re-exported: the store's own settings, read from the one place the store reads them.
+from tallinn.ops.store_defaults import (
+    CHILD_TIMEOUT_S,
+    CHILD_URL,
+    HEAD,
+    PG_CONNECT_TIMEOUT_S,
+    SQLITE_BUSY_TIMEOUT_MS,
+    default_sqlite_path,
+)
+from tallinn.ops.store_defaults import STATE_DIR as STATE_DIR
+from tallinn.ops.store_defaults import STATE_FILE as STATE_FILE
 from tallinn.ops.tokens import CACHE_TTL, REVOCATION_POLL, StoredToken, TokenChecks
 from tallinn.ops.watched import WatchedStore
-from tallinn.settings import starter_path
 
 log = logging.getLogger("tallinn.ops")
 
-# The store's own settings, which live beside SQLAlchemy code (`tallinn.ops.engine`,
-# `tallinn.ops.migrate`); a test keeps these in step with them.
-STATE_DIR = ".tallinn"
-STATE_FILE = "state.db"
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-PG_CONNECT_TIMEOUT_S = 5
-HEAD = "0007"
-CHILD_URL = "TALLINN_MIGRATE_URL"
-CHILD_TIMEOUT_S = 300
 
 _PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 
@@ -101,20 +103,6 @@ def direct_target(url: str | None, library_root: Path | None = None) -> Target |
             return None
         return Target("postgresql", urlunsplit(parts), f"postgresql+psycopg://{rest}")
     return None
-
-
-def default_sqlite_path(library_root: Path | None) -> Path:
-    """`<root>/.tallinn/state.db`, or `./.tallinn/state.db` for the starter or no library
-    (as `tallinn.ops.engine.default_sqlite_path`)."""
-    base = Path.cwd()
-    if library_root is not None:
-        try:
-            starter = library_root.resolve() == starter_path().resolve()
-        except OSError:  # pragma: no cover - resolve() only fails on exotic filesystems
-            starter = library_root == starter_path()
-        if not starter:
-            base = library_root
-    return base / STATE_DIR / STATE_FILE
 
 
 def _hide_password(url: str) -> str:
