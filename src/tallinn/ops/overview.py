@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from tallinn.ops.release_hours import HOUR, UNRATED, hour_of, read_hours
+from tallinn.ops.release_hours import HOUR, hour_of, read_hours
 from tallinn.ops.rollout import decide
 from tallinn.ops.rollout.signals import (
     NO_LATENCY,
     SATISFIED_FROM,
-    STARS,
     latency_quantile,
     minute_of,
+    satisfied_of,
+    stored_latency,
+    stored_ratings,
 )
-from tallinn.ops.rollouts import stored_latency
 from tallinn.ops.schema import audit_log, rollout_ratings, rollout_signals, security_events
 
 if TYPE_CHECKING:
@@ -103,8 +104,7 @@ def release_series(store: Store, releases: Iterable[str], since: datetime,
             for hour in read_hours(connection, ids, start):
                 at = slot(hour.hour)
                 counts = buckets[hour.release].setdefault(at, [0, 0, 0, 0, 0])
-                for index, n in enumerate((hour.requests, hour.server_errors,
-                                           hour.client_errors, hour.ratings, hour.satisfied)):
+                for index, n in enumerate(hour.counts):
                     counts[index] += n
                 if any(hour.latency):
                     add_latency(hour.release, at, hour.latency)
@@ -133,10 +133,9 @@ def _minutes(connection: Connection, ids: list[str], start: datetime,
         counts[0] += int(requests)
         counts[1] += int(server)
         counts[2] += int(client)
-        if stars and stars != UNRATED:  # ratings a replica counted itself
-            given = [int(n) for n in stars.split(",")][:STARS]
-            counts[3] += sum(given)
-            counts[4] += sum(given[SATISFIED_FROM - 1:])
+        given = stored_ratings(stars)  # ratings a replica counted itself
+        counts[3] += sum(given)
+        counts[4] += satisfied_of(given)
         if timed:
             add_latency(release, at, stored_latency(timed))
     ratings = connection.execute(

@@ -22,11 +22,11 @@ from sqlalchemy import Connection, select
 
 from tallinn.ops.database import upsert_for
 from tallinn.ops.rollout.signals import (
-    NO_LATENCY,
-    NO_RATINGS,
     SATISFIED_FROM,
-    STARS,
     minute_of,
+    satisfied_of,
+    stored_latency,
+    stored_ratings,
 )
 from tallinn.ops.schema import LATENCY_COLUMNS, release_hours
 
@@ -47,6 +47,12 @@ class ReleaseHour:
     satisfied: int
     latency: tuple[int, ...]
 
+    @property
+    def counts(self) -> tuple[int, int, int, int, int]:
+        """Requests, server errors, client errors, ratings and satisfied ratings."""
+        return (self.requests, self.server_errors, self.client_errors, self.ratings,
+                self.satisfied)
+
 
 def hour_of(moment: datetime) -> datetime:
     """The start of the UTC hour of `moment`."""
@@ -58,24 +64,15 @@ def add_signals(connection: Connection, rows: Iterable[Mapping[str, Any]]) -> No
     stars and latency as stored) to their hours."""
     sums: dict[tuple[str, datetime], list[int]] = {}
     for row in rows:
-        key = (row["release_id"], hour_of(row["minute"]))
-        counts = sums.get(key)
-        if counts is None:
-            counts = sums[key] = [0] * (len(COUNTS) + len(LATENCY_COLUMNS))
+        counts = _hour(sums, row["release_id"], row["minute"])
         counts[0] += row["requests"]
         counts[1] += row["server_errors"]
         counts[2] += row["client_errors"]
-        stars = row.get("stars")
-        if stars and stars != UNRATED:  # ratings a replica counted itself
-            given = [int(n) for n in stars.split(",")][:STARS]
-            counts[3] += sum(given)
-            counts[4] += sum(given[SATISFIED_FROM - 1:])
-        latency = row["latency"]
-        if latency and latency != _UNTIMED:
-            histogram = latency.split(",")
-            if len(histogram) == len(LATENCY_COLUMNS):  # else written untimed
-                for index, n in enumerate(histogram, start=len(COUNTS)):
-                    counts[index] += int(n)
+        stars = stored_ratings(row.get("stars"))  # ratings a replica counted itself
+        counts[3] += sum(stars)
+        counts[4] += satisfied_of(stars)
+        for index, n in enumerate(stored_latency(row["latency"]), start=len(COUNTS)):
+            counts[index] += n
     _add(connection, sums)
 
 
@@ -84,10 +81,7 @@ def add_ratings(connection: Connection,
     """Add ratings, each (release, when, stars), to their hours."""
     sums: dict[tuple[str, datetime], list[int]] = {}
     for release, at, stars in ratings:
-        key = (release, hour_of(at))
-        counts = sums.get(key)
-        if counts is None:
-            counts = sums[key] = [0] * (len(COUNTS) + len(LATENCY_COLUMNS))
+        counts = _hour(sums, release, at)
         counts[3] += 1
         counts[4] += stars >= SATISFIED_FROM
     _add(connection, sums)
@@ -109,8 +103,16 @@ def read_hours(connection: Connection, releases: Iterable[str],
 
 # SQLite takes at most 32,766 parameters in a statement; an hour's row has 19.
 _ROWS_PER_STATEMENT = 1000
-_UNTIMED = ",".join(map(str, NO_LATENCY))
-UNRATED = ",".join(map(str, NO_RATINGS))
+
+
+def _hour(sums: dict[tuple[str, datetime], list[int]], release: str,
+          moment: datetime) -> list[int]:
+    """The sums of the hour of `moment` for `release`, made at the first use."""
+    key = (release, hour_of(moment))
+    counts = sums.get(key)
+    if counts is None:
+        counts = sums[key] = [0] * (len(COUNTS) + len(LATENCY_COLUMNS))
+    return counts
 
 
 def _add(connection: Connection, sums: Mapping[tuple[str, datetime], list[int]]) -> None:

@@ -56,7 +56,7 @@ from tallinn.ops.rollout import (
     window_signals,
 )
 from tallinn.ops.rollout.controller import ENDED
-from tallinn.ops.rollout.signals import NO_LATENCY, STARS, minute_of, window_start
+from tallinn.ops.rollout.signals import STARS, minute_of, stored_latency, window_start
 from tallinn.ops.schema import (
     channel_history,
     channels,
@@ -136,13 +136,6 @@ def _bounded(label: str, text: str, limit: int) -> str:
     if not text or len(text) > limit or not text.isprintable():
         raise ReleaseError(f"{label} must be 1..{limit} printable characters")
     return text
-
-
-def stored_latency(text: str | None) -> tuple[int, ...]:
-    """A batch's latency histogram as stored (`"0,3,9,..."`); rows written before latency was
-    kept, or not of the histogram's length, read as not timed (all zero)."""
-    counts = tuple(int(n) for n in text.split(",")) if text else ()
-    return counts if len(counts) == len(NO_LATENCY) else NO_LATENCY
 
 
 def _replica(name: str) -> str:

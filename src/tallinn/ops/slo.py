@@ -43,8 +43,14 @@ from tallinn.library.loader import build_library
 from tallinn.library.source import FilesSource
 from tallinn.ops.error_log import GROUPS_LIMIT_MAX, ErrorGroup
 from tallinn.ops.release_hours import HOUR, hour_of, read_hours
-from tallinn.ops.rollout.signals import NO_LATENCY, SATISFIED_FROM, STARS, latency_quantile
-from tallinn.ops.rollouts import stored_latency
+from tallinn.ops.rollout.signals import (
+    NO_LATENCY,
+    SATISFIED_FROM,
+    latency_quantile,
+    satisfied_of,
+    stored_latency,
+    stored_ratings,
+)
 from tallinn.ops.schema import rollout_ratings, rollout_signals
 
 if TYPE_CHECKING:
@@ -212,8 +218,7 @@ def release_figures(store: Store, releases: Mapping[str, str], since: datetime,
         if until is None:
             for hour in read_hours(connection, ids, edge):
                 c = counts[hour.release]
-                for index, n in enumerate((hour.requests, hour.server_errors,
-                                           hour.client_errors, hour.ratings, hour.satisfied)):
+                for index, n in enumerate(hour.counts):
                     c[index] += n
                 _add(summed, hour.release, hour.latency)
     latency = _latencies(summed)
@@ -260,9 +265,9 @@ def _minute_counts(connection: Connection, ids: list[str], since: datetime,
         c[2] += int(client)
         # Ratings a replica counted itself ride in its batches' stars (1..5, comma-joined);
         # rows with the same stars were grouped, so each counts `batches` times.
-        given = [int(n) * int(batches) for n in str(stars).split(",")][:STARS]
+        given = [n * int(batches) for n in stored_ratings(str(stars))]
         c[3] += sum(given)
-        c[4] += sum(given[SATISFIED_FROM - 1:])
+        c[4] += satisfied_of(given)
     for release, rating, n in connection.execute(ratings):
         counts[release][3] += int(n)
         counts[release][4] += int(n) if int(rating) >= SATISFIED_FROM else 0

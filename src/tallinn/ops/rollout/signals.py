@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -92,7 +92,7 @@ class ReleaseTotals:
 
     @property
     def satisfied(self) -> int:
-        return sum(self.ratings[SATISFIED_FROM - 1:])
+        return satisfied_of(self.ratings)
 
     @property
     def satisfaction(self) -> float:
@@ -131,6 +131,29 @@ def latency_quantile(histogram: tuple[int, ...], quantile: float) -> float | Non
             return low + (LATENCY_BOUNDS_MS[index] - low) * (rank - seen) / count
         seen += count
     return float(LATENCY_BOUNDS_MS[-1])  # pragma: no cover (the loop always returns)
+
+
+def stored_counts(text: str | None, empty: tuple[int, ...]) -> tuple[int, ...]:
+    """Counts as the store keeps them (`"0,3,9,..."`); an empty text, or one not of `empty`'s
+    length (a row written before these counts were kept), reads as `empty`."""
+    counts = tuple(int(n) for n in text.split(",")) if text else ()
+    return counts if len(counts) == len(empty) else empty
+
+
+def stored_latency(text: str | None) -> tuple[int, ...]:
+    """A batch's latency histogram as stored; rows written before latency was kept read as
+    not timed (all zero)."""
+    return stored_counts(text, NO_LATENCY)
+
+
+def stored_ratings(text: str | None) -> tuple[int, ...]:
+    """The ratings a batch counted, per star, as stored; none when it counted none."""
+    return stored_counts(text, NO_RATINGS)
+
+
+def satisfied_of(ratings: Sequence[int]) -> int:
+    """How many of `ratings` (a count per star, 1 to 5) gave `SATISFIED_FROM` stars or more."""
+    return sum(ratings[SATISFIED_FROM - 1:])
 
 
 def latency_bucket(seconds: float) -> int:
