@@ -21,20 +21,20 @@ from tallinn.ops.leader import LEADER_SUFFIX, Leadership
 from tallinn.ops.store import open_store
 
 HOLDER = textwrap.dedent("""
-    import sys, time
+    import sys
     from tallinn.ops.leader import Leadership
     leadership = Leadership(sys.argv[1])
     print("leading" if leadership.try_acquire() else "not leading", flush=True)
-    time.sleep(600)
+    sys.stdin.read()  # hold on until killed, or until the test's end of the pipe closes
 """)
 
 
 class Holder:
-    """A real process that tries to lead on a store, says whether it does, then sleeps."""
+    """A real process that tries to lead on a store, says whether it does, then holds on."""
 
     def __init__(self, url: str) -> None:
         self.process = subprocess.Popen([sys.executable, "-c", HOLDER, url],
-                                        stdout=subprocess.PIPE, text=True)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def said(self, timeout: float = 60.0) -> str:
         assert self.process.stdout is not None
@@ -52,8 +52,9 @@ class Holder:
     def stop(self) -> None:
         if self.process.poll() is None:
             self.kill()
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        for pipe in (self.process.stdin, self.process.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
