@@ -130,6 +130,12 @@ def install_revision(rev: str, folder: Path) -> Path:
     return folder / ".venv" / "bin" / "python"
 
 
+def remove_revision(folder: Path) -> None:
+    """Remove what `install_revision` checked out into `folder`."""
+    subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def timed(work: Callable[[], object], repeat: int) -> float:
     """The median of `repeat` runs of `work`, in seconds (after one warm-up)."""
     work()
@@ -191,9 +197,7 @@ def main() -> None:
                 parts(libraries, args.repeat)
         finally:
             if args.against:
-                subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "rev")],
-                               cwd=ROOT, check=False)
-                shutil.rmtree(scratch / "rev", ignore_errors=True)
+                remove_revision(scratch / "rev")
 
 
 if __name__ == "__main__":

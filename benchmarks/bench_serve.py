@@ -227,8 +227,9 @@ def reload_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                       flush=True)
     finally:
         if args.against:
-            subprocess.run(["git", "worktree", "remove", "--force", str(root / "rev")],
-                           cwd=HERE.parent, check=False)
+            from bench_gates import remove_revision
+
+            remove_revision(root / "rev")
     return results
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gates import ROOT, _children_cpu, install_revision, write_library
+from bench_gates import _children_cpu, install_revision, remove_revision, write_library
 from synth import generate
 
 
@@ -95,9 +95,7 @@ def main() -> None:
                       f"(wall {min(t[0] for t in timings):.2f}-{max(t[0] for t in timings):.2f})")
         finally:
             if args.against:
-                subprocess.run(["git", "worktree", "remove", "--force", str(scratch / "rev")],
-                               cwd=ROOT, check=False)
-                shutil.rmtree(scratch / "rev", ignore_errors=True)
+                remove_revision(scratch / "rev")
 
 
 if __name__ == "__main__":
