@@ -1,8 +1,11 @@
-"""Words for counts, shared by every message and report: `plural(3, "command")`."""
+"""Words shared by every message and report: counts (`plural(3, "command")`) and the names a
+"did you mean" offers (`close_matches`)."""
 
 from __future__ import annotations
 
-__all__ = ["plural"]
+from collections.abc import Iterable
+
+__all__ = ["close_matches", "plural"]
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:
@@ -11,3 +14,37 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     `many` spells an irregular plural: `plural(2, "fix", "fixes")` is `"2 fixes"`.
     """
     return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def close_matches(word: str, possibilities: Iterable[str], n: int = 3,
+                  cutoff: float = 0.6) -> list[str]:
+    """`difflib.get_close_matches`, with the same result, the best first, in a fraction of
+    the time on many names.
+
+    difflib works out the full similarity of every name whose quick upper bound reaches
+    `cutoff`; names alike in their letters (`quality/ethical-reasoning` beside a hundred other
+    components) pass that bound by the dozen. Here the names are taken by their bound, highest
+    first, and the search stops once no name left can beat the `n`-th found: the similarity
+    is never above its bound.
+    """
+    import difflib
+
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
+    bounded: list[tuple[float, str]] = []
+    for name in possibilities:
+        matcher.set_seq1(name)
+        if matcher.real_quick_ratio() >= cutoff and (bound := matcher.quick_ratio()) >= cutoff:
+            bounded.append((bound, name))
+    bounded.sort(reverse=True)
+    best: list[tuple[float, str]] = []  # (similarity, name), as difflib ranks them
+    for bound, name in bounded:
+        if len(best) == n and bound < best[-1][0]:
+            break
+        matcher.set_seq1(name)
+        score = matcher.ratio()
+        if score >= cutoff:
+            best.append((score, name))
+            best.sort(reverse=True)
+            del best[n:]
+    return [name for _score, name in best]

@@ -137,9 +137,16 @@ def test_line_by_line_code_spans_are_markdown_its_on_every_sample(path: Path) ->
 @pytest.mark.parametrize(("text", "taken"), [
     ("a `b` c\n\n``d ` e`` f\n", True),
     ("- item `<a>`\n  > quote `x`\n", True),
-    ("```\n<a>\n```\n", False),  # a fence
+    ("```\n<a>\n```\n", True),  # a fence at column 0
+    ("- a\n```py\n<a>\n   ````\nb `c`\n", True),  # it ends a list, and closes indented
+    ("```\n<a>\n", True),  # open to the end
+    ("> q\n~~~ `x`\n`<a>`\n~~~\n", True),  # a tilde fence's info may hold backticks
+    ("```a`\n", False),  # no fence: its info holds a backtick
     ("- ```\n  <a>\n  ```\n", False),  # a fence in a list item
-    ("~~~\n`<a>`\n~~~\n", False),
+    ("  ~~~\n`<a>`\n~~~\n", False),  # indented: perhaps in a container
+    ("1. \n\t~~~\n`<a>`\n", False),  # a tab: in the list item
+    (" " * 12 + "<a>`b`\n", True),  # indentation opens no container, however deep
+    ("a\r```\n<a>\n```\n", False),  # a lone CR is a line break to markdown-it
     ("a `b\nc` d\n", False),  # a span across lines
     ("\\`<a>` b`\n", True),
     (">" * 25 + " x\n`<a>`\n", False),  # deeper than markdown-it reads
@@ -156,10 +163,13 @@ def test_line_by_line_code_spans_are_taken_only_where_they_are_markdown_its(
 
 _PIECES = st.sampled_from(["`", "``", "```", "````", "~~~", "\\", "> ", ">", "- ", "* ", "1. ",
                            "2) ", "  ", "    ", "\t", "<a>", "</a>", "x", " ", "\n", "\n\n",
-                           "# ", "***", "---", "<!--", "-->", "b c", ">" * 12, "- " * 6])
+                           "# ", "***", "---", "<!--", "-->", "b c", ">" * 12, "- " * 6,
+                           "\n```\n", "\n~~~~\n", "\n```py\n", "\n   ```", "\n    ```",
+                           "\n``` `a`\n", "\r", "\n~~~ `\n",
+                           ">" * 19, "  " * 9 + "- ", " " * 12])
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(st.lists(_PIECES, max_size=40).map("".join))
 def test_any_text_gives_markdown_its_code_spans(text: str) -> None:
     """For any text of Markdown's block and backtick syntax, `code_spans` equals markdown-it's
@@ -171,13 +181,15 @@ def test_any_text_gives_markdown_its_code_spans(text: str) -> None:
 def test_a_body_of_closed_code_spans_is_scanned_without_markdown_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A body whose code spans all close on their lines (as most do) is checked without
-    running markdown-it, and gives the same findings."""
+    """A body whose code spans all close on their lines and whose fences open at column 0
+    (as most do) is checked without running markdown-it, and gives the same findings."""
     text = "<role>Review `{{path}}`.</role>\n\n<steps>\nRun `make <target>` first.\n"
     expected = problems(text)
     parses = count_calls(monkeypatch, _scan.block_parser(), "parse")
     assert problems(text) == expected == {"unclosed": ["steps"], "mismatched": [],
                                           "stray": [], "attributes": []}
     assert parses() == 0
-    scan("```\n<a>\n```\n", "a.md")
+    scan("```\n<a>\n```\n", "a.md")  # a fence at column 0 is found line by line too
+    assert parses() == 0
+    scan("- ```\n  <a>\n  ```\n", "a.md")
     assert parses() == 1

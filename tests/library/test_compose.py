@@ -55,9 +55,9 @@ def test_a_missing_component_is_matched_against_the_names_once(
 ) -> None:
     """Forty commands including one missing component each get its suggestion, and the
     names are compared for it once a build, not once a command."""
-    import difflib
+    from tallinn import wording
 
-    compared = count_calls(monkeypatch, difflib, "get_close_matches")
+    compared = count_calls(monkeypatch, wording, "close_matches")
     lib = load_library(write_library({
         **{f"commands/a/x{i}.md": cmd('<include component="g/rulez"/>\n') for i in range(40)},
         "components/g/rules.md": comp("r"),

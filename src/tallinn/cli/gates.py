@@ -257,7 +257,7 @@ def known_gates(only: str | None) -> str | None:
     """
     if only is None:
         return None
-    import difflib
+    from tallinn.wording import close_matches
 
     gates = runner.select(None)  # every gate, in order
     names = [n.strip().lower() for n in only.split(",") if n.strip()]
@@ -265,7 +265,7 @@ def known_gates(only: str | None) -> str | None:
         fail(f"--only needs at least one gate name (the gates are {', '.join(gates)})")
     for name in names:
         if name not in gates:
-            close = difflib.get_close_matches(name, gates, n=1, cutoff=0.6)
+            close = close_matches(name, gates, n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"the gates are {', '.join(gates)}"
             fail(f"no gate named '{name}' ({hint})")
     return only

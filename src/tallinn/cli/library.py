@@ -76,9 +76,9 @@ def find_command(library: Library, name: str) -> Command:
     broken = [d for d in library.errors if d.path.rsplit("/", 1)[-1] == f"{name}.md"]
     if broken:
         fail(f"command '{name}' has errors and is not loaded:\n  {broken[0]}", ExitCode.PROBLEMS)
-    import difflib
+    from tallinn.wording import close_matches
 
-    close = difflib.get_close_matches(name, list(library.commands), n=3, cutoff=0.6)
+    close = close_matches(name, list(library.commands), n=3, cutoff=0.6)
     fail(str(NotFoundError("command", name, close)))
 
 

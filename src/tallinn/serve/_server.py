@@ -8,7 +8,6 @@ other failure is logged in full and answered with a short "internal error".
 
 from __future__ import annotations
 
-import difflib
 import logging
 import time
 import weakref
@@ -52,6 +51,7 @@ from tallinn.serve._tools import (
     tool_error,
     tool_work,
 )
+from tallinn.wording import close_matches
 
 log = logging.getLogger("tallinn.serve")
 
@@ -313,7 +313,7 @@ def _close_matches(name: str, names: list[str]) -> list[str]:
     # is close to one.
     if len(name) > _MAX_SUGGESTED_NAME:
         return []
-    return difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    return close_matches(name, names, n=3, cutoff=0.6)
 
 
 def _library_config(registry: Registry) -> ServeConfig:

@@ -67,7 +67,6 @@ _INSTRUCTION = (("<?", "?>"),)
 _INSTRUCTION_OPEN = re.compile(r"(<\?)(?=[A-Za-z])")
 _SPACE = re.compile(r"\s*")
 _REST_BLANK = re.compile(r"\s*/?\s*\Z")
-_NOT_NEWLINE = re.compile(r"[^\n]")
 _WORD = re.compile(r"\w")
 
 
@@ -324,7 +323,8 @@ def _blank(text: str, spans: list[tuple[int, int]]) -> str:
             continue
         out.append(text[pos:start])
         chunk = text[start:end]
-        out.append(_NOT_NEWLINE.sub(" ", chunk) if "\n" in chunk else " " * len(chunk))
+        # Line by line: one regular-expression substitution per character costs 15 times more.
+        out.append("\n".join(" " * len(line) for line in chunk.split("\n")))
         pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -339,42 +339,79 @@ def code_spans(text: str) -> list[tuple[int, int]]:
 
 
 # markdown-it stops reading blocks nested 20 levels deep (its `maxNesting`). Each container
-# adds at most two levels (a list and its item) and takes at least one column of the line
-# that opens it: indentation, a quote's `>`, a list's marker (`-`, `*`, `+`, `1.`, `1)`). A
-# text with no line starting with ten such characters, or with a tab among them (a tab may
-# be four columns), never nests so deep.
-_DEEP_PREFIX = re.compile(r"^(?:[ \t>*+\-0-9.)]{10}|[ >*+\-0-9.)]*\t)", re.MULTILINE)
+# adds at most two levels (a list and its item) and takes at least as many columns of the
+# line that opens it: a quote's `>`, a list's marker (`-`, `*`, `+`, `1.`, `1)`) and the
+# space after it, or the indentation that continues the containers around it. A container
+# opens only on a line that carries its mark (a lazy line opens none). So a text none of
+# whose lines starts with sixteen such characters, or with a tab among them (a tab may be
+# four columns), with a mark among them, never nests so deep: indentation alone, however
+# deep (nested XML), opens nothing.
+_DEEP_PREFIX = re.compile(
+    r"^(?=[ \t>*+\-0-9.)]*[>*+\-0-9.)])(?:[ \t>*+\-0-9.)]{16}|[ >*+\-0-9.)]*\t)", re.MULTILINE
+)
+
+
+# A fence that opens at column 0 is a fence at the top level, whatever came before it: it
+# closes any open list or quote (a fence is no lazy continuation line), and HTML blocks and
+# link definitions are not parsed here. It runs to its closing line or to the end.
+_FENCE_OPEN = re.compile(r"(`{3,}|~{3,})(.*)")
+# A line whose fence marker may stand after a container's marks or indentation: there the
+# containers decide where the fence ends, so markdown-it does.
+_FENCE_ANYWHERE = re.compile(r"[ \t>*+\-0-9.)]*(?:```|~~~)")
+_FENCE_MARK = re.compile(r"`|~~~")
 
 
 def line_code_spans(text: str) -> list[tuple[int, int]] | None:
     """The code spans of `text`, found line by line, where that gives what
     `markdown_code_spans` gives; None where it may not (then markdown-it decides).
 
-    Fences and paragraphs matter only to backticks: with no `~~~` in the text, a fence opens
-    on a line whose one run of backticks closes nothing on that line (an info string has no
-    backticks). So when every run of backticks opened on a line is closed on it, there is no
-    fence; every line with a backtick is inside some paragraph, heading or indented block
-    (blank lines and rules have none); and each line's spans are what a scan of the whole
-    paragraph finds, since no run is left open to be closed on a later line.
+    Only lines with a backtick or `~~~` matter, read in order. A fence that opens at column 0
+    runs, as in CommonMark, to the first line of at most three spaces and a run of its marker
+    as long, or to the end of the text. Any other line where a fence could open (a marker after
+    indentation or a container's marks) is left to markdown-it. Outside fences, when every run
+    of backticks opened on a line is closed on it, every such line is inside some paragraph,
+    heading or indented block (blank lines and rules have none), and its spans are what a scan
+    of the whole paragraph finds, since no run is left open to be closed on a later line.
     """
-    if "~~~" in text or _DEEP_PREFIX.search(text):
-        return None  # perhaps a fence, or nested deeper than markdown-it reads
+    if "\r" in text or _DEEP_PREFIX.search(text):
+        return None  # lone CRs are lines to markdown-it; or nested deeper than it reads
     spans: list[tuple[int, int]] = []
-    find = text.find
+    find, size = text.find, len(text)
     pos = 0
-    while True:
-        tick = find("`", pos)
-        if tick == -1:
-            return spans
-        start = text.rfind("\n", 0, tick) + 1
-        end = find("\n", tick)
+    while (mark := _FENCE_MARK.search(text, pos)) is not None:
+        start = text.rfind("\n", 0, mark.start()) + 1
+        end = find("\n", mark.start())
         if end == -1:
-            end = len(text)
+            end = size
+        fence = _FENCE_OPEN.fullmatch(text, start, end)
+        if fence is not None and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+            closing = _closing_fence(fence.group(1)).search(text, end)
+            stop = _unclosed_end(text) if closing is None else min(closing.end() + 1, size)
+            spans.append((start, stop))
+            pos = stop
+            continue
+        if _FENCE_ANYWHERE.match(text, start, end):
+            return None  # a fence in a list item or quote, or indented
         found, closed = backtick_pairs(text, start, end)
         if not closed:
             return None
         spans.extend(found)
         pos = end
+    return spans
+
+
+def _unclosed_end(text: str) -> int:
+    """Where a fence left open ends: the end of the text, or the start of its last line when
+    that holds only spaces and tabs and no newline ends it (markdown-it counts no such line)."""
+    last = text.rfind("\n") + 1
+    return last if last < len(text) and not text[last:].strip(" \t") else len(text)
+
+
+@cache
+def _closing_fence(marker: str) -> re.Pattern[str]:
+    """The line that closes a fence opened by `marker`: at most three spaces of indentation,
+    a run of the marker's character at least as long, then only spaces and tabs."""
+    return re.compile(rf"^ {{0,3}}{re.escape(marker[0])}{{{len(marker)},}}[ \t]*$", re.MULTILINE)
 
 
 def markdown_code_spans(text: str) -> list[tuple[int, int]]:
