@@ -156,7 +156,7 @@ class PerfSettings(GateSettings):
     max_source_mb: float = Field(50.0, gt=0)  # the bytes of every command and component
     source_mb_floor: float | None = Field(None, gt=0)
     sample: int = Field(50, ge=1, le=100_000)  # the largest commands are timed
-    rounds: int = Field(15, ge=5, le=1000)
+    rounds: int = Field(6, ge=5, le=1000)
     max_rounds: int = Field(60, ge=5, le=10_000)
     repeat: int = Field(3, ge=1, le=10_000)  # runs of each side per round; the fastest counts
     load_clients: int = Field(50, ge=1, le=10_000)

@@ -33,18 +33,20 @@ def combine(patterns: Sequence[str]) -> re.Pattern[str]:
 
 
 def phrase_findings(
-    file: AuditFile, rule: Rule, pattern: re.Pattern[str], trigger: re.Pattern[str], what: str
+    file: AuditFile, rule: Rule, pattern: re.Pattern[str], words: Sequence[str], what: str
 ) -> Iterator[Finding]:
     """Findings of `rule` for every match of `pattern` in the prompt `file`.
 
-    `trigger` is a quick test on the lower-cased text: a file it does not match cannot
-    match `pattern`, and most files are skipped with it.
+    `words` are the quick test: lower-case text of which every match of `pattern` holds one,
+    whitespace written as one space. A file whose `phrase_text` holds none of them cannot
+    match, and most files are skipped so, a plain substring search each (an alternation of
+    regular expressions, tried at every offset, took five times longer).
     """
     if not file.is_prompt:
         return
-    text, where = file.visible
-    if not trigger.search(text.lower()):
+    if not any(word in file.phrase_text for word in words):
         return
+    text, where = file.visible
     for match in pattern.finditer(text):
         start = match.start() if where is None else where[match.start()]
         if file.in_code(start):

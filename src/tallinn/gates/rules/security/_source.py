@@ -295,14 +295,25 @@ class AuditFile:
         """
         if not self.hidden:
             return self.text, None
+        text = self.text
         kept: list[str] = []
         where: list[int] = []
-        for index, char in enumerate(self.text):
-            if not INVISIBLE.match(char):
-                kept.append(char)
-                where.append(index)
-        where.append(len(self.text))
+        pos = 0
+        for run in INVISIBLE.finditer(text):
+            kept.append(text[pos:run.start()])
+            where.extend(range(pos, run.start()))
+            pos = run.end()
+        if pos == 0:
+            return text, None  # only variation selectors, which stay: nothing is taken out
+        kept.append(text[pos:])
+        where.extend(range(pos, len(text) + 1))
         return "".join(kept), where
+
+    @cached_property
+    def phrase_text(self) -> str:
+        """The visible text case-folded, each run of whitespace one space: what the phrase
+        rules' quick tests look in for the words every match must hold."""
+        return " ".join(self.visible[0].casefold().split())
 
     def prose_lines(self) -> Iterator[tuple[int, str]]:
         """(1-based number, text) of the body lines outside fenced blocks."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import string
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from functools import cache
@@ -20,7 +21,7 @@ _PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
     ("Anthropic API key", ("sk-ant-",), re.compile(r"\bsk-ant-[A-Za-z0-9_-]{20,}")),
     ("OpenAI API key", ("sk-",),
      re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    ("GitHub token", ("gh", "github_pat_"),
+    ("GitHub token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
      re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("AWS access key", ("AKIA", "ASIA", "ABIA", "ACCA"),
      re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")),
@@ -48,8 +49,13 @@ _PLUGINS = (
 # A line can only hold one of those secrets if it has a long run of token characters with
 # a digit (or mixed case), or credentials in a URL. Checking that first keeps the plugins'
 # slow keyword patterns off almost every line of prose.
-_CANDIDATE = re.compile(r"[A-Za-z0-9_+/=.\-]{16,}|://[^\s@/]*@")
-_DIGIT = re.compile(r"[0-9]")
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "_+/=.-")
+_SHORTEST = 16
+# Keeps the token characters of UTF-8 text and makes every other byte a space: `split()` then
+# cuts the runs in C, four times faster than a regular expression tried at every offset.
+_RUNS = bytes(code if chr(code) in _TOKEN_CHARS else 0x20 for code in range(256))
+_DIGIT = re.compile(rb"[0-9]")
+_URL_AUTH = re.compile(r"://[^\s@/]*@")
 _URL_CREDENTIALS = re.compile(r"://(?P<user>[^\s:/@]*):(?P<password>[^\s/@]+)@(?P<host>[^\s/:?#]*)")
 _LOCAL_HOST = re.compile(
     r"^(?:localhost|127\.[\d.]+|0\.0\.0\.0|\[::1\]|[A-Za-z0-9_-]+|.*\bexample\.(?:com|org|net))$",
@@ -164,14 +170,21 @@ def _config_values(file: AuditFile) -> Iterator[tuple[str, int, str]]:
 
 
 def _candidate_lines(file: AuditFile) -> list[int]:
-    """1-based numbers of the lines that could hold a secret of a known format."""
-    lines: set[int] = set()
-    for match in _CANDIDATE.finditer(file.text):
-        value = match.group()
-        if value.startswith("://") or _DIGIT.search(value) or (
-            len(value) >= 28 and not value.islower() and not value.isupper()
-        ):
-            lines.add(file.position(match.start())[0])
+    """1-based numbers of the lines that could hold a secret of a known format: those with a
+    run of 16 or more token characters holding a digit, or of 28 or more in mixed case (or
+    none), or with credentials in a URL."""
+    data = file.text.encode("utf-8", "surrogatepass")
+    runs = data.translate(_RUNS)
+    lines = {file.position(match.start())[0] for match in _URL_AUTH.finditer(file.text)}
+    pos, line = 0, 1  # `line` is the line of byte `pos`
+    for run in [r for r in runs.split() if len(r) >= _SHORTEST]:
+        # Between the last long run and this one there are only spaces and shorter runs, so
+        # its first occurrence after the last is itself.
+        at = runs.find(run, pos)
+        line += data.count(b"\n", pos, at)
+        pos = at + len(run)
+        if _DIGIT.search(run) or (len(run) >= 28 and not run.islower() and not run.isupper()):
+            lines.add(line)
     return sorted(lines)
 
 

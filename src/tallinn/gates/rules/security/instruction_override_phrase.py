@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from tallinn.gates.base import RULES, Confidence, Finding, rule
@@ -26,7 +25,8 @@ PATTERN = combine((
     r"(?:(?:previous|prior|earlier)\s+)?(?:instructions|rules|training|guidelines|"
     r"programming|constraints)\b",
 ))
-_TRIGGER = re.compile(r"ignore|disregard|forget|override|bypass|abandon")
+# Every match of PATTERN holds one of these, case-folded.
+_WORDS = ("ignore", "disregard", "forget", "override", "bypass", "abandon")
 
 
 @rule("S501", "instruction-override-phrase", "security", Severity.ERROR,
@@ -58,7 +58,7 @@ def instruction_override_phrase(file: AuditFile) -> Iterator[Finding]:
     Fix safety:
     No automatic fix.
     """
-    yield from phrase_findings(file, RULE, PATTERN, _TRIGGER, "instruction-override phrase")
+    yield from phrase_findings(file, RULE, PATTERN, _WORDS, "instruction-override phrase")
 
 
 RULE = RULES["S501"]

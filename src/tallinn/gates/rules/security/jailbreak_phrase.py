@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from tallinn.gates.base import RULES, Confidence, Finding, rule
@@ -25,10 +24,10 @@ PATTERN = combine((
     r"\b(?:not|no\s+longer)\s+bound\s+by\s+(?:any\s+|your\s+|the\s+)?(?:rules|guidelines|"
     r"policies|restrictions|content\s+polic(?:y|ies))\b",
 ))
-_TRIGGER = re.compile(
-    r"dan\b|anything\s+now|(?:developer|god|jailbreak)\s+mode|jailbroken|unrestricted|"
-    r"unfiltered|uncensored|system\s+prompt|(?:initial|hidden)\s+instructions|bound\s+by"
-)
+# Every match of PATTERN holds one of these, case-folded and with its whitespace made one space.
+_WORDS = ("are dan", "now dan", "dan mode", "anything now", "jailbroken", "unrestricted",
+          "unfiltered", "uncensored", "developer mode", "god mode", "jailbreak mode",
+          "system prompt", "initial instructions", "hidden instructions", "bound by")
 
 
 @rule("S502", "jailbreak-phrase", "security", Severity.ERROR,
@@ -57,7 +56,7 @@ def jailbreak_phrase(file: AuditFile) -> Iterator[Finding]:
     Fix safety:
     No automatic fix.
     """
-    yield from phrase_findings(file, RULE, PATTERN, _TRIGGER, "jailbreak phrase")
+    yield from phrase_findings(file, RULE, PATTERN, _WORDS, "jailbreak phrase")
 
 
 RULE = RULES["S502"]
