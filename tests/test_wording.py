@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tallinn import wording
 from tallinn.wording import close_matches
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "tallinn-2025-07"
@@ -56,3 +57,22 @@ def test_the_search_stops_once_nothing_left_can_beat_the_best(
     scored.clear()
     assert close_matches("review-07", names, 1) == ["review-07"]
     assert scored == ["review-07"]
+
+
+def _dynamic_common_length(a: str, b: str) -> int:
+    row = [0] * (len(b) + 1)
+    for char in a:
+        diagonal = 0
+        for j, other in enumerate(b, 1):
+            diagonal, row[j] = row[j], diagonal + 1 if char == other else max(row[j], row[j - 1])
+    return row[-1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="abcé/-", max_size=20), st.text(alphabet="abcé/-", max_size=20))
+def test_the_bound_is_the_longest_common_subsequence(a: str, b: str) -> None:
+    """The bit-vector length equals the textbook dynamic programme's."""
+    positions: dict[str, int] = {}
+    for index, char in enumerate(b):
+        positions[char] = positions.get(char, 0) | 1 << index
+    assert wording._common_length(a, positions, len(b)) == _dynamic_common_length(a, b)

@@ -22,21 +22,27 @@ def close_matches(word: str, possibilities: Iterable[str], n: int = 3,
     the time on many names.
 
     difflib works out the full similarity of every name whose quick upper bound reaches
-    `cutoff`; names alike in their letters (`quality/ethical-reasoning` beside a hundred other
-    components) pass that bound by the dozen. Here the names are taken by their bound, highest
-    first, and the search stops once no name left can beat the `n`-th found: the similarity
-    is never above its bound.
+    `cutoff`, and names alike in their letters (`quality/ethical-reasoning` beside a hundred
+    other components) pass that bound by the dozen. Here the bound is the longest common
+    subsequence, found a character at a time with bit operations: difflib's matching blocks
+    are one common subsequence, so its similarity is never above the bound. The names are
+    taken by their bound, highest first, and the search stops once no name left can beat the
+    `n`-th found.
     """
     import difflib
 
-    matcher = difflib.SequenceMatcher()
-    matcher.set_seq2(word)
+    positions: dict[str, int] = {}  # character -> bit mask of where `word` holds it
+    for index, char in enumerate(word):
+        positions[char] = positions.get(char, 0) | 1 << index
     bounded: list[tuple[float, str]] = []
     for name in possibilities:
-        matcher.set_seq1(name)
-        if matcher.real_quick_ratio() >= cutoff and (bound := matcher.quick_ratio()) >= cutoff:
+        total = len(name) + len(word)
+        bound = 2.0 * _common_length(name, positions, len(word)) / total if total else 1.0
+        if bound >= cutoff:
             bounded.append((bound, name))
     bounded.sort(reverse=True)
+    matcher = difflib.SequenceMatcher()
+    matcher.set_seq2(word)
     best: list[tuple[float, str]] = []  # (similarity, name), as difflib ranks them
     for bound, name in bounded:
         if len(best) == n and bound < best[-1][0]:
@@ -48,3 +54,14 @@ def close_matches(word: str, possibilities: Iterable[str], n: int = 3,
             best.sort(reverse=True)
             del best[n:]
     return [name for _score, name in best]
+
+
+def _common_length(text: str, positions: dict[str, int], size: int) -> int:
+    """The length of the longest common subsequence of `text` and a word of `size`
+    characters whose `positions` are given (Hyyrö's bit-vector form: one step a character)."""
+    full = (1 << size) - 1
+    rows = full
+    for char in text:
+        matched = rows & positions.get(char, 0)
+        rows = ((rows + matched) | (rows - matched)) & full
+    return size - rows.bit_count()
