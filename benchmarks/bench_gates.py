@@ -161,6 +161,41 @@ def parts(libraries: Sequence[tuple[str, Path]], repeat: int) -> None:
         print(f"  {label:24} audit {audit:7.3f}   xml {check:7.3f}   tests {cases:7.3f}")
 
 
+# The issue's targets for a whole run, by library: the corpus, then synthetic sizes.
+TARGETS = {"2025 corpus (250 files)": 1.5, "1,000 commands": 3.0, "10,000 commands": 20.0}
+
+
+def libraries_for(scratch: Path, sizes: Sequence[int]) -> list[tuple[str, Path]]:
+    """The 2025 corpus when it is beside the project, then a synthetic library per size."""
+    libraries = [("2025 corpus (250 files)", CORPUS)] if CORPUS.is_dir() else []
+    for size in sizes:
+        libraries.append((f"{size:,} commands", write_library(scratch / f"lib{size}", size)))
+    return libraries
+
+
+def whole_runs(libraries: Sequence[tuple[str, Path]], versions: Sequence[tuple[str, Path]],
+               repeat: int, scratch: Path, *, bytecode: bool) -> dict[str, dict[str, Run]]:
+    """Every library through every version, printed a line each with the target beside it;
+    returns the runs by library and version."""
+    print(f"whole runs of `tallinn gates`, median of {repeat}"
+          + (", bytecode kept" if bytecode else ""))
+    found: dict[str, dict[str, Run]] = {}
+    for label, library in libraries:
+        for name, python in versions:
+            env = None
+            if bytecode:
+                env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+                env["PYTHONPYCACHEPREFIX"] = str(scratch / f"pyc-{name}")
+            run = found.setdefault(label, {})[name] = median_run(python, library, repeat, env)
+            per_gate = "  ".join(f"{g} {s:.2f}" for g, s in run.gates.items())
+            target = TARGETS.get(label)
+            met = "" if target is None else (
+                f"  target {target:g} s: {'met' if run.seconds <= target else 'MISSED'}")
+            print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.cpu:7.2f} s cpu"
+                  f"  {run.rss_mb:6.0f} MB  {run.verdict:6}  {per_gate}{met}", flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
@@ -173,26 +208,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tallinn-bench-gates-") as tmp:
         scratch = Path(tmp)
-        libraries = [("2025 corpus (250 files)", CORPUS)] if CORPUS.is_dir() else []
-        for size in args.sizes:
-            libraries.append((f"{size:,} commands", write_library(scratch / f"lib{size}", size)))
+        libraries = libraries_for(scratch, args.sizes)
         versions = [("this tree", Path(sys.executable))]
         if args.against:
             versions.append((args.against, install_revision(args.against, scratch / "rev")))
         try:
-            print(f"whole runs of `tallinn gates`, median of {args.repeat}")
-            for label, library in libraries:
-                for name, python in versions:
-                    env = None
-                    if args.bytecode:
-                        env = {k: v for k, v in os.environ.items()
-                               if k != "PYTHONDONTWRITEBYTECODE"}
-                        env["PYTHONPYCACHEPREFIX"] = str(scratch / f"pyc-{name}")
-                    run = median_run(python, library, args.repeat, env)
-                    per_gate = "  ".join(f"{g} {s:.2f}" for g, s in run.gates.items())
-                    print(f"  {label:24} {name:12} {run.seconds:7.2f} s  {run.cpu:7.2f} s cpu"
-                          f"  {run.rss_mb:6.0f} MB"
-                          f"  {run.verdict:6}  {per_gate}", flush=True)
+            whole_runs(libraries, versions, args.repeat, scratch, bytecode=args.bytecode)
             if args.parts:
                 parts(libraries, args.repeat)
         finally:

@@ -3,6 +3,8 @@
     uv run python benchmarks/bench_serve.py [--seconds 10] [--open-seconds 15] [--rounds 1]
     uv run python benchmarks/bench_serve.py --reload-only [--reload-sizes 1000 10000]
                                             [--reload-edits 20] [--against REV]
+    uv run python benchmarks/bench_serve.py --gates-only [--gates-sizes 1000 10000]
+                                            [--gates-repeat 3] [--against REV]
 
 Both servers serve a synthetic library of 1,000 commands (benchmarks/synth.py): Tallinn from
 the folder, the bare server (benchmarks/bare_server.py) from the prompt list and the one
@@ -29,8 +31,14 @@ rendered text Tallinn would answer, computed here. Measured:
     child process) against one already migrated; and what each step of a production start
     adds, in the server's order, up to its first token check and its first security event
     (the step that loads the full store). `--memory-only` runs (f) alone.
+(g) whole runs of `tallinn gates` on the 2025 corpus (when it is beside the project) and on
+    synthetic libraries of `--gates-sizes` commands (1,000 and 10,000), median of
+    `--gates-repeat`, bytecode kept, each beside its target (benchmarks/bench_gates.py has
+    more). `--gates-only` runs (g) alone. With `--against REV`, REV stands beside this tree
+    in (e) and (g).
 
-Every load targets 127.0.0.1 only, and is bounded in time. About 2 minutes with the defaults.
+Every load targets 127.0.0.1 only, and is bounded in time. About 3 minutes with the defaults
+(5 with `--against`).
 """
 
 from __future__ import annotations
@@ -205,32 +213,52 @@ def reload_figures(python: Path, library: Path, edits: int) -> dict[str, Any]:
             for kind, v in raw.items()}
 
 
-def reload_report(root: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """(e): every size, this tree and `--against`, printed as a table; returns the figures."""
+@contextlib.contextmanager
+def versions_of(root: Path, args: argparse.Namespace) -> Iterator[list[tuple[str, Path]]]:
+    """This tree, and `--against` checked out and installed under `root` (removed after)."""
     versions = [("this tree", Path(PYTHON))]
     if args.against:
         from bench_gates import install_revision
 
         versions.append((args.against, install_revision(args.against, root / "rev")))
-    results: dict[str, Any] = {}
     try:
-        print(f"(e) reload after one edit, median / p95 ms over {args.reload_edits} edits")
-        print(f"  {'library':18} {'version':12} {'reload':>17} {'watched (with debounce)':>26}")
-        for size in args.reload_sizes:
-            library = generate(root / f"reload-{size}", size)
-            for name, python in versions:
-                figures = reload_figures(python, library, args.reload_edits)
-                results[f"{size}/{name}"] = figures
-                shown = ["{median_ms:7.1f} / {p95_ms:7.1f}".format(**figures[kind])
-                         for kind in ("reload", "watched")]
-                print(f"  {size:>8,} commands {name:12} {shown[0]:>17} {shown[1]:>26}",
-                      flush=True)
+        yield versions
     finally:
         if args.against:
             from bench_gates import remove_revision
 
             remove_revision(root / "rev")
+
+
+def reload_report(root: Path, args: argparse.Namespace,
+                  versions: Sequence[tuple[str, Path]]) -> dict[str, Any]:
+    """(e): every size and version, printed as a table; returns the figures."""
+    results: dict[str, Any] = {}
+    print(f"(e) reload after one edit, median / p95 ms over {args.reload_edits} edits")
+    print(f"  {'library':18} {'version':12} {'reload':>17} {'watched (with debounce)':>26}")
+    for size in args.reload_sizes:
+        library = generate(root / f"reload-{size}", size)
+        for name, python in versions:
+            figures = reload_figures(python, library, args.reload_edits)
+            results[f"{size}/{name}"] = figures
+            shown = ["{median_ms:7.1f} / {p95_ms:7.1f}".format(**figures[kind])
+                     for kind in ("reload", "watched")]
+            print(f"  {size:>8,} commands {name:12} {shown[0]:>17} {shown[1]:>26}",
+                  flush=True)
     return results
+
+
+def gates_report(root: Path, args: argparse.Namespace,
+                 versions: Sequence[tuple[str, Path]]) -> dict[str, Any]:
+    """(g): whole runs of `tallinn gates` on every library and version; returns the figures."""
+    from bench_gates import libraries_for, whole_runs
+
+    print("(g) ", end="")
+    runs = whole_runs(libraries_for(root / "gates", args.gates_sizes), versions,
+                      args.gates_repeat, root / "gates", bytecode=True)
+    return {f"{label}/{name}": {"seconds": run.seconds, "cpu_s": run.cpu, "rss_mb": run.rss_mb,
+                                "gates": run.gates}
+            for label, by_version in runs.items() for name, run in by_version.items()}
 
 
 # -- servers -------------------------------------------------------------------------------
@@ -875,12 +903,19 @@ def main() -> int:
     parser.add_argument("--reload-sizes", type=int, nargs="*", default=[1000, 10000],
                         help="(e) library sizes")
     parser.add_argument("--reload-edits", type=int, default=20, help="(e) edits per figure")
-    parser.add_argument("--against", metavar="REV", help="(e) an earlier commit to compare")
+    parser.add_argument("--gates-only", action="store_true", help="measure (g) alone")
+    parser.add_argument("--gates-sizes", type=int, nargs="*", default=[1000, 10000],
+                        help="(g) synthetic library sizes, beside the 2025 corpus")
+    parser.add_argument("--gates-repeat", type=int, default=3, help="(g) runs per figure")
+    parser.add_argument("--against", metavar="REV",
+                        help="(e), (g) an earlier commit to compare")
     args = parser.parse_args()
-    if args.reload_only:
+    if args.reload_only or args.gates_only:
         root = Path(tempfile.mkdtemp(prefix="tallinn-bench-"))
         try:
-            figures = reload_report(root, args)
+            with versions_of(root, args) as versions:
+                report_of = reload_report if args.reload_only else gates_report
+                figures = report_of(root, args, versions)
             if args.json:
                 print(json.dumps(figures, indent=2))
         finally:
@@ -907,8 +942,11 @@ def main() -> int:
             return 0
         results = measure(fx, args)
         ok = report(fx, args, results)
-        print()
-        results["reload"] = reload_report(root, args)
+        with versions_of(root, args) as versions:
+            print()
+            results["reload"] = reload_report(root, args, versions)
+            print()
+            results["gates"] = gates_report(root, args, versions)
         if args.json:
             results["throughput"] = {
                 f"{mode}/{kind}": v for (mode, kind), v in results["throughput"].items()

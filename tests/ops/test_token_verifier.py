@@ -74,6 +74,34 @@ def test_last_used_is_written_as_the_store_reads_it(store: Store, store_url: str
         tokens.database.close()
 
 
+def test_security_events_are_written_as_the_store_writes_them(store: Store, store_url: str,
+                                                              clock: FakeClock) -> None:
+    """An event recorded through the driver reads back through the store as the store's own
+    record of it would: its time, kind, client and detail, cut and cleaned the same way; a
+    kind that is not a short word is refused before anything is written."""
+    tokens = _direct(store_url, clock)
+    try:
+        hostile = "x\x00" * 1500
+        tokens.record_event("auth_failure", client="ip:10.0.0.7", detail="unknown token")
+        clock.advance(seconds=1)
+        tokens.record_event("path_traversal", client=hostile, detail=hostile)
+        clock.advance(seconds=1)
+        store.record_event("path_traversal", client=hostile, detail=hostile)
+        with pytest.raises(ValueError, match="short word"):
+            tokens.record_event("DROP TABLE", client=None)
+        newest, mine, first = store.events()
+        assert (first.kind, first.client, first.detail) == (
+            "auth_failure", "ip:10.0.0.7", "unknown token")
+        assert first.occurred_at == clock.now - timedelta(seconds=2)
+        assert (mine.kind, mine.client, mine.detail) == (newest.kind, newest.client,
+                                                         newest.detail)
+        assert mine.occurred_at == clock.now - timedelta(seconds=1)
+        assert (len(mine.client or ""), len(mine.detail), "\x00" in mine.detail) == (
+            255, 2000, False)
+    finally:
+        tokens.database.close()
+
+
 def test_a_revocation_elsewhere_is_seen_at_the_next_poll(store: Store, store_url: str,
                                                          clock: FakeClock) -> None:
     """A token revoked through the store is answered from memory until the next revocation

@@ -1,5 +1,6 @@
-"""What a production HTTP server serving a folder loads: no SQLAlchemy to check tokens and answer
-/ready, and the full store only once something else needs it (a security event to write).
+"""What a production HTTP server serving a folder loads: no SQLAlchemy to check tokens, answer
+/ready and record refused requests, and the full store only once something else needs it (a
+failed request to write).
 
 Each test runs in a fresh interpreter, so what it reports of `sys.modules` is the server's own
 doing, not what the test process imported before it.
@@ -68,8 +69,18 @@ wrong = "tln_0123456789abcdef_" + "x" * 43
 refused = httpx2.post(f"{base}/mcp", json=init,
                       headers={**accept, "Authorization": f"Bearer {wrong}"}, timeout=10)
 seen["refused_status"] = refused.status_code
-seen["event_written"] = within(30, lambda: getattr(store, "opened", True))
+
+
+def events():
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        return connection.execute("SELECT count(*) FROM security_events").fetchone()[0]
+
+
+seen["event_written"] = within(30, lambda: events() == 1)
 seen["after_event"] = "sqlalchemy" in sys.modules
+seen["store_opened"] = store.opened
 server.should_exit = True
 thread.join(20)
 print(json.dumps(seen))
@@ -87,8 +98,8 @@ def _run(script: str, *args: str) -> dict[str, object]:
 def test_a_production_http_server_checks_tokens_without_sqlalchemy(
     library_dir: Path, tmp_path: Path
 ) -> None:
-    """A production HTTP server serving a folder starts, lets a real token in and answers /ready
-    without importing SQLAlchemy, and imports it (writing the event) once it refuses a token."""
+    """A production HTTP server serving a folder starts, lets a real token in, answers /ready
+    and records the token it refused, all without importing SQLAlchemy."""
     url = f"sqlite:///{tmp_path / 'state.db'}"
     with open_store(url) as store:
         token = store.create_token("ci")
@@ -100,9 +111,12 @@ def test_a_production_http_server_checks_tokens_without_sqlalchemy(
     assert seen["after_token_and_ready"] is False
     assert seen["refused_status"] == 401
     assert seen["event_written"] is True
-    assert seen["after_event"] is True
+    assert seen["after_event"] is False
+    assert seen["store_opened"] is False
     with open_store(url) as store:
-        assert [e.kind for e in store.events()] == ["auth_failure"]
+        (event,) = store.events()  # as the store itself would have written it
+        assert (event.kind, event.client) == ("auth_failure", "ip:127.0.0.1")
+        assert "token" in event.detail
         assert store.list_tokens()[0].last_used_at is not None  # the check marked it used
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select
@@ -14,12 +13,11 @@ from sqlalchemy import delete, insert, select
 from tallinn.ops.database import Clock, Database, utcnow
 from tallinn.ops.records import SecurityEvent
 from tallinn.ops.schema import security_events
+from tallinn.ops.security_values import DETAIL_MAX, event_values
 
-KIND_MAX = 64
-CLIENT_MAX = 255
-DETAIL_MAX = 2000
+__all__ = ["DETAIL_MAX", "EVENTS_LIMIT_MAX", "SecurityEvents"]
+
 EVENTS_LIMIT_MAX = 10_000
-_KIND = re.compile(r"[a-z][a-z0-9_.]*")
 
 
 class SecurityEvents:
@@ -36,14 +34,8 @@ class SecurityEvents:
         `detail` may come from an attacker: they are cut to 255 and 2000 characters and NUL
         characters are replaced, so recording never fails on their content.
         """
-        if len(kind) > KIND_MAX or not _KIND.fullmatch(kind):
-            raise ValueError(f"event kind must be a short word like 'auth_failure', got {kind!r}")
-        values = {
-            "occurred_at": self._clock(),
-            "kind": kind,
-            "client": None if client is None else _clean(client, CLIENT_MAX),
-            "detail": _clean(detail, DETAIL_MAX),
-        }
+        kind, client, detail = event_values(kind, client, detail)
+        values = {"occurred_at": self._clock(), "kind": kind, "client": client, "detail": detail}
         with self._db.transaction("record a security event") as connection:
             connection.execute(insert(security_events).values(**values))
 
@@ -75,6 +67,3 @@ class SecurityEvents:
         with self._db.transaction("prune security events") as connection:
             return connection.execute(statement).rowcount
 
-
-def _clean(value: str, limit: int) -> str:
-    return value[:limit].replace("\x00", "\ufffd")

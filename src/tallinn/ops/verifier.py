@@ -35,6 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tallinn.ops import sqlite_file
 from tallinn.ops.errors import StoreError
+from tallinn.ops.security_values import event_values
 
 # Re-exported: the store's own settings, read from the one place the store reads them.
 from tallinn.ops.store_defaults import (
@@ -317,3 +318,15 @@ class DirectTokens(TokenChecks):
 
     def _is_closed(self) -> bool:
         return self.database.closed
+
+    # -- what the server writes besides ------------------------------------------------------
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
+        """Record a security event as `SecurityEvents.record_event` does, with the same checks
+        of what it holds: a refused token, the first thing a server writes, then costs no
+        database layer either."""
+        kind, client, detail = event_values(kind, client, detail)
+        self.database.query(
+            "record a security event",
+            "INSERT INTO security_events (occurred_at, kind, client, detail) VALUES (?, ?, ?, ?)",
+            (self.database.stored_time(self._clock()), kind, client, detail))

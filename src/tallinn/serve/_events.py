@@ -149,10 +149,10 @@ class LazyStore:
 class DirectFirstStore(LazyStore):
     """Tokens and health through the database driver alone; the rest of the store when needed.
 
-    A production server serving a folder checks tokens on its request path and answers
-    /ready: `tokens` (a `tallinn.ops.verifier.DirectTokens`) does both without SQLAlchemy.
-    Whatever else the server writes (a security event, ...) goes to the full store, which
-    `opener` makes at its first use.
+    A production server serving a folder checks tokens on its request path, answers /ready
+    and records what it refused: `tokens` (a `tallinn.ops.verifier.DirectTokens`) does all
+    three without SQLAlchemy. Whatever else the server writes (its failed requests) goes to
+    the full store, which `opener` makes at its first use.
 
     >>> store = DirectFirstStore(DirectTokens(target), lambda: connect_store(url))
     """
@@ -177,6 +177,9 @@ class DirectFirstStore(LazyStore):
 
     def cached_token(self, token: str) -> str | None:
         return self.tokens.cached_token(token)
+
+    def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
+        self.tokens.record_event(kind, client=client, detail=detail)
 
     def close(self) -> None:
         self.tokens.database.close()
