@@ -30,7 +30,8 @@ rendered text Tallinn would answer, computed here. Measured:
     costs), and of Tallinn started on a store it must migrate first (the migration runs in a
     child process) against one already migrated; and what each step of a production start
     adds, in the server's order, up to its first token check and its first security event
-    (the step that loads the full store). `--memory-only` runs (f) alone.
+    and its first failed request (the step that loads the full store). `--memory-only` runs
+    (f) alone.
 (g) whole runs of `tallinn gates` on the 2025 corpus (when it is beside the project) and on
     synthetic libraries of `--gates-sizes` commands (1,000 and 10,000), median of
     `--gates-repeat`, bytecode kept, each beside its target (benchmarks/bench_gates.py has
@@ -450,8 +451,9 @@ def report_memory(found: dict[str, Any]) -> None:
 
 # What each step of a production HTTP start adds to the RSS, in the server's own order (as
 # `tallinn serve --http --production` runs them) after what the bare server imports too, then
-# what the first token check and the first security event add. Run in a process of its own;
-# the RSS is read from /proc, so that nothing is imported to measure it.
+# what the first token check, the first security event and the first failed request add. Run
+# in a process of its own; the RSS is read from /proc, so that nothing is imported to measure
+# it.
 STEPS_PROBE = r"""
 import json, sys
 from pathlib import Path
@@ -487,7 +489,11 @@ steps.append(("the app and uvicorn's server built", rss()))
 assert store.verify_token(token) is not None
 steps.append(("a token checked", rss()))
 store.record_event("auth_failure", client="ip:127.0.0.1", detail="a bad token")
-steps.append(("a security event written (the full store)", rss()))
+steps.append(("a security event written (through the driver too)", rss()))
+from datetime import UTC, datetime
+from tallinn.ops.error_events import ErrorEvent
+store.record_errors([ErrorEvent.capture("boom", at=datetime.now(UTC), where="greet")])
+steps.append(("a failed request written (the full store)", rss()))
 print(json.dumps({"steps": steps, "sqlalchemy": "sqlalchemy" in sys.modules}))
 """
 
