@@ -30,8 +30,8 @@ rendered text Tallinn would answer, computed here. Measured:
     costs), and of Tallinn started on a store it must migrate first (the migration runs in a
     child process) against one already migrated; and what each step of a production start
     adds, in the server's order, up to its first token check and its first security event
-    and its first failed request (the step that loads the full store). `--memory-only` runs
-    (f) alone.
+    and its first failed request, both written through the database driver. `--memory-only`
+    runs (f) alone.
 (g) whole runs of `tallinn gates` on the 2025 corpus (when it is beside the project) and on
     synthetic libraries of `--gates-sizes` commands (1,000 and 10,000), median of
     `--gates-repeat`, bytecode kept, each beside its target (benchmarks/bench_gates.py has
@@ -493,7 +493,7 @@ steps.append(("a security event written (through the driver too)", rss()))
 from datetime import UTC, datetime
 from tallinn.ops.error_events import ErrorEvent
 store.record_errors([ErrorEvent.capture("boom", at=datetime.now(UTC), where="greet")])
-steps.append(("a failed request written (the full store)", rss()))
+steps.append(("a failed request written (through the driver too)", rss()))
 print(json.dumps({"steps": steps, "sqlalchemy": "sqlalchemy" in sys.modules}))
 """
 

@@ -1,6 +1,6 @@
 """What a production HTTP server serving a folder loads: no SQLAlchemy to check tokens, answer
-/ready and record refused requests, and the full store only once something else needs it (a
-failed request to write).
+/ready and record refused and failed requests; the full store only once something else needs
+it.
 
 Each test runs in a fresh interpreter, so what it reports of `sys.modules` is the server's own
 doing, not what the test process imported before it.
@@ -80,9 +80,27 @@ def events():
 
 seen["event_written"] = within(30, lambda: events() == 1)
 seen["after_event"] = "sqlalchemy" in sys.modules
-seen["store_opened"] = store.opened
+session = {**accept, "Authorization": f"Bearer {token}",
+           "mcp-session-id": answer.headers["mcp-session-id"]}
+httpx2.post(f"{base}/mcp", json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers=session, timeout=10)
+failed = httpx2.post(f"{base}/mcp", headers=session, timeout=10, json={
+    "jsonrpc": "2.0", "id": 2, "method": "prompts/get", "params": {"name": "no-such-prompt"}})
+seen["failed_answer"] = "error" in failed.json()
 server.should_exit = True
-thread.join(20)
+thread.join(20)  # a server that stops writes the errors it holds
+
+
+def groups():
+    import sqlite3
+
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        return connection.execute("SELECT location, count FROM error_groups").fetchall()
+
+
+seen["errors_written"] = groups()
+seen["after_errors"] = "sqlalchemy" in sys.modules
+seen["store_opened"] = store.opened
 print(json.dumps(seen))
 """
 
@@ -98,8 +116,9 @@ def _run(script: str, *args: str) -> dict[str, object]:
 def test_a_production_http_server_checks_tokens_without_sqlalchemy(
     library_dir: Path, tmp_path: Path
 ) -> None:
-    """A production HTTP server serving a folder starts, lets a real token in, answers /ready
-    and records the token it refused, all without importing SQLAlchemy."""
+    """A production HTTP server serving a folder starts, lets a real token in, answers /ready,
+    records the token it refused and the request that failed, all without importing
+    SQLAlchemy."""
     url = f"sqlite:///{tmp_path / 'state.db'}"
     with open_store(url) as store:
         token = store.create_token("ci")
@@ -112,6 +131,9 @@ def test_a_production_http_server_checks_tokens_without_sqlalchemy(
     assert seen["refused_status"] == 401
     assert seen["event_written"] is True
     assert seen["after_event"] is False
+    assert seen["failed_answer"] is True
+    assert seen["errors_written"] == [["no-such-prompt", 1]]
+    assert seen["after_errors"] is False
     assert seen["store_opened"] is False
     with open_store(url) as store:
         (event,) = store.events()  # as the store itself would have written it

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 DETAIL_MAX = 1000
 SCAN_MAX = 4 * DETAIL_MAX
@@ -140,3 +141,73 @@ class ErrorEvent:
             error_class = "Error" if isinstance(error, str) else type(error).__name__
         return cls(at, release, where, error_class, redact(str(error), arguments),
                    client, replica)
+
+
+_RELEASE_ID = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(slots=True)
+class PendingGroup:
+    """One group's share of a batch, added up in memory before it is written: its count,
+    first and last seen, per release `[count, first, last]`, and its latest samples."""
+
+    error_class: str
+    where: str
+    shape: str
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    releases: dict[str, list[Any]] = field(default_factory=dict)  # id: [count, first, last]
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, at: datetime, release: str | None, sample: dict[str, Any], keep: int) -> None:
+        self.count += 1
+        self.first = at if self.first is None or at < self.first else self.first
+        self.last = at if self.last is None or at > self.last else self.last
+        if release is not None:
+            seen = self.releases.setdefault(release, [0, at, at])
+            seen[0] += 1
+            seen[1], seen[2] = min(seen[1], at), max(seen[2], at)
+        self.samples.append(sample)
+        if len(self.samples) > 2 * keep:  # a flood of one error keeps memory bounded
+            self.samples = self.latest(keep)
+
+    def latest(self, keep: int) -> list[dict[str, Any]]:
+        return sorted(self.samples, key=lambda s: s["at"])[-keep:] if keep else []
+
+
+def pending_groups(events: Iterable[ErrorEvent], keep: int) -> dict[str, PendingGroup]:
+    """A batch of events by the fingerprint of its groups, checked, redacted and added up,
+    keeping at most the latest `keep` samples of each: what every writer of the error log
+    (`tallinn.ops.error_log`, `tallinn.ops.verifier`) writes."""
+    pending: dict[str, PendingGroup] = {}
+    seen: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+    for event in events:
+        if not isinstance(event, ErrorEvent):
+            raise TypeError(f"record takes ErrorEvents, not {type(event).__name__}")
+        if event.at.tzinfo is None:
+            raise TypeError("naive datetime in an ErrorEvent; use datetime.now(UTC)")
+        release = event.release
+        if release is not None and not _RELEASE_ID.fullmatch(release):
+            raise ValueError(f"an ErrorEvent's release is a 64-digit hex id, not {release!r}")
+        error_class = stored_name(event.error_class, NAME_MAX, "Error")
+        where = stored_name(event.where, NAME_MAX, "-")
+        # A flood repeats one message: each distinct one is redacted and shaped once.
+        known = seen.get((error_class, where, event.detail))
+        if known is None:
+            detail = redact(event.detail)
+            shaped = shape_of_redacted(detail)
+            known = seen[error_class, where, event.detail] = (
+                detail, shaped, fingerprint_of_shape(error_class, where, shaped))
+        detail, shaped, print_ = known
+        group = pending.get(print_)
+        if group is None:
+            group = pending[print_] = PendingGroup(error_class, where, shaped)
+        group.add(event.at, release, {
+            "at": event.at, "release_id": release, "detail": detail,
+            "client": (None if event.client is None
+                       else stored_name(event.client, NAME_MAX, "-")),
+            "replica": (None if event.replica is None
+                        else stored_name(event.replica, REPLICA_MAX, "-")),
+        }, keep)
+    return pending

@@ -30,9 +30,8 @@ samples, release rows and groups not seen within `retention` (default 30 days).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,15 +41,12 @@ from sqlalchemy.sql.expression import ColumnElement
 from tallinn.ops.database import Clock, Database, upsert_for, utcnow
 from tallinn.ops.error_events import (
     DETAIL_MAX,
-    NAME_MAX,
-    REPLICA_MAX,
     ErrorEvent,
+    PendingGroup,
     fingerprint,
-    fingerprint_of_shape,
+    pending_groups,
     redact,
     shape,
-    shape_of_redacted,
-    stored_name,
 )
 from tallinn.ops.schema import error_group_releases, error_groups, error_samples
 
@@ -73,7 +69,6 @@ __all__ = [
 SAMPLES_PER_GROUP = 20
 RETENTION = timedelta(days=30)
 GROUPS_LIMIT_MAX = 10_000
-_RELEASE_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,35 +119,6 @@ class Pruned:
     samples: int
 
 
-@dataclass(slots=True)
-class _Pending:
-    """One group's share of a batch, added up in memory before one upsert."""
-
-    error_class: str
-    where: str
-    shape: str
-    count: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    releases: dict[str, list[Any]] = field(default_factory=dict)  # id: [count, first, last]
-    samples: list[dict[str, Any]] = field(default_factory=list)
-
-    def add(self, at: datetime, release: str | None, sample: dict[str, Any], keep: int) -> None:
-        self.count += 1
-        self.first = at if self.first is None or at < self.first else self.first
-        self.last = at if self.last is None or at > self.last else self.last
-        if release is not None:
-            seen = self.releases.setdefault(release, [0, at, at])
-            seen[0] += 1
-            seen[1], seen[2] = min(seen[1], at), max(seen[2], at)
-        self.samples.append(sample)
-        if len(self.samples) > 2 * keep:  # a flood of one error keeps memory bounded
-            self.samples = self.latest(keep)
-
-    def latest(self, keep: int) -> list[dict[str, Any]]:
-        return sorted(self.samples, key=lambda s: s["at"])[-keep:] if keep else []
-
-
 class ErrorLog:
     """Error groups and samples in the shared `Database`; see the module docstring."""
 
@@ -178,7 +144,7 @@ class ErrorLog:
         group, one per release it happened in, one insert of at most `samples_per_group`
         samples, and one delete of the samples past that number.
         """
-        pending = self._pending(events)
+        pending = pending_groups(events, self.samples_per_group)
         if not pending:
             return 0
         with self._db.transaction("record errors") as connection:
@@ -190,42 +156,8 @@ class ErrorLog:
                 self._write_samples(connection, group_id, group)
         return sum(group.count for group in pending.values())
 
-    def _pending(self, events: Iterable[ErrorEvent]) -> dict[str, _Pending]:
-        pending: dict[str, _Pending] = {}
-        seen: dict[tuple[str, str, str], tuple[str, str, str]] = {}
-        keep = self.samples_per_group
-        for event in events:
-            if not isinstance(event, ErrorEvent):
-                raise TypeError(f"record takes ErrorEvents, not {type(event).__name__}")
-            if event.at.tzinfo is None:
-                raise TypeError("naive datetime in an ErrorEvent; use datetime.now(UTC)")
-            release = event.release
-            if release is not None and not _RELEASE_ID.fullmatch(release):
-                raise ValueError(f"an ErrorEvent's release is a 64-digit hex id, not {release!r}")
-            error_class = stored_name(event.error_class, NAME_MAX, "Error")
-            where = stored_name(event.where, NAME_MAX, "-")
-            # A flood repeats one message: each distinct one is redacted and shaped once.
-            known = seen.get((error_class, where, event.detail))
-            if known is None:
-                detail = redact(event.detail)
-                shaped = shape_of_redacted(detail)
-                known = seen[error_class, where, event.detail] = (
-                    detail, shaped, fingerprint_of_shape(error_class, where, shaped))
-            detail, shaped, print_ = known
-            group = pending.get(print_)
-            if group is None:
-                group = pending[print_] = _Pending(error_class, where, shaped)
-            group.add(event.at, release, {
-                "at": event.at, "release_id": release, "detail": detail,
-                "client": (None if event.client is None
-                           else stored_name(event.client, NAME_MAX, "-")),
-                "replica": (None if event.replica is None
-                            else stored_name(event.replica, REPLICA_MAX, "-")),
-            }, keep)
-        return pending
-
     def _write_group(self, connection: Connection, upsert: Any, print_: str,
-                     group: _Pending) -> int:
+                     group: PendingGroup) -> int:
         table = error_groups
         statement = upsert(table).values(
             fingerprint=print_, error_class=group.error_class, location=group.where,
@@ -240,7 +172,7 @@ class ErrorLog:
         return int(connection.execute(statement).scalar_one())
 
     def _write_releases(self, connection: Connection, upsert: Any, group_id: int,
-                        group: _Pending) -> None:
+                        group: PendingGroup) -> None:
         table = error_group_releases
         for release, (count, first, last) in sorted(group.releases.items()):
             statement = upsert(table).values(group_id=group_id, release_id=release,
@@ -254,7 +186,7 @@ class ErrorLog:
             self.statements += 1
             connection.execute(statement)
 
-    def _write_samples(self, connection: Connection, group_id: int, group: _Pending) -> None:
+    def _write_samples(self, connection: Connection, group_id: int, group: PendingGroup) -> None:
         keep = self.samples_per_group
         samples = group.latest(keep)
         if not samples:

@@ -1,16 +1,21 @@
-"""Token verification through the database driver alone: sqlite3 or psycopg, no SQLAlchemy.
+"""What a server serving a folder asks of the store, through the database driver alone:
+sqlite3 or psycopg, no SQLAlchemy.
 
     target = direct_target("sqlite:////srv/lib/.tallinn/state.db", None)
     tokens = DirectTokens(target)               # None target: the URL needs the full `Store`
     tokens.database.open()                      # migrates in a child process when due
     assert tokens.verify_token(token) == "ci"
+    tokens.record_event("auth_failure", client="ip:10.0.0.7", detail="unknown token")
+    DirectErrors(tokens.database).record(events)  # a flush of failed requests
 
-A production server serving a folder needs the store on its request path for one thing: to
-check a bearer token it has not seen lately. Loading SQLAlchemy for that costs 11 MB of the
-server's memory for as long as it runs, so the check runs here: one parameterised SELECT per
-unknown token, with the hashing, cache, revocation poll and roles of `TokenChecks`, exactly as
-`tallinn.ops.token_store` does it. Everything else (security events, errors, channels) goes
-through the full `Store`, opened when first needed.
+A production server serving a folder needs the store for three things: to check a bearer
+token it has not seen lately, to record what it refused, and to record the requests that
+failed. Loading SQLAlchemy for those costs 12 MB of the server's memory for as long as it
+runs, so they run here: one parameterised SELECT per unknown token, with the hashing, cache,
+revocation poll and roles of `TokenChecks`, exactly as `tallinn.ops.token_store` does it; one
+INSERT per security event, checked as `tallinn.ops.security_events` checks it; and the error
+log's own statements, in one transaction, for a flush of errors. Everything else (releases,
+channels) goes through the full `Store`.
 
 The store's behaviour under faults is the store's own (`tallinn.ops.watched.WatchedStore`,
 which `Database` is too): retries, the SQLite file check, `StoreError` with the same codes and
@@ -26,14 +31,15 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tallinn.ops import sqlite_file
+from tallinn.ops.error_events import ErrorEvent, pending_groups
 from tallinn.ops.errors import StoreError
 from tallinn.ops.security_values import event_values
 
@@ -52,6 +58,16 @@ from tallinn.ops.tokens import CACHE_TTL, REVOCATION_POLL, StoredToken, TokenChe
 from tallinn.ops.watched import WatchedStore
 
 log = logging.getLogger("tallinn.ops")
+T = TypeVar("T")
+SAMPLES_PER_GROUP = 20  # as `tallinn.ops.error_log`, which a test keeps in step
+
+
+class Statements(Protocol):
+    """Runs one statement inside `DriverDatabase.transaction`: `?` marks its parameters, a
+    list of parameter tuples runs it once for each; returns its rows."""
+
+    def __call__(self, sql: str, parameters: tuple[object, ...] | list[tuple[object, ...]] = (),
+                 ) -> list[tuple[Any, ...]]: ...
 
 
 _PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
@@ -257,6 +273,56 @@ class DriverDatabase(WatchedStore):
                 self._disconnect()
         raise self.failure(StoreError("the connection was lost twice"), action)
 
+    def transaction(self, action: str, work: Callable[[Statements], T]) -> T:
+        """Run `work` in one transaction and return what it returns: it is given a function
+        that runs one statement (`?` marks its parameters; a list of parameter tuples runs it
+        for each) and returns its rows. Committed if `work` returns, rolled back if it raises;
+        `StoreError` naming `action` if the database cannot be asked. A PostgreSQL connection
+        found lost is made again and `work` run once more (its first try was rolled back)."""
+        if self._closed:
+            raise self._closed_error(action)
+        for attempt in (1, 2):
+            self._ensure_open()
+            with self._use:
+                connection = self._connection
+                if connection is not None:
+                    try:
+                        return self._in_transaction(connection, work)
+                    except Exception as exc:
+                        lost = self._path is None and (connection.broken or connection.closed)
+                        if not lost or attempt == 2:
+                            raise self.failure(exc, action) from exc
+            with self._lock:
+                self._open = False
+                self._disconnect()
+        raise self.failure(StoreError("the connection was lost twice"), action)
+
+    def _in_transaction(self, connection: Any, work: Callable[[Statements], T]) -> T:
+        mark = self._mark
+
+        def run(sql: str, parameters: tuple[object, ...] | list[tuple[object, ...]] = (),
+                ) -> list[tuple[Any, ...]]:
+            if isinstance(parameters, list):
+                cursor = connection.cursor()
+                cursor.executemany(sql.replace("?", mark), parameters)
+                return []
+            cursor = connection.execute(sql.replace("?", mark), parameters)
+            return list(cursor.fetchall()) if cursor.description else []
+
+        if self._path is None:
+            with connection.transaction():
+                return work(run)
+        # IMMEDIATE takes SQLite's write lock at once: two writers wait their turn (the busy
+        # timeout) instead of one failing when it reaches its first write.
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(run)
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT")
+        return result
+
     def stored_time(self, when: datetime) -> object:
         """`when` as the store keeps it: SQLite a naive UTC text (as SQLAlchemy writes it)."""
         if self._path is None:
@@ -267,6 +333,71 @@ class DriverDatabase(WatchedStore):
         """Close the connection. The database is unusable afterwards."""
         self._closed = True
         self._disconnect()
+
+
+class DirectErrors:
+    """The error log's writes over one driver connection: `record` stores a server's flush of
+    failed requests as `tallinn.ops.error_log.ErrorLog.record` does, the same rows in the same
+    order, so a server that serves a folder writes its errors without SQLAlchemy too."""
+
+    def __init__(self, database: DriverDatabase, *,
+                 samples_per_group: int = SAMPLES_PER_GROUP) -> None:
+        self.database = database
+        self.samples_per_group = samples_per_group
+
+    def record(self, events: Iterable[ErrorEvent]) -> int:
+        """Store a batch of events in one transaction; return how many there were."""
+        pending = pending_groups(events, self.samples_per_group)
+        if not pending:
+            return 0
+        at = self.database.stored_time
+
+        def write(run: Statements) -> None:
+            # Fingerprint order, so two replicas writing the same groups lock them alike.
+            for print_, group in sorted(pending.items()):
+                assert group.first is not None  # a group holds one event at least
+                assert group.last is not None
+                ((group_id,),) = run(_GROUP_UPSERT, (
+                    print_, group.error_class, group.where, group.shape, group.count,
+                    at(group.first), at(group.last)))
+                if group.releases:
+                    run(_RELEASE_UPSERT, [(group_id, release, count, at(first), at(last))
+                                          for release, (count, first, last)
+                                          in sorted(group.releases.items())])
+                samples = group.latest(self.samples_per_group)
+                if samples:
+                    run(_SAMPLE_INSERT, [(group_id, at(x["at"]), x["release_id"], x["detail"],
+                                          x["client"], x["replica"]) for x in samples])
+                    run(_SAMPLE_TRIM, (group_id, group_id, self.samples_per_group - 1))
+
+        self.database.transaction("record errors", write)
+        return sum(group.count for group in pending.values())
+
+
+# The statements of `ErrorLog.record`, as SQLite and PostgreSQL both read them.
+_GROUP_UPSERT = (
+    "INSERT INTO error_groups (fingerprint, error_class, location, shape, count, first_seen, "
+    "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (fingerprint) DO UPDATE SET "
+    "count = error_groups.count + excluded.count, "
+    "first_seen = CASE WHEN excluded.first_seen < error_groups.first_seen "
+    "THEN excluded.first_seen ELSE error_groups.first_seen END, "
+    "last_seen = CASE WHEN excluded.last_seen > error_groups.last_seen "
+    "THEN excluded.last_seen ELSE error_groups.last_seen END RETURNING id")
+_RELEASE_UPSERT = (
+    "INSERT INTO error_group_releases (group_id, release_id, count, first_seen, last_seen) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (group_id, release_id) DO UPDATE SET "
+    "count = error_group_releases.count + excluded.count, "
+    "first_seen = CASE WHEN excluded.first_seen < error_group_releases.first_seen "
+    "THEN excluded.first_seen ELSE error_group_releases.first_seen END, "
+    "last_seen = CASE WHEN excluded.last_seen > error_group_releases.last_seen "
+    "THEN excluded.last_seen ELSE error_group_releases.last_seen END")
+_SAMPLE_INSERT = (
+    "INSERT INTO error_samples (group_id, at, release_id, detail, client, replica) "
+    "VALUES (?, ?, ?, ?, ?, ?)")
+# The newest `keep` by id stay: the id of the keep-th newest is the oldest one kept.
+_SAMPLE_TRIM = (
+    "DELETE FROM error_samples WHERE group_id = ? AND id < (SELECT id FROM error_samples "
+    "WHERE group_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)")
 
 
 class DirectTokens(TokenChecks):

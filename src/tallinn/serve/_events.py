@@ -149,17 +149,21 @@ class LazyStore:
 class DirectFirstStore(LazyStore):
     """Tokens and health through the database driver alone; the rest of the store when needed.
 
-    A production server serving a folder checks tokens on its request path, answers /ready
-    and records what it refused: `tokens` (a `tallinn.ops.verifier.DirectTokens`) does all
-    three without SQLAlchemy. Whatever else the server writes (its failed requests) goes to
-    the full store, which `opener` makes at its first use.
+    A production server serving a folder checks tokens on its request path, answers /ready,
+    records what it refused and the requests that failed: `tokens` (a
+    `tallinn.ops.verifier.DirectTokens`) and `errors` (a `DirectErrors` on its connection) do
+    all of it without SQLAlchemy. Anything else goes to the full store, which `opener` makes
+    at its first use.
 
     >>> store = DirectFirstStore(DirectTokens(target), lambda: connect_store(url))
     """
 
     def __init__(self, tokens: DirectTokens, opener: Callable[[], StoreLike]) -> None:
+        from tallinn.ops.verifier import DirectErrors
+
         super().__init__(opener)
         self.tokens = tokens
+        self.errors = DirectErrors(tokens.database)
 
     @property
     def url(self) -> str:
@@ -180,6 +184,9 @@ class DirectFirstStore(LazyStore):
 
     def record_event(self, kind: str, *, client: str | None = None, detail: str = "") -> None:
         self.tokens.record_event(kind, client=client, detail=detail)
+
+    def record_errors(self, events: list[ErrorEvent]) -> None:
+        self.errors.record(events)
 
     def close(self) -> None:
         self.tokens.database.close()
