@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -80,3 +81,25 @@ def store(store_url: str) -> Iterator[Store]:
 def clocked(store: Store, clock: FakeClock) -> Store:
     """The same database as `store`, seen through a store on the fake clock."""
     return Store(store.engine, clock=clock)
+
+
+def write_at_once(writers: Sequence[Callable[[], object]], times: int) -> list[BaseException]:
+    """Start every writer at the same moment, in a thread each, and have each write `times`
+    times; what they raised (nothing, when all went well)."""
+    barrier = threading.Barrier(len(writers))
+    failures: list[BaseException] = []
+
+    def write(writer: Callable[[], object]) -> None:
+        try:
+            barrier.wait(timeout=30)
+            for _ in range(times):
+                writer()
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return failures

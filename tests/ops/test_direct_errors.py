@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import text
+from tests.ops.conftest import write_at_once
 
 from tallinn.ops import error_log, verifier
 from tallinn.ops.error_log import ErrorEvent, ErrorGroup
@@ -113,23 +114,9 @@ def test_driver_and_store_writers_flushing_one_group_at_once_lose_no_count(
     one group, every event counted, the samples trimmed to the cap."""
     directs = [_direct(store_url) for _ in range(2)]
     stores = [open_store(store_url) for _ in range(2)]
+    batch = [ErrorEvent(START, R1, "w", "E", "same shape 1")] * 3
     writers = [d.record for d in directs] + [s.errors.record for s in stores]
-    barrier = threading.Barrier(len(writers))
-    failures: list[BaseException] = []
-
-    def flush(write: object) -> None:
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(5):
-                write([ErrorEvent(START, R1, "w", "E", "same shape 1")] * 3)  # type: ignore[operator]
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=flush, args=(w,)) for w in writers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    failures = write_at_once([partial(write, batch) for write in writers], times=5)
     try:
         assert failures == []
         [group] = stores[0].errors.groups(samples=True)

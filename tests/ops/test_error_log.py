@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
-from tests.ops.conftest import FakeClock
+from tests.ops.conftest import FakeClock, write_at_once
 
 from tallinn.ops.error_log import (
     DETAIL_MAX,
@@ -218,23 +218,9 @@ def test_bad_events_are_refused_and_nothing_is_written(clocked: Store, clock: Fa
 def test_replicas_recording_the_same_new_group_at_once(store_url: str) -> None:
     """Four stores flushing the same new fingerprint together make one group with every count."""
     stores = [open_store(store_url) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    failures: list[BaseException] = []
     at = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def flush(store: Store) -> None:
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(5):
-                store.errors.record([ErrorEvent(at, R1, "w", "E", "same shape 1")] * 3)
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=flush, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    batch = [ErrorEvent(at, R1, "w", "E", "same shape 1")] * 3
+    failures = write_at_once([partial(s.errors.record, batch) for s in stores], times=5)
     try:
         assert failures == []
         [group] = stores[0].errors.groups()

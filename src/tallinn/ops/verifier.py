@@ -251,27 +251,12 @@ class DriverDatabase(WatchedStore):
               parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         """Run one statement (`?` marks its parameters) and return its rows; `StoreError`
         naming `action` if the database cannot be asked."""
-        if self._closed:
-            raise self._closed_error(action)
-        for attempt in (1, 2):
-            self._ensure_open()
-            with self._use:
-                connection = self._connection
-                if connection is not None:
-                    try:
-                        cursor = connection.execute(sql.replace("?", self._mark), parameters)
-                        return list(cursor.fetchall()) if cursor.description else []
-                    except Exception as exc:
-                        lost = self._path is None and (connection.broken or connection.closed)
-                        if not lost or attempt == 2:
-                            raise self.failure(exc, action) from exc
-            # The connection was let go meanwhile (a file check), or PostgreSQL ended it since
-            # its last use (a restart, an idle timeout): connect again once, as the store's
-            # pool checks a connection before using it.
-            with self._lock:
-                self._open = False
-                self._disconnect()
-        raise self.failure(StoreError("the connection was lost twice"), action)
+
+        def one(connection: Any) -> list[tuple[Any, ...]]:
+            cursor = connection.execute(sql.replace("?", self._mark), parameters)
+            return list(cursor.fetchall()) if cursor.description else []
+
+        return self._with_connection(action, one)
 
     def transaction(self, action: str, work: Callable[[Statements], T]) -> T:
         """Run `work` in one transaction and return what it returns: it is given a function
@@ -279,6 +264,9 @@ class DriverDatabase(WatchedStore):
         for each) and returns its rows. Committed if `work` returns, rolled back if it raises;
         `StoreError` naming `action` if the database cannot be asked. A PostgreSQL connection
         found lost is made again and `work` run once more (its first try was rolled back)."""
+        return self._with_connection(action, lambda c: self._in_transaction(c, work))
+
+    def _with_connection(self, action: str, use: Callable[[Any], T]) -> T:
         if self._closed:
             raise self._closed_error(action)
         for attempt in (1, 2):
@@ -287,11 +275,14 @@ class DriverDatabase(WatchedStore):
                 connection = self._connection
                 if connection is not None:
                     try:
-                        return self._in_transaction(connection, work)
+                        return use(connection)
                     except Exception as exc:
                         lost = self._path is None and (connection.broken or connection.closed)
                         if not lost or attempt == 2:
                             raise self.failure(exc, action) from exc
+            # The connection was let go meanwhile (a file check), or PostgreSQL ended it since
+            # its last use (a restart, an idle timeout): connect again once, as the store's
+            # pool checks a connection before using it.
             with self._lock:
                 self._open = False
                 self._disconnect()
