@@ -5,6 +5,7 @@
                                             [--reload-edits 20] [--against REV]
     uv run python benchmarks/bench_serve.py --gates-only [--gates-sizes 1000 10000]
                                             [--gates-repeat 3] [--against REV]
+    uv run python benchmarks/bench_serve.py --throughput-only --against REV [--rounds 2]
 
 Both servers serve a synthetic library of 1,000 commands (benchmarks/synth.py): Tallinn from
 the folder, the bare server (benchmarks/bare_server.py) from the prompt list and the one
@@ -37,6 +38,9 @@ rendered text Tallinn would answer, computed here. Measured:
     `--gates-repeat`, bytecode kept, each beside its target (benchmarks/bench_gates.py has
     more). `--gates-only` runs (g) alone. With `--against REV`, REV stands beside this tree
     in (e) and (g).
+(h) `--throughput-only`: (a) alone, stateful and stateless, with REV's server (each version on a
+    store it made itself) beside this tree's and the bare server, taking turns in every round
+    (`--rounds`, the best kept): what a change cost the request path, measured in one run.
 
 Every load targets 127.0.0.1 only, and is bounded in time. About 3 minutes with the defaults
 (5 with `--against`).
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -247,6 +252,49 @@ def reload_report(root: Path, args: argparse.Namespace,
             print(f"  {size:>8,} commands {name:12} {shown[0]:>17} {shown[1]:>26}",
                   flush=True)
     return results
+
+
+def throughput_report(fx: Fixture, args: argparse.Namespace,
+                      versions: Sequence[tuple[str, Path]]) -> dict[str, Any]:
+    """(h): (a) for the bare server and every version, taking turns in each round."""
+    global PYTHON
+    fixtures = {"this tree": fx}
+    for name, python in versions[1:]:
+        url = f"sqlite:///{fx.root / f'state-{len(fixtures)}.db'}"
+        made = subprocess.run(
+            [str(python), "-c", "import sys; from tallinn.ops.store import open_store; "
+             "print(open_store(sys.argv[1]).create_token('bench'))", url],
+            capture_output=True, text=True, check=True)
+        fixtures[name] = dataclasses.replace(fx, store_url=url,
+                                             token=made.stdout.strip().splitlines()[-1])
+    pythons = dict(versions)
+    found: dict[str, list[float]] = {}
+    own = PYTHON
+    try:
+        for _ in range(args.rounds):
+            for stateless in (True, False):
+                mode = "stateless" if stateless else "stateful"
+                servers = [("bare SDK", bare_http(fx, stateless=stateless, json_response=True))]
+                for name, fixture in fixtures.items():
+                    PYTHON = str(pythons[name])
+                    servers.append((name, tallinn_http(fixture, stateless=stateless)))
+                PYTHON = own
+                for name, server in servers:
+                    with running(server):
+                        session = None if stateless else server.session()
+                        rps = throughput(server, session, args.seconds, args.warmup,
+                                         args.connections, use_wrk=args.use_wrk)["rps"]
+                    found.setdefault(f"{mode}/{name}", []).append(rps)
+    finally:
+        PYTHON = own
+    print(f"(h) prompts/get req/s at {args.connections} connections, best of {args.rounds}, "
+          "share of the bare server")
+    for mode in ("stateless", "stateful"):
+        bare = max(found[f"{mode}/bare SDK"])
+        for name in ("bare SDK", *fixtures):
+            best = max(found[f"{mode}/{name}"])
+            print(f"  {mode:9} {name:12} {best:7.0f} req/s  {best / bare:6.0%}")
+    return {key: max(values) for key, values in found.items()}
 
 
 def gates_report(root: Path, args: argparse.Namespace,
@@ -910,11 +958,13 @@ def main() -> int:
                         help="(e) library sizes")
     parser.add_argument("--reload-edits", type=int, default=20, help="(e) edits per figure")
     parser.add_argument("--gates-only", action="store_true", help="measure (g) alone")
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="measure (a) alone, with --against beside this tree (h)")
     parser.add_argument("--gates-sizes", type=int, nargs="*", default=[1000, 10000],
                         help="(g) synthetic library sizes, beside the 2025 corpus")
     parser.add_argument("--gates-repeat", type=int, default=3, help="(g) runs per figure")
     parser.add_argument("--against", metavar="REV",
-                        help="(e), (g) an earlier commit to compare")
+                        help="(e), (g), (h) an earlier commit to compare")
     args = parser.parse_args()
     if args.reload_only or args.gates_only:
         root = Path(tempfile.mkdtemp(prefix="tallinn-bench-"))
@@ -938,6 +988,12 @@ def main() -> int:
     try:
         print(f"preparing {args.commands} commands in {root}", file=sys.stderr)
         fx = prepare(root, args.commands)
+        if args.throughput_only:
+            with versions_of(root, args) as versions:
+                figures = throughput_report(fx, args, versions)
+            if args.json:
+                print(json.dumps(figures, indent=2))
+            return 0
         if args.memory_only:
             memory = memory_starts(fx, args.memory_runs)
             report_memory(memory)
