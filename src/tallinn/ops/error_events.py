@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 DETAIL_MAX = 1000
+SAMPLES_PER_GROUP = 20  # the latest samples a group keeps, unless told otherwise
 SCAN_MAX = 4 * DETAIL_MAX
 NAME_MAX = 255  # an error class, a where, a client
 REPLICA_MAX = 128

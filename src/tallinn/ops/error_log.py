@@ -41,6 +41,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from tallinn.ops.database import Clock, Database, upsert_for, utcnow
 from tallinn.ops.error_events import (
     DETAIL_MAX,
+    SAMPLES_PER_GROUP,
     ErrorEvent,
     PendingGroup,
     fingerprint,
@@ -66,7 +67,6 @@ __all__ = [
     "shape",
 ]
 
-SAMPLES_PER_GROUP = 20
 RETENTION = timedelta(days=30)
 GROUPS_LIMIT_MAX = 10_000
 

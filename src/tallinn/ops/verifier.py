@@ -39,7 +39,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from tallinn.ops import sqlite_file
-from tallinn.ops.error_events import ErrorEvent, pending_groups
+from tallinn.ops.error_events import SAMPLES_PER_GROUP, ErrorEvent, pending_groups
 from tallinn.ops.errors import StoreError
 from tallinn.ops.security_values import event_values
 
@@ -59,7 +59,6 @@ from tallinn.ops.watched import WatchedStore
 
 log = logging.getLogger("tallinn.ops")
 T = TypeVar("T")
-SAMPLES_PER_GROUP = 20  # as `tallinn.ops.error_log`, which a test keeps in step
 
 
 class Statements(Protocol):
@@ -252,11 +251,8 @@ class DriverDatabase(WatchedStore):
         """Run one statement (`?` marks its parameters) and return its rows; `StoreError`
         naming `action` if the database cannot be asked."""
 
-        def one(connection: Any) -> list[tuple[Any, ...]]:
-            cursor = connection.execute(sql.replace("?", self._mark), parameters)
-            return list(cursor.fetchall()) if cursor.description else []
-
-        return self._with_connection(action, one)
+        return self._with_connection(
+            action, lambda connection: _run(connection, self._mark, sql, parameters))
 
     def transaction(self, action: str, work: Callable[[Statements], T]) -> T:
         """Run `work` in one transaction and return what it returns: it is given a function
@@ -293,12 +289,7 @@ class DriverDatabase(WatchedStore):
 
         def run(sql: str, parameters: tuple[object, ...] | list[tuple[object, ...]] = (),
                 ) -> list[tuple[Any, ...]]:
-            if isinstance(parameters, list):
-                cursor = connection.cursor()
-                cursor.executemany(sql.replace("?", mark), parameters)
-                return []
-            cursor = connection.execute(sql.replace("?", mark), parameters)
-            return list(cursor.fetchall()) if cursor.description else []
+            return _run(connection, mark, sql, parameters)
 
         if self._path is None:
             with connection.transaction():
@@ -324,6 +315,17 @@ class DriverDatabase(WatchedStore):
         """Close the connection. The database is unusable afterwards."""
         self._closed = True
         self._disconnect()
+
+
+def _run(connection: Any, mark: str, sql: str,
+         parameters: tuple[object, ...] | list[tuple[object, ...]]) -> list[tuple[Any, ...]]:
+    """One statement on a driver connection, `?` written as its driver's `mark`: its rows, or
+    run once for each tuple of a list of parameters."""
+    if isinstance(parameters, list):
+        connection.cursor().executemany(sql.replace("?", mark), parameters)
+        return []
+    cursor = connection.execute(sql.replace("?", mark), parameters)
+    return list(cursor.fetchall()) if cursor.description else []
 
 
 class DirectErrors:
