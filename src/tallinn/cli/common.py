@@ -165,15 +165,19 @@ def library_path(explicit: Path | None) -> Path:
     return settings().library_path(explicit)
 
 
-def load(explicit: Path | None, *, quiet: bool = False) -> Library:
-    """Load the library, or exit 2 with one line when the folder is unusable."""
+def workers() -> int:
+    """The processes a library of thousands of files is read by: `TALLINN_WORKERS`, else one
+    per CPU."""
     from tallinn.library.parallel import default_workers
 
+    return settings().workers or default_workers()
+
+
+def load(explicit: Path | None, *, quiet: bool = False) -> Library:
+    """Load the library, or exit 2 with one line when the folder is unusable."""
     current = settings()
     path = current.library_path(explicit)
-    # A library of thousands of files is read by one process per CPU (TALLINN_WORKERS).
-    library = load_library(path, cache_dir=current.cache_dir(path),
-                           workers=current.workers or default_workers())
+    library = load_library(path, cache_dir=current.cache_dir(path), workers=workers())
     if library.errors and not quiet:
         console("err").print(
             f"[yellow]warning:[/yellow] {plural(len(library.errors), 'problem')} in {path}; "

@@ -25,7 +25,6 @@ from tallinn.gates.fix import FixReport, fix_files
 from tallinn.gates.xml import NAME, XmlSettings, check
 from tallinn.library import Diagnostic, load_library
 from tallinn.library.loader import collections_paused
-from tallinn.library.parallel import default_workers
 from tallinn.wording import plural
 
 app = command_app()
@@ -53,17 +52,16 @@ def validate(
       tallinn validate --library my-library
       tallinn validate --fix
     """
-    current = common.settings()
-    path = library_path(library)
-    workers = current.workers or default_workers()
-    with collections_paused():  # see there: a fifth of a large load
-        lib = load_library(path, cache_dir=current.cache_dir(path), workers=workers)
+    workers = common.workers()
+    with collections_paused():  # the XML check of a large library too: see there
+        lib = common.load(library, quiet=True)
         settings = gate_settings(lib, NAME, XmlSettings)
         void = settings.void_elements
         outcome = check(lib, void=void, workers=workers)
     findings = list(outcome.findings)
     report: FixReport | None = None
     if fix:
+        path = library_path(library)
 
         def recheck() -> list[Diagnostic]:
             return list(check(load_library(path, workers=workers), void=void,
