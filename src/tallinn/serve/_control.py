@@ -47,10 +47,10 @@ PRUNE_EVERY = timedelta(hours=1)
 class Retention:
     """How long the leader keeps each record (`[serve] *_retention_days`)."""
 
-    errors: timedelta = timedelta(days=30)  # error groups and samples, since last seen
-    events: timedelta = timedelta(days=30)  # security events
-    minutes: timedelta = timedelta(days=30)  # signal minutes (never those of a step under way)
-    hours: timedelta = timedelta(days=400)  # the hourly sums the charts over days read
+    errors: timedelta  # error groups and samples, since last seen
+    events: timedelta  # security events
+    minutes: timedelta  # signal minutes (never those of a step under way)
+    hours: timedelta  # the hourly sums the charts over days read
 
     @classmethod
     def of(cls, config: ServeConfig) -> Retention:
@@ -84,7 +84,11 @@ class ControllerStatus:
     def __init__(self, *, tick: float = DEFAULT_CONTROLLER_TICK,
                  retention: Retention | None = None) -> None:
         self.tick = tick
-        self.retention = retention or Retention()
+        if retention is None:  # the settings' defaults
+            from tallinn.serve._config import ServeConfig
+
+            retention = Retention.of(ServeConfig())
+        self.retention = retention
         self.leader = False
         self.rounds = 0
         self.decided = 0
