@@ -26,12 +26,11 @@ from tallinn.ops.release_hours import HOUR, hour_of, read_hours
 from tallinn.ops.rollout import decide
 from tallinn.ops.rollout.signals import (
     NO_LATENCY,
-    SATISFIED_FROM,
+    add_batch,
+    add_rating,
     latency_quantile,
     minute_of,
-    satisfied_of,
     stored_latency,
-    stored_ratings,
 )
 from tallinn.ops.schema import audit_log, rollout_ratings, rollout_signals, security_events
 
@@ -129,22 +128,15 @@ def _minutes(connection: Connection, ids: list[str], start: datetime,
         .where(rollout_signals.c.release_id.in_(ids), rollout_signals.c.minute >= start))
     for release, minute, requests, server, client, stars, timed in signals:
         at = slot(minute)
-        counts = buckets[release].setdefault(at, [0, 0, 0, 0, 0])
-        counts[0] += int(requests)
-        counts[1] += int(server)
-        counts[2] += int(client)
-        given = stored_ratings(stars)  # ratings a replica counted itself
-        counts[3] += sum(given)
-        counts[4] += satisfied_of(given)
+        add_batch(buckets[release].setdefault(at, [0, 0, 0, 0, 0]), requests, server, client,
+                  stars)
         if timed:
             add_latency(release, at, stored_latency(timed))
     ratings = connection.execute(
         select(rollout_ratings.c.release_id, rollout_ratings.c.at, rollout_ratings.c.rating)
         .where(rollout_ratings.c.release_id.in_(ids), rollout_ratings.c.at >= start))
     for release, at, rating in ratings:
-        counts = buckets[release].setdefault(slot(at), [0, 0, 0, 0, 0])
-        counts[3] += 1
-        counts[4] += int(rating) >= SATISFIED_FROM
+        add_rating(buckets[release].setdefault(slot(at), [0, 0, 0, 0, 0]), rating)
 
 
 def latest_audit(store: Store, limit: int = LATEST) -> list[dict[str, Any]]:

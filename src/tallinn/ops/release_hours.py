@@ -21,13 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from tallinn.ops.database import upsert_for
-from tallinn.ops.rollout.signals import (
-    SATISFIED_FROM,
-    minute_of,
-    satisfied_of,
-    stored_latency,
-    stored_ratings,
-)
+from tallinn.ops.rollout.signals import add_batch, add_rating, minute_of, stored_latency
 from tallinn.ops.schema import LATENCY_COLUMNS, release_hours
 
 HOUR = timedelta(hours=1)
@@ -65,12 +59,8 @@ def add_signals(connection: Connection, rows: Iterable[Mapping[str, Any]]) -> No
     sums: dict[tuple[str, datetime], list[int]] = {}
     for row in rows:
         counts = _hour(sums, row["release_id"], row["minute"])
-        counts[0] += row["requests"]
-        counts[1] += row["server_errors"]
-        counts[2] += row["client_errors"]
-        stars = stored_ratings(row.get("stars"))  # ratings a replica counted itself
-        counts[3] += sum(stars)
-        counts[4] += satisfied_of(stars)
+        add_batch(counts, row["requests"], row["server_errors"], row["client_errors"],
+                  row.get("stars"))
         for index, n in enumerate(stored_latency(row["latency"]), start=len(COUNTS)):
             counts[index] += n
     _add(connection, sums)
@@ -81,9 +71,7 @@ def add_ratings(connection: Connection,
     """Add ratings, each (release, when, stars), to their hours."""
     sums: dict[tuple[str, datetime], list[int]] = {}
     for release, at, stars in ratings:
-        counts = _hour(sums, release, at)
-        counts[3] += 1
-        counts[4] += stars >= SATISFIED_FROM
+        add_rating(_hour(sums, release, at), stars)
     _add(connection, sums)
 
 

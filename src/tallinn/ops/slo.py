@@ -45,11 +45,10 @@ from tallinn.ops.error_log import GROUPS_LIMIT_MAX, ErrorGroup
 from tallinn.ops.release_hours import HOUR, hour_of, read_hours
 from tallinn.ops.rollout.signals import (
     NO_LATENCY,
-    SATISFIED_FROM,
+    add_batch,
+    add_rating,
     latency_quantile,
-    satisfied_of,
     stored_latency,
-    stored_ratings,
 )
 from tallinn.ops.schema import rollout_ratings, rollout_signals
 
@@ -259,18 +258,10 @@ def _minute_counts(connection: Connection, ids: list[str], since: datetime,
         signals = signals.where(s.c.minute < until)
         ratings = ratings.where(r.c.at < until)
     for release, stars, requests, server, client, batches in connection.execute(signals):
-        c = counts[release]
-        c[0] += int(requests)
-        c[1] += int(server)
-        c[2] += int(client)
-        # Ratings a replica counted itself ride in its batches' stars (1..5, comma-joined);
-        # rows with the same stars were grouped, so each counts `batches` times.
-        given = [n * int(batches) for n in stored_ratings(str(stars))]
-        c[3] += sum(given)
-        c[4] += satisfied_of(given)
+        # Rows with the same stars were grouped: their ratings count `batches` times.
+        add_batch(counts[release], requests, server, client, stars, int(batches))
     for release, rating, n in connection.execute(ratings):
-        counts[release][3] += int(n)
-        counts[release][4] += int(n) if int(rating) >= SATISFIED_FROM else 0
+        add_rating(counts[release], rating, int(n))
 
 
 def _minute_latency(connection: Connection, ids: list[str], since: datetime,

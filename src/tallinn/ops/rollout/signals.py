@@ -156,6 +156,25 @@ def satisfied_of(ratings: Sequence[int]) -> int:
     return sum(ratings[SATISFIED_FROM - 1:])
 
 
+def add_batch(counts: list[int], requests: int, server_errors: int, client_errors: int,
+              stars: str | None, times: int = 1) -> None:
+    """Add a signal batch as stored to `counts` (requests, server errors, client errors,
+    ratings, satisfied ratings): its counts, and the ratings the replica counted itself, in
+    its `stars`; `times` when rows with the same stars were summed as one."""
+    counts[0] += int(requests)
+    counts[1] += int(server_errors)
+    counts[2] += int(client_errors)
+    given = stored_ratings(stars)
+    counts[3] += sum(given) * times
+    counts[4] += satisfied_of(given) * times
+
+
+def add_rating(counts: list[int], rating: int, times: int = 1) -> None:
+    """Add `times` ratings of `rating` stars to `counts`, laid out as for `add_batch`."""
+    counts[3] += times
+    counts[4] += times if int(rating) >= SATISFIED_FROM else 0
+
+
 def latency_bucket(seconds: float) -> int:
     """The histogram bucket of a request that took `seconds`."""
     milliseconds = seconds * 1000
